@@ -1,0 +1,60 @@
+#pragma once
+// What every command gets: the parsed global options, the opened host, and the outputs.
+
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "vbdctl/error.hpp"
+#include "vbdctl/ports.hpp"
+#include "vbdctl/sim.hpp"
+
+namespace vbdcli {
+
+/// Documented exit codes (see `vbdctl --help` and vbdctl(8)).
+enum Exit : int { ok = 0, failed = 1, usage = 2, interrupted = 130 };
+
+struct Globals {
+    std::string host = "local";
+    bool json = false;
+    int verbosity = 0; ///< -1 quiet, 0 normal, 1+ verbose
+};
+
+struct Context {
+    Globals g;
+    vbd::Host* host = nullptr;
+    vbd::sim::SimHost* sim = nullptr; ///< set when --host sim
+    std::string host_label;           ///< "local", "sim", "sim:FILE"
+    bool stdin_tty = false;
+    bool stderr_tty = false;
+};
+
+/// The command chosen on the command line, run after parsing and host opening.
+struct Command {
+    std::function<int(Context&)> run;
+    bool needs_host = true;
+};
+
+/// Exit code for a library error.
+int exit_code(const vbd::Error& e);
+/// Prints "vbdctl: error: ..." to stderr and returns the exit code for it.
+int report(const vbd::Error& e);
+/// Prints a note to stderr unless quiet.
+void note(const Context& c, const std::string& line);
+/// A JSON object with schema_version, the tool's version and the host, ready to fill.
+nlohmann::json json_header(const Context& c);
+/// Prints a JSON document on stdout.
+void print_json(const nlohmann::json& j);
+
+// One registration function per command file.
+void add_list(CLI::App& app, Command& cmd);
+void add_show(CLI::App& app, Command& cmd);
+void add_check(CLI::App& app, Command& cmd);
+void add_watch(CLI::App& app, Command& cmd);
+void add_sim(CLI::App& app, Command& cmd);
+
+} // namespace vbdcli

@@ -1,0 +1,59 @@
+// vbdctl list [DOMID]: one row per vbd this domain serves.
+
+#include <iostream>
+
+#include "app.hpp"
+#include "render.hpp"
+#include "vbdctl/inventory.hpp"
+
+namespace vbdcli {
+
+namespace {
+
+struct ListOptions {
+    std::string domid;
+};
+
+int run_list(Context& c, const ListOptions& o) {
+    std::optional<uint32_t> domid;
+    if (!o.domid.empty()) {
+        auto d = vbd::parse_domid(o.domid);
+        if (!d) return report(d.error());
+        domid = *d;
+    }
+    vbd::Inventory inv(*c.host);
+    auto vbds = inv.list(domid);
+    if (!vbds) return report(vbds.error());
+    if (c.g.json) {
+        auto j = json_header(c);
+        j["vbds"] = nlohmann::json::array();
+        for (const auto& v : *vbds) j["vbds"].push_back(vbd_json(v, false));
+        print_json(j);
+        return Exit::ok;
+    }
+    Table t({"DOMID", "NAME", "DEVID", "VDEV", "BACKEND", "FRONTEND", "BOUND", "PDEV", "MODE",
+             "PROTOCOL", "QUEUES", "PENDING"});
+    for (const auto& v : *vbds)
+        t.add({std::to_string(v.id.domid), v.name.empty() ? "-" : v.name,
+               std::to_string(v.id.devid), v.vdev.empty() ? "-" : v.vdev,
+               state_name(v.backend_state), state_name(v.frontend_state),
+               v.device_present ? (v.bound ? "yes" : "no") : "absent",
+               v.physical_device.empty() ? "-" : v.physical_device, v.mode.empty() ? "-" : v.mode,
+               v.rings ? std::string(vbd::to_string(v.rings->geometry.protocol)) : "-",
+               queues_text(v), v.rings ? std::to_string(pending_total(v)) : "-"});
+    std::cout << t.str();
+    for (const auto& v : *vbds)
+        for (const auto& p : v.problems) note(c, v.id.sysfs_name() + ": " + p);
+    return Exit::ok;
+}
+
+} // namespace
+
+void add_list(CLI::App& app, Command& cmd) {
+    auto o = std::make_shared<ListOptions>();
+    auto* sub = app.add_subcommand("list", "List every vbd this domain serves, one row each");
+    sub->add_option("DOMID", o->domid, "Only this guest's vbds");
+    sub->callback([&cmd, o] { cmd.run = [o](Context& c) { return run_list(c, *o); }; });
+}
+
+} // namespace vbdcli

@@ -1,0 +1,190 @@
+// vbdctl sim ...: build simulated worlds, inject faults, list module files.
+
+#include <iostream>
+
+#include "app.hpp"
+#include "vbdctl/inventory.hpp"
+
+namespace vbdcli {
+
+namespace {
+
+struct SimInitOptions {
+    unsigned guests = 0, vbds_per_guest = 2;
+    std::string kernel = "6.1.0-sim-amd64";
+};
+
+struct SimFaultOptions {
+    std::vector<std::string> args;
+    int at_step = 0;
+};
+
+vbd::Result<vbd::sim::SimHost*> need_sim(Context& c, bool need_file) {
+    if (!c.sim)
+        return vbd::fail(vbd::Errc::invalid_argument, "`sim` commands need --host sim or sim:FILE");
+    if (need_file && c.host_label == "sim")
+        return vbd::fail(vbd::Errc::invalid_argument,
+                         "this changes a simulated world, which needs a file to persist in",
+                         {}, "use --host sim:FILE");
+    return c.sim;
+}
+
+int run_init(Context& c, const SimInitOptions& o) {
+    auto sim = need_sim(c, true);
+    if (!sim) return report(sim.error());
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(o.kernel.c_str(), "%u.%u", &major, &minor) != 2 ||
+        o.kernel.find_first_of(" /\n") != std::string::npos)
+        return report({vbd::Errc::invalid_argument, "invalid kernel release '" + o.kernel + "'",
+                       {}, "e.g. 6.1.0-sim-amd64 or 4.19.0"});
+    auto lock = c.host->state.lock();
+    if (!lock) return report(lock.error());
+    if (auto r = (*sim)->init({o.guests, o.vbds_per_guest, o.kernel}); !r) return report(r.error());
+    vbd::Inventory inv(*c.host);
+    auto n = inv.list(std::nullopt);
+    if (c.g.json) {
+        auto j = json_header(c);
+        j["ok"] = true;
+        j["vbds"] = n ? n->size() : 0;
+        j["kernel"] = o.kernel;
+        print_json(j);
+    } else {
+        note(c, "new simulated world in " + c.host_label.substr(4) + ": " +
+                    std::to_string(n ? n->size() : 0) + " vbds, kernel " + o.kernel);
+    }
+    return Exit::ok;
+}
+
+int run_fault(Context& c, const SimFaultOptions& o) {
+    auto sim = need_sim(c, false);
+    if (!sim) return report(sim.error());
+    const auto& a = o.args;
+    auto usage = [](std::string what) {
+        return report({vbd::Errc::invalid_argument, std::move(what), {}, "see `vbdctl sim fault --help`"});
+    };
+    if (a.empty()) return usage("missing fault kind");
+    const std::string& kind = a[0];
+    if (kind == "list") {
+        auto faults = (*sim)->faults();
+        if (c.g.json) {
+            auto j = json_header(c);
+            j["faults"] = nlohmann::json::array();
+            for (const auto& f : faults)
+                j["faults"].push_back({{"kind", f.kind}, {"domid", f.domid}, {"devid", f.devid},
+                                       {"step", f.step}, {"seconds", f.seconds}});
+            print_json(j);
+        } else {
+            for (const auto& f : faults)
+                std::cout << f.kind << " domid=" << f.domid << " devid=" << f.devid
+                          << " step=" << f.step << " seconds=" << f.seconds << "\n";
+            if (faults.empty()) note(c, "no faults pending");
+        }
+        return Exit::ok;
+    }
+    if (c.host_label == "sim") return usage("injecting a fault needs a world kept in a file: --host sim:FILE");
+    auto lock = c.host->state.lock();
+    if (!lock) return report(lock.error());
+    if (kind == "clear") {
+        if (auto r = (*sim)->clear_faults(); !r) return report(r.error());
+        return Exit::ok;
+    }
+    vbd::sim::Fault f{kind, 0, 0, o.at_step, 0};
+    auto want = [&](size_t n) { return a.size() == n + 1; };
+    if (kind == "module-load-fail") {
+        if (!want(0)) return usage("module-load-fail takes no arguments");
+    } else if (kind == "reconnect-fatal" || kind == "corrupt-ring" || kind == "stall-ring") {
+        if (!want(2)) return usage(kind + " needs DOMID VBD");
+        auto d = vbd::parse_domid(a[1]);
+        if (!d) return report(d.error());
+        vbd::Inventory inv(*c.host);
+        auto id = inv.resolve(*d, a[2]);
+        if (!id) return report(id.error());
+        f.domid = id->domid;
+        f.devid = id->devid;
+    } else if (kind == "destroy-guest") {
+        if (!want(1) || o.at_step < 1) return usage("destroy-guest needs DOMID --at-step K");
+        auto d = vbd::parse_domid(a[1]);
+        if (!d) return report(d.error());
+        f.domid = *d;
+    } else if (kind == "slow-drain") {
+        if (!want(1)) return usage("slow-drain needs SECONDS");
+        try {
+            size_t used = 0;
+            f.seconds = std::stod(a[1], &used);
+            if (used != a[1].size()) throw std::invalid_argument("trailing");
+        } catch (const std::exception&) {
+            return usage("slow-drain: '" + a[1] + "' is not a number of seconds");
+        }
+    } else if (kind == "crash-after-step") {
+        if (!want(1)) return usage("crash-after-step needs K");
+        auto k = vbd::parse_uint(a[1], 100);
+        if (!k || *k < 1) return usage("crash-after-step: K must be a step number 1..100");
+        f.step = static_cast<int>(*k);
+    } else {
+        return usage("unknown fault kind '" + kind + "'");
+    }
+    if (auto r = (*sim)->add_fault(f); !r) return report(r.error());
+    note(c, "fault " + kind + " armed");
+    return Exit::ok;
+}
+
+int run_show_modules(Context& c) {
+    auto sim = need_sim(c, false);
+    if (!sim) return report(sim.error());
+    auto loaded = c.host->modules.loaded("xen_blkback");
+    auto resolved = c.host->modules.resolve("xen_blkback");
+    auto files = (*sim)->module_files();
+    if (c.g.json) {
+        auto j = json_header(c);
+        j["modprobe_resolves"] = resolved ? nlohmann::json(*resolved) : nlohmann::json(nullptr);
+        j["files"] = nlohmann::json::array();
+        for (const auto& f : files)
+            j["files"].push_back({{"path", f.path}, {"name", f.name}, {"vermagic", f.vermagic},
+                                  {"srcversion", f.srcversion ? nlohmann::json(*f.srcversion) : nlohmann::json(nullptr)},
+                                  {"version", f.version ? nlohmann::json(*f.version) : nlohmann::json(nullptr)}});
+        print_json(j);
+        return Exit::ok;
+    }
+    for (const auto& f : files)
+        std::cout << f.path << "\n  name " << f.name << ", vermagic '" << f.vermagic
+                  << "', srcversion " << f.srcversion.value_or("-") << ", version "
+                  << f.version.value_or("-")
+                  << (resolved && *resolved == f.path ? "  (modprobe resolves this)" : "") << "\n";
+    if (loaded && *loaded)
+        std::cout << "loaded: xen_blkback refcnt " << (*loaded)->refcnt << ", srcversion "
+                  << (*loaded)->srcversion.value_or("-") << "\n";
+    return Exit::ok;
+}
+
+} // namespace
+
+void add_sim(CLI::App& app, Command& cmd) {
+    auto* sim = app.add_subcommand("sim", "Simulated host: build worlds, inject faults, list "
+                                          "module files (needs --host sim[:FILE])");
+    sim->require_subcommand(1);
+    auto io = std::make_shared<SimInitOptions>();
+    auto* init = sim->add_subcommand("init", "Replace the world in FILE with a new one");
+    init->add_option("--guests", io->guests, "Guests (0: the built-in default world)")
+        ->check(CLI::Range(0u, vbd::max_domid))
+        ->capture_default_str();
+    init->add_option("--vbds-per-guest", io->vbds_per_guest, "Vbds per guest")
+        ->check(CLI::Range(1u, 64u))
+        ->capture_default_str();
+    init->add_option("--kernel", io->kernel, "Kernel release (before 5.5: no rebind support)")
+        ->capture_default_str();
+    init->callback([&cmd, io] { cmd.run = [io](Context& c) { return run_init(c, *io); }; });
+
+    auto fo = std::make_shared<SimFaultOptions>();
+    auto* fault = sim->add_subcommand(
+        "fault", "Inject a fault: module-load-fail | reconnect-fatal DOMID VBD | destroy-guest "
+                 "DOMID --at-step K | slow-drain SECONDS | corrupt-ring DOMID VBD | "
+                 "crash-after-step K | stall-ring DOMID VBD; or list, clear");
+    fault->add_option("KIND", fo->args, "Fault kind and its arguments, or list, clear")->required();
+    fault->add_option("--at-step", fo->at_step, "Step of upgrade-backend (destroy-guest)");
+    fault->callback([&cmd, fo] { cmd.run = [fo](Context& c) { return run_fault(c, *fo); }; });
+
+    auto* mods = sim->add_subcommand("show-modules", "List the simulated module files");
+    mods->callback([&cmd] { cmd.run = [](Context& c) { return run_show_modules(c); }; });
+}
+
+} // namespace vbdcli

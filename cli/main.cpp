@@ -1,0 +1,125 @@
+// vbdctl: parse the command line, open the chosen host, run one command, map its result
+// to an exit code. The only place that chooses between the real and the simulated host.
+
+#include <cstdlib>
+#include <iostream>
+#include <unistd.h>
+
+#include "app.hpp"
+#include "vbdctl/local.hpp"
+
+namespace vbdcli {
+
+int exit_code(const vbd::Error& e) {
+    switch (e.code) {
+    case vbd::Errc::invalid_argument: return Exit::usage;
+    case vbd::Errc::interrupted: return Exit::interrupted;
+    default: return Exit::failed;
+    }
+}
+
+int report(const vbd::Error& e) {
+    std::cerr << "vbdctl: error: " << e.message() << "\n";
+    return exit_code(e);
+}
+
+void note(const Context& c, const std::string& line) {
+    if (c.g.verbosity >= 0) std::cerr << "vbdctl: " << line << "\n";
+}
+
+nlohmann::json json_header(const Context& c) {
+    return {{"schema_version", 1}, {"vbdctl_version", VBDCTL_VERSION}, {"host", c.host_label}};
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
+
+namespace {
+
+struct OpenedHost {
+    std::unique_ptr<vbd::LocalHost> local;
+    std::unique_ptr<vbd::sim::SimHost> sim;
+};
+
+vbd::Result<OpenedHost> open_host(Context& c) {
+    OpenedHost h;
+    const std::string& spec = c.g.host;
+    if (spec == "local") {
+        h.local = VBD_TRY(vbd::LocalHost::open({}));
+        c.host = &h.local->host();
+        c.host_label = "local";
+        return h;
+    }
+    if (spec == "sim" || spec.starts_with("sim:")) {
+        std::optional<std::string> file;
+        if (spec.size() > 4) file = spec.substr(4);
+        h.sim = VBD_TRY(vbd::sim::SimHost::open(file));
+        c.host = &h.sim->host();
+        c.sim = h.sim.get();
+        c.host_label = spec;
+        return h;
+    }
+    return vbd::fail(vbd::Errc::invalid_argument, "unknown host '" + spec + "'", {},
+                     "use local, sim or sim:FILE");
+}
+
+const char* exit_help = R"(
+Exit status:
+  0    success: the command did what it says, every check passed
+  1    an operation or check failed (the message says what, and what was restored)
+  2    usage error or bad input (ids, names, flags, files); nothing was changed
+  130  interrupted by SIGINT/SIGTERM after reaching a safe state
+
+Hosts: local (this dom0 or driver domain), sim (a fresh simulated world each run),
+sim:FILE (a simulated world kept in FILE). Default: $VBDCTL_HOST, else local.)";
+
+} // namespace
+} // namespace vbdcli
+
+int main(int argc, char** argv) {
+    using namespace vbdcli;
+    CLI::App app{"vbdctl: unbind, rebind and upgrade Xen block backends (xen-blkback) under "
+                 "running guests, safely"};
+    app.footer(exit_help);
+    app.require_subcommand(1);
+    app.fallthrough();
+    Context ctx;
+    if (const char* h = std::getenv("VBDCTL_HOST"); h && *h) ctx.g.host = h;
+    app.add_option("--host", ctx.g.host, "Host to act on: local, sim or sim:FILE")
+        ->envname("VBDCTL_HOST")
+        ->capture_default_str();
+    app.add_flag("--json", ctx.g.json, "Print one JSON object (schema_version 1) on stdout");
+    app.add_flag_callback("-v,--verbose", [&] { ctx.g.verbosity = 1; }, "Say more on stderr");
+    app.add_flag_callback("-q,--quiet", [&] { ctx.g.verbosity = -1; }, "Say only errors on stderr");
+    app.set_version_flag("--version", std::string("vbdctl ") + VBDCTL_VERSION);
+
+    Command cmd;
+    add_list(app, cmd);
+    add_show(app, cmd);
+    add_check(app, cmd);
+    add_watch(app, cmd);
+    add_sim(app, cmd);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return Exit::usage; // CLI11's own codes are 100+; ours say "usage" with 2
+    }
+    ctx.stdin_tty = ::isatty(STDIN_FILENO);
+    ctx.stderr_tty = ::isatty(STDERR_FILENO);
+    if (!cmd.run) return Exit::usage;
+    try {
+        auto opened = open_host(ctx);
+        if (!opened) return report(opened.error());
+        return cmd.run(ctx);
+    } catch (const std::exception& e) {
+        std::cerr << "vbdctl: error: " << e.what() << "\n";
+        return Exit::failed;
+    }
+}

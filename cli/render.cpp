@@ -1,0 +1,139 @@
+#include "render.hpp"
+
+#include <algorithm>
+
+namespace vbdcli {
+
+using nlohmann::json;
+
+namespace {
+json state_json(const std::optional<vbd::XenbusState>& s) {
+    return s ? json(static_cast<int>(*s)) : json(nullptr);
+}
+} // namespace
+
+std::string state_name(const std::optional<vbd::XenbusState>& s) {
+    return s ? std::string(vbd::to_string(*s)) : "-";
+}
+
+std::string queues_text(const vbd::Vbd& v) {
+    if (!v.rings) return "-";
+    return std::to_string(v.rings->queues.size()) + "x" + std::to_string(v.rings->geometry.size());
+}
+
+uint64_t pending_total(const vbd::Vbd& v) {
+    uint64_t n = 0;
+    for (const auto& q : v.queues)
+        if (q.snapshot) n += q.snapshot->pending();
+    return n;
+}
+
+json vbd_json(const vbd::Vbd& v, bool full) {
+    json j = {
+        {"domid", v.id.domid},
+        {"devid", v.id.devid},
+        {"vdev", v.vdev},
+        {"name", v.name},
+        {"backend_domid", v.backend_domid},
+        {"backend_state", state_json(v.backend_state)},
+        {"frontend_state", state_json(v.frontend_state)},
+        {"bound", v.bound},
+        {"device_present", v.device_present},
+        {"physical_device", v.physical_device},
+        {"mode", v.mode},
+        {"protocol", v.rings ? json(std::string(vbd::to_string(v.rings->geometry.protocol))) : json(nullptr)},
+        {"ring_page_order", v.rings ? json(v.rings->geometry.page_order) : json(nullptr)},
+    };
+    json queues = json::array();
+    for (const auto& q : v.queues) {
+        json qj = {{"index", q.index},
+                   {"ring_pages", v.rings->geometry.pages()},
+                   {"ring_size", v.rings->geometry.size()}};
+        if (q.snapshot) {
+            qj["req_prod"] = q.snapshot->req_prod;
+            qj["rsp_prod"] = q.snapshot->rsp_prod;
+            qj["pending"] = q.snapshot->pending();
+            qj["consistent"] = q.snapshot->consistent(v.rings->geometry.size());
+        } else {
+            qj["req_prod"] = qj["rsp_prod"] = qj["pending"] = qj["consistent"] = nullptr;
+            qj["error"] = q.snapshot_error.value_or("");
+        }
+        if (full) {
+            qj["ring_refs"] = q.refs.ring_refs;
+            qj["event_channel"] = q.refs.event_channel ? json(*q.refs.event_channel) : json(nullptr);
+            if (q.snapshot) {
+                qj["req_event"] = q.snapshot->req_event;
+                qj["rsp_event"] = q.snapshot->rsp_event;
+            }
+        }
+        queues.push_back(std::move(qj));
+    }
+    j["queues"] = std::move(queues);
+    j["error"] = v.error_node ? json(*v.error_node) : json(nullptr);
+    j["problems"] = v.problems;
+    if (full) {
+        j["backend_path"] = v.backend_path;
+        j["frontend_path"] = v.frontend_path;
+        j["sysfs_state"] = v.sysfs_state ? json(*v.sysfs_state) : json(nullptr);
+        j["params"] = v.params;
+        j["type"] = v.type;
+        j["statistics"] = v.statistics;
+        j["backend_nodes"] = v.backend_nodes;
+        j["frontend_nodes"] = v.frontend_nodes;
+    }
+    return j;
+}
+
+json check_json(const vbd::VbdCheck& c) {
+    json j = vbd_json(c.vbd, false);
+    j["ok"] = c.ok();
+    j["skipped"] = c.skipped.empty() ? json(nullptr) : json(c.skipped);
+    for (auto& qj : j["queues"]) {
+        unsigned idx = qj["index"];
+        auto it = std::find_if(c.queues.begin(), c.queues.end(),
+                               [&](const vbd::QueueCheck& q) { return q.queue == idx; });
+        if (it == c.queues.end()) continue;
+        qj["consistent"] = it->consistent;
+        qj["progress"] = std::string(vbd::to_string(it->progress));
+        qj["samples"] = it->samples.size();
+        qj["reason"] = it->reason.empty() ? json(nullptr) : json(it->reason);
+        if (!it->samples.empty()) {
+            qj["req_prod"] = it->samples.back().req_prod;
+            qj["rsp_prod"] = it->samples.back().rsp_prod;
+            qj["pending"] = it->samples.back().pending();
+        }
+    }
+    return j;
+}
+
+json module_json(const std::optional<vbd::LoadedModule>& m) {
+    if (!m) return nullptr;
+    return {{"name", m->name},
+            {"loaded", true},
+            {"refcnt", m->refcnt},
+            {"srcversion", m->srcversion ? json(*m->srcversion) : json(nullptr)},
+            {"version", m->version ? json(*m->version) : json(nullptr)},
+            {"build_id", m->build_id ? json(*m->build_id) : json(nullptr)},
+            {"params", m->params}};
+}
+
+std::string Table::str() const {
+    std::vector<size_t> w;
+    for (const auto& r : rows_)
+        for (size_t i = 0; i < r.size(); ++i) {
+            if (w.size() <= i) w.push_back(0);
+            w[i] = std::max(w[i], r[i].size());
+        }
+    std::string out;
+    for (const auto& r : rows_) {
+        std::string line;
+        for (size_t i = 0; i < r.size(); ++i) {
+            line += r[i];
+            if (i + 1 < r.size()) line += std::string(w[i] - r[i].size() + 2, ' ');
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+} // namespace vbdcli

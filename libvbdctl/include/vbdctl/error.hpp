@@ -1,0 +1,63 @@
+#pragma once
+/// Errors and results: every fallible call in libvbdctl returns Result<T>.
+
+#include <expected>
+#include <string>
+#include <utility>
+
+namespace vbd {
+
+/// What kind of failure; the CLI maps these to exit codes.
+enum class Errc {
+    invalid_argument, ///< bad input from a user (id, name, flag value): exit 2
+    bad_value,        ///< a malformed value read from xenstore, sysfs or a file
+    not_found,        ///< the object does not exist
+    not_xen,          ///< this machine is not a Xen backend domain
+    io,               ///< an OS or library call failed
+    unsupported,      ///< the kernel or host cannot do it
+    refused,          ///< a safety check refused the operation
+    busy,             ///< another vbdctl holds the lock, or the module is in use
+    timeout,          ///< a wait ran out of time
+    failed,           ///< the operation ran and did not reach its goal
+    interrupted,      ///< SIGINT/SIGTERM stopped it at a safe point
+};
+
+/// An error says what failed, on which object, and what to do about it.
+struct Error {
+    Errc code = Errc::failed;
+    std::string what;   ///< what failed, in one sentence
+    std::string object; ///< the object it concerns ("vbd-1-51712", a path); may be empty
+    std::string hint;   ///< what the operator can do; may be empty
+
+    /// "object: what (hint)" as one line.
+    std::string message() const {
+        std::string m = object.empty() ? what : object + ": " + what;
+        if (!hint.empty()) m += " (" + hint + ")";
+        return m;
+    }
+};
+
+template <typename T> using Result = std::expected<T, Error>;
+
+/// Builds an unexpected Error in one expression: `return fail(Errc::io, "...")`.
+inline std::unexpected<Error> fail(Errc code, std::string what, std::string object = {},
+                                   std::string hint = {}) {
+    return std::unexpected(Error{code, std::move(what), std::move(object), std::move(hint)});
+}
+
+} // namespace vbd
+
+/// Propagates an error from a Result-returning expression, else yields its value.
+#define VBD_TRY(expr)                                                                            \
+    ({                                                                                           \
+        auto vbd_try_r_ = (expr);                                                                \
+        if (!vbd_try_r_) return std::unexpected(std::move(vbd_try_r_.error()));                  \
+        std::move(*vbd_try_r_);                                                                  \
+    })
+
+/// Same as VBD_TRY for Result<void>.
+#define VBD_TRY_VOID(expr)                                                                       \
+    do {                                                                                         \
+        auto vbd_try_r_ = (expr);                                                                \
+        if (!vbd_try_r_) return std::unexpected(std::move(vbd_try_r_.error()));                  \
+    } while (0)

@@ -1,0 +1,106 @@
+#pragma once
+/// Inventory: every vbd this backend domain serves, joined from xenstore (both ends),
+/// sysfs and the rings themselves.
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vbdctl/ports.hpp"
+#include "vbdctl/ring.hpp"
+#include "vbdctl/types.hpp"
+
+namespace vbd {
+
+/// One queue's ring as the frontend published it.
+struct QueueRefs {
+    std::vector<uint32_t> ring_refs; ///< grant refs of pages 0..N-1
+    std::optional<uint32_t> event_channel;
+};
+
+/// A frontend's ring layout, read with blkback's own rules.
+struct FrontendRings {
+    RingGeometry geometry;
+    std::vector<QueueRefs> queues;
+};
+
+/// Reads one frontend node relative to the frontend directory ("queue-0/ring-ref").
+using NodeLookup = std::function<std::optional<std::string>(const std::string& relpath)>;
+
+/// Parses the frontend's ring keys as blkback's connect_ring() does: `protocol`,
+/// `ring-page-order` (present: ring-ref0..N-1; absent: ring-ref), `multi-queue-num-queues`
+/// (> 1: keys under queue-Q/). Malformed or missing values are Errc::bad_value.
+Result<FrontendRings> parse_frontend_rings(const NodeLookup& frontend);
+
+/// One queue of a vbd with its latest ring snapshot.
+struct QueueState {
+    unsigned index = 0;
+    QueueRefs refs;
+    std::optional<RingSnapshot> snapshot;
+    std::optional<std::string> snapshot_error; ///< why the ring could not be read
+};
+
+/// Everything known about one vbd.
+struct Vbd {
+    VbdId id;
+    std::string vdev;        ///< "xvda", or "" for an undecodable devid
+    std::string name;        ///< the guest's name, or ""
+    uint32_t backend_domid = 0;
+    std::string backend_path;
+    std::string frontend_path;
+    std::optional<XenbusState> backend_state;
+    std::optional<XenbusState> frontend_state;
+    bool device_present = false; ///< on the xen-backend bus
+    bool bound = false;          ///< the device has a driver
+    std::optional<std::string> sysfs_state;
+    std::string physical_device; ///< backend `physical-device`, "MAJ:MIN" (hex)
+    std::string mode;
+    std::string params;
+    std::string type;
+    std::optional<FrontendRings> rings; ///< nullopt when the frontend has not published them
+    std::vector<QueueState> queues;
+    std::map<std::string, uint64_t> statistics;
+    std::optional<std::string> error_node; ///< text of error/backend/vbd/D/N/error
+    std::vector<std::string> problems;     ///< malformed values met, one sentence each
+    std::map<std::string, std::string> backend_nodes;  ///< full detail only
+    std::map<std::string, std::string> frontend_nodes; ///< full detail only
+
+    bool connected() const {
+        return backend_state == XenbusState::Connected &&
+               frontend_state == XenbusState::Connected;
+    }
+};
+
+enum class Detail {
+    summary, ///< what `list` needs
+    full,    ///< also every xenstore node of both ends (`show`)
+};
+
+/// Finds and describes vbds. Reads only; never changes the host.
+class Inventory {
+  public:
+    explicit Inventory(Host& host) : host_(host) {}
+
+    /// This domain's domid (xenstore `domid`, 0 when absent).
+    Result<uint32_t> self_domid();
+    /// Every vbd served here, optionally only guest domid's, ordered by (domid, devid).
+    Result<std::vector<Vbd>> list(std::optional<uint32_t> domid, Detail detail = Detail::summary);
+    /// One vbd; Errc::not_found when this domain does not serve it.
+    Result<Vbd> get(VbdId id, Detail detail = Detail::full);
+    /// Resolves a user's VBD argument (devid, vdev, vbd-D-N) against what exists.
+    Result<VbdId> resolve(uint32_t domid, std::string_view vbd_text);
+    /// Re-reads only the ring snapshots of an already described vbd.
+    void refresh_rings(Vbd& vbd);
+
+  private:
+    Result<Vbd> describe(uint32_t backend_domid, VbdId id, Detail detail);
+    std::string guest_name(uint32_t domid);
+
+    Host& host_;
+    std::optional<uint32_t> self_;
+    std::map<uint32_t, std::string> names_;
+};
+
+} // namespace vbd

@@ -1,0 +1,204 @@
+#pragma once
+/// Ports: the small abstract interfaces through which services reach a host. The real
+/// adapters (host "local") and the simulator (host "sim") implement every one of them.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "vbdctl/error.hpp"
+#include "vbdctl/ring.hpp"
+
+namespace vbd {
+
+using Millis = std::chrono::milliseconds;
+
+/// Monotonic time. Deadlines everywhere are points on this clock.
+class Clock {
+  public:
+    virtual ~Clock() = default;
+    /// Milliseconds on a monotonic clock (virtual time on the simulator).
+    virtual Millis now() = 0;
+    /// Sleeps (the simulator advances its time instead). Used only where the kernel offers
+    /// no event to wait for (the module refcount).
+    virtual void sleep_for(Millis d) = 0;
+};
+
+/// One fired xenstore watch.
+struct WatchEvent {
+    std::string path;
+    std::string token;
+};
+
+/// A xenstore transaction id; 0 is "no transaction" (XBT_NULL).
+using Txn = uint32_t;
+inline constexpr Txn no_txn = 0;
+
+/// The xenstore daemon, as libxenstore shows it.
+class XenStore {
+  public:
+    virtual ~XenStore() = default;
+    /// The value at path; nullopt when the node does not exist.
+    virtual Result<std::optional<std::string>> read(std::string_view path, Txn t = no_txn) = 0;
+    /// Child names of path; nullopt when the node does not exist.
+    virtual Result<std::optional<std::vector<std::string>>> directory(std::string_view path,
+                                                                      Txn t = no_txn) = 0;
+    virtual Result<void> write(std::string_view path, std::string_view value, Txn t = no_txn) = 0;
+    virtual Result<void> remove(std::string_view path, Txn t = no_txn) = 0;
+    virtual Result<Txn> transaction_start() = 0;
+    /// Ends a transaction; false when it must be retried (EAGAIN).
+    virtual Result<bool> transaction_end(Txn t, bool abort) = 0;
+    /// Watches path and everything below it. A new watch fires once at once.
+    virtual Result<void> watch(std::string_view path, std::string_view token) = 0;
+    virtual Result<void> unwatch(std::string_view path, std::string_view token) = 0;
+    /// Waits for the next watch event until deadline (a Clock time); nullopt on timeout.
+    virtual Result<std::optional<WatchEvent>> wait(Millis deadline) = 0;
+};
+
+/// A device on the xen-backend bus (/sys/bus/xen-backend/devices/NAME).
+struct BusDevice {
+    std::string name;     ///< "vbd-1-51712"
+    std::string nodename; ///< its backend xenstore path
+    std::string devtype;  ///< "vbd"
+    std::optional<std::string> state;  ///< the `state` attribute, a name ("Connected")
+    std::optional<std::string> driver; ///< driver name when bound (the `driver` link)
+    std::optional<std::string> physical_device; ///< blkback's attribute, while bound
+    std::optional<std::string> mode;            ///< blkback's attribute, while bound
+    std::map<std::string, uint64_t> statistics; ///< statistics/*, while bound
+    bool bound() const { return driver.has_value(); }
+};
+
+/// The xen-backend bus in sysfs: devices, driver binding and autoprobe.
+class BackendBus {
+  public:
+    virtual ~BackendBus() = default;
+    /// Whether the bus exists at all (it does in every Xen backend domain).
+    virtual bool present() = 0;
+    /// Names of every device on the bus (all device types).
+    virtual Result<std::vector<std::string>> devices() = 0;
+    virtual Result<BusDevice> device(std::string_view name) = 0;
+    /// Whether driver `drv` ("vbd") is registered (drivers/vbd exists).
+    virtual Result<bool> driver_registered(std::string_view drv) = 0;
+    /// Writes the device name to drivers/DRV/bind or unbind.
+    virtual Result<void> bind(std::string_view drv, std::string_view device) = 0;
+    virtual Result<void> unbind(std::string_view drv, std::string_view device) = 0;
+    /// /sys/bus/xen-backend/drivers_autoprobe.
+    virtual Result<bool> autoprobe() = 0;
+    virtual Result<void> set_autoprobe(bool on) = 0;
+};
+
+/// A module as the running kernel has it loaded (/sys/module/NAME).
+struct LoadedModule {
+    std::string name;
+    int refcnt = 0;
+    std::optional<std::string> srcversion; ///< absent for in-tree modules without one
+    std::optional<std::string> version;
+    std::optional<std::string> build_id;   ///< hex GNU build-id from notes/, when present
+    std::map<std::string, std::string> params;
+    std::string taint;
+};
+
+/// What modinfo says about a module file.
+struct ModuleFile {
+    std::string path;
+    std::string name;
+    std::string vermagic;
+    std::optional<std::string> srcversion;
+    std::optional<std::string> version;
+    std::optional<std::string> build_id;
+    std::vector<std::string> params; ///< parameter names
+};
+
+/// Kernel modules (libkmod).
+class Modules {
+  public:
+    virtual ~Modules() = default;
+    /// The loaded module named name; nullopt when not loaded.
+    virtual Result<std::optional<LoadedModule>> loaded(std::string_view name) = 0;
+    /// modinfo of a module file.
+    virtual Result<ModuleFile> inspect(std::string_view path) = 0;
+    /// The file modprobe would load for name on the running kernel.
+    virtual Result<std::string> resolve(std::string_view name) = 0;
+    /// Loads a module file with the given parameters (no dependency resolution).
+    virtual Result<void> load(std::string_view path,
+                              const std::map<std::string, std::string>& params) = 0;
+    /// Unloads a module; Errc::busy while its refcount is not zero.
+    virtual Result<void> unload(std::string_view name) = 0;
+    /// Copies a module file into dir (created if missing); returns the copy's path.
+    virtual Result<std::string> keep_copy(std::string_view path, std::string_view dir) = 0;
+};
+
+/// The running kernel.
+class Kernel {
+  public:
+    virtual ~Kernel() = default;
+    /// `uname -r`.
+    virtual Result<std::string> release() = 0;
+    /// Online CPUs of this domain (what max_queues=0 means).
+    virtual Result<unsigned> online_cpus() = 0;
+};
+
+/// Reads the shared header of a ring through a read-only grant mapping of its page 0.
+class RingReader {
+  public:
+    virtual ~RingReader() = default;
+    virtual Result<RingSnapshot> read(uint32_t domid, uint32_t gref) = 0;
+};
+
+/// One disk as the toolstack configured it.
+struct ToolstackDisk {
+    std::string vdev;
+    std::string target; ///< pdev_path
+    std::string format;
+    uint32_t backend_domid = 0;
+};
+
+/// The toolstack's view of guests (libxenlight).
+class Toolstack {
+  public:
+    virtual ~Toolstack() = default;
+    /// The guest's name, nullopt when the toolstack does not know it.
+    virtual Result<std::optional<std::string>> domain_name(uint32_t domid) = 0;
+    /// The guest's disks as configured; empty when unknown.
+    virtual Result<std::vector<ToolstackDisk>> disks(uint32_t domid) = 0;
+};
+
+/// A held lock; released when destroyed.
+class Lock {
+  public:
+    virtual ~Lock() = default;
+};
+
+/// Where mutating commands keep their lock, journal and rollback copies (/run/vbdctl).
+class StateDir {
+  public:
+    virtual ~StateDir() = default;
+    /// Takes the one-mutator lock without blocking; Errc::busy when another process has it.
+    virtual Result<std::unique_ptr<Lock>> lock() = 0;
+    /// The journal's text, nullopt when there is none.
+    virtual Result<std::optional<std::string>> read_journal() = 0;
+    /// Replaces the journal atomically and durably (write, fsync, rename, fsync dir).
+    virtual Result<void> write_journal(std::string_view text) = 0;
+    virtual Result<void> clear_journal() = 0;
+    /// The directory, for rollback copies and messages.
+    virtual std::string path() const = 0;
+};
+
+/// Everything a service needs from one host. Owned by whoever opened the host.
+struct Host {
+    XenStore& xenstore;
+    BackendBus& bus;
+    Modules& modules;
+    Kernel& kernel;
+    RingReader& rings;
+    Toolstack& toolstack;
+    StateDir& state;
+    Clock& clock;
+};
+
+} // namespace vbd

@@ -1,0 +1,49 @@
+#pragma once
+/// The simulated host ("--host sim[:FILE]"): every port over one model of xenbus, xen-blkback
+/// and running guests. With a file, the world persists there across invocations.
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "vbdctl/ports.hpp"
+
+namespace vbd::sim {
+
+/// Sizes for `sim init`.
+struct InitOptions {
+    unsigned guests = 0; ///< 0: the built-in default world
+    unsigned vbds_per_guest = 2;
+    std::string kernel = "6.1.0-sim-amd64";
+};
+
+/// A fault injected with `vbdctl sim fault`. Kinds: module-load-fail, reconnect-fatal,
+/// destroy-guest, slow-drain, corrupt-ring, crash-after-step, stall-ring.
+struct Fault {
+    std::string kind;
+    uint32_t domid = 0, devid = 0;
+    int step = 0;       ///< destroy-guest, crash-after-step
+    double seconds = 0; ///< slow-drain
+};
+
+class SimHost {
+  public:
+    /// Opens the simulated host. With file: loads it, creating the default world there on
+    /// first use. Without: a fresh default world that lives as long as this object.
+    static Result<std::unique_ptr<SimHost>> open(std::optional<std::string> file);
+    virtual ~SimHost() = default;
+
+    virtual Host& host() = 0;
+    /// Replaces the world (needs the lock); saves it.
+    virtual Result<void> init(const InitOptions& opts) = 0;
+    virtual Result<void> add_fault(const Fault& f) = 0;
+    virtual std::vector<Fault> faults() = 0;
+    virtual Result<void> clear_faults() = 0;
+    /// Every module file the simulated host has, with modinfo.
+    virtual std::vector<ModuleFile> module_files() = 0;
+    /// Writes the world to its file now (no-op without a file or without the lock).
+    virtual Result<void> flush() = 0;
+};
+
+} // namespace vbd::sim

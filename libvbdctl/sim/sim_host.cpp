@@ -1,0 +1,526 @@
+// The simulator's ports: each one a thin view of the shared World.
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fcntl.h>
+#include <fstream>
+#include <poll.h>
+#include <sstream>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "../src/state_dir.hpp"
+#include "vbdctl/sim.hpp"
+#include "world.hpp"
+
+namespace vbd::sim {
+
+namespace {
+
+using nlohmann::json;
+
+int64_t real_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+bool watch_matches(const std::string& watch, const std::string& path) {
+    // A watch fires for its node and everything below it; a removal of a parent fires too.
+    auto below = [](const std::string& p, const std::string& base) {
+        return p == base || base == "/" ||
+               (p.size() > base.size() && p.starts_with(base) && p[base.size()] == '/');
+    };
+    return below(path, watch) || below(watch, path);
+}
+
+class Impl;
+
+class SimClock final : public Clock {
+  public:
+    explicit SimClock(Impl& s) : s_(s) {}
+    Millis now() override;
+    void sleep_for(Millis d) override;
+
+  private:
+    Impl& s_;
+};
+
+class SimXenStore final : public XenStore {
+  public:
+    explicit SimXenStore(Impl& s) : s_(s) {}
+    Result<std::optional<std::string>> read(std::string_view path, Txn) override;
+    Result<std::optional<std::vector<std::string>>> directory(std::string_view path, Txn) override;
+    Result<void> write(std::string_view path, std::string_view value, Txn) override;
+    Result<void> remove(std::string_view path, Txn) override;
+    Result<Txn> transaction_start() override { return ++txn_; }
+    // One process mutates a simulated world at a time, so transactions always commit.
+    Result<bool> transaction_end(Txn, bool) override { return true; }
+    Result<void> watch(std::string_view path, std::string_view token) override;
+    Result<void> unwatch(std::string_view path, std::string_view token) override;
+    Result<std::optional<WatchEvent>> wait(Millis deadline) override;
+    void reset_seen();
+
+  private:
+    std::string abs(std::string_view path) const;
+    void collect();
+
+    Impl& s_;
+    Txn txn_ = 0;
+    uint64_t seen_ = 0;
+    std::vector<std::pair<std::string, std::string>> watches_;
+    std::deque<WatchEvent> queue_;
+};
+
+class SimBus final : public BackendBus {
+  public:
+    explicit SimBus(Impl& s) : s_(s) {}
+    bool present() override { return true; }
+    Result<std::vector<std::string>> devices() override;
+    Result<BusDevice> device(std::string_view name) override;
+    Result<bool> driver_registered(std::string_view drv) override;
+    Result<void> bind(std::string_view drv, std::string_view device) override;
+    Result<void> unbind(std::string_view drv, std::string_view device) override;
+    Result<bool> autoprobe() override;
+    Result<void> set_autoprobe(bool on) override;
+
+  private:
+    Impl& s_;
+};
+
+class SimModules final : public Modules {
+  public:
+    explicit SimModules(Impl& s) : s_(s) {}
+    Result<std::optional<LoadedModule>> loaded(std::string_view name) override;
+    Result<ModuleFile> inspect(std::string_view path) override;
+    Result<std::string> resolve(std::string_view name) override;
+    Result<void> load(std::string_view path, const std::map<std::string, std::string>& params) override;
+    Result<void> unload(std::string_view name) override;
+    Result<std::string> keep_copy(std::string_view path, std::string_view dir) override;
+
+  private:
+    Impl& s_;
+};
+
+class SimKernel final : public Kernel {
+  public:
+    explicit SimKernel(Impl& s) : s_(s) {}
+    Result<std::string> release() override;
+    Result<unsigned> online_cpus() override;
+
+  private:
+    Impl& s_;
+};
+
+class SimRings final : public RingReader {
+  public:
+    explicit SimRings(Impl& s) : s_(s) {}
+    Result<RingSnapshot> read(uint32_t domid, uint32_t gref) override;
+
+  private:
+    Impl& s_;
+};
+
+class SimToolstack final : public Toolstack {
+  public:
+    explicit SimToolstack(Impl& s) : s_(s) {}
+    Result<std::optional<std::string>> domain_name(uint32_t domid) override;
+    Result<std::vector<ToolstackDisk>> disks(uint32_t domid) override;
+
+  private:
+    Impl& s_;
+};
+
+// The simulator's lock, journal and rollback copies live in real files beside the state
+// file; journal writes are where injected crashes and guest destruction happen.
+class SimStateDir final : public StateDir {
+  public:
+    SimStateDir(Impl& s, std::string dir) : s_(s), files_(std::move(dir)) {}
+    Result<std::unique_ptr<Lock>> lock() override;
+    Result<std::optional<std::string>> read_journal() override { return files_.read_journal(); }
+    Result<void> write_journal(std::string_view text) override;
+    Result<void> clear_journal() override { return files_.clear_journal(); }
+    std::string path() const override { return files_.path(); }
+
+  private:
+    Impl& s_;
+    FileStateDir files_;
+};
+
+class Impl final : public SimHost {
+  public:
+    Impl(World w, std::optional<std::string> state_file, std::string state_dir)
+        : world(std::move(w)), file(std::move(state_file)), clock_(*this), xs_(*this), bus_(*this),
+          mods_(*this), kernel_(*this), rings_(*this), ts_(*this),
+          state_(*this, std::move(state_dir)),
+          host_{xs_, bus_, mods_, kernel_, rings_, ts_, state_, clock_} {}
+    ~Impl() override {
+        (void)flush();
+        std::error_code ec;
+        if (!file) std::filesystem::remove_all(state_.path(), ec);
+    }
+
+    Host& host() override { return host_; }
+    Result<void> init(const InitOptions& opts) override {
+        world = World::make(opts);
+        xs_.reset_seen();
+        dirty = true;
+        return flush();
+    }
+    Result<void> add_fault(const Fault& f) override {
+        VBD_TRY_VOID(world.add_fault(f));
+        dirty = true;
+        return flush();
+    }
+    std::vector<Fault> faults() override { return world.faults(); }
+    Result<void> clear_faults() override {
+        world.clear_faults();
+        dirty = true;
+        return flush();
+    }
+    std::vector<ModuleFile> module_files() override {
+        std::vector<ModuleFile> out;
+        for (const auto& [p, f] : world.module_files()) out.push_back(*world.module_file(p));
+        return out;
+    }
+
+    Result<void> flush() override {
+        if (!file || !locked || !dirty) return {};
+        std::string tmp = *file + ".tmp";
+        {
+            std::ofstream out(tmp, std::ios::trunc);
+            out << world.to_json().dump();
+            if (!out) return fail(Errc::io, "cannot write simulator state", tmp);
+        }
+        if (std::rename(tmp.c_str(), file->c_str()) != 0)
+            return fail(Errc::io, "cannot replace simulator state", *file);
+        dirty = false;
+        last_save = real_ms();
+        return {};
+    }
+
+    /// Saves at most every 200 ms of real time while a long operation runs.
+    void maybe_flush() {
+        if (dirty && real_ms() - last_save > 200) (void)flush();
+    }
+
+    Result<void> reload() {
+        if (!file) return {};
+        auto w = load_file(*file);
+        if (!w) return std::unexpected(w.error());
+        world = std::move(*w);
+        return {};
+    }
+
+    static Result<World> load_file(const std::string& path) {
+        std::ifstream in(path);
+        if (!in) return fail(Errc::io, "cannot read simulator state", path);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        json j = json::parse(ss.str(), nullptr, false);
+        if (j.is_discarded())
+            return fail(Errc::bad_value, "simulator state file is not JSON", path,
+                        "remove it or run `vbdctl --host sim:FILE sim init`");
+        auto w = World::from_json(j);
+        if (!w) return fail(Errc::bad_value, w.error().what, path,
+                            "remove it or run `vbdctl --host sim:FILE sim init`");
+        return w;
+    }
+
+    World world;
+    std::optional<std::string> file;
+    bool locked = false;
+    bool dirty = false;
+    int64_t last_save = 0;
+
+  private:
+    SimClock clock_;
+    SimXenStore xs_;
+    SimBus bus_;
+    SimModules mods_;
+    SimKernel kernel_;
+    SimRings rings_;
+    SimToolstack ts_;
+    SimStateDir state_;
+    Host host_;
+};
+
+// ---------------------------------------------------------------- clock
+
+Millis SimClock::now() { return Millis(s_.world.now()); }
+
+void SimClock::sleep_for(Millis d) {
+    s_.world.advance_to(s_.world.now() + d.count());
+    s_.dirty = true;
+    s_.maybe_flush();
+}
+
+// ---------------------------------------------------------------- xenstore
+
+std::string SimXenStore::abs(std::string_view path) const {
+    if (path.starts_with("/")) return std::string(path);
+    return "/local/domain/0/" + std::string(path); // relative paths are the caller's domain
+}
+
+Result<std::optional<std::string>> SimXenStore::read(std::string_view path, Txn) {
+    return s_.world.xs_read(abs(path));
+}
+
+Result<std::optional<std::vector<std::string>>> SimXenStore::directory(std::string_view path, Txn) {
+    return s_.world.xs_directory(abs(path));
+}
+
+Result<void> SimXenStore::write(std::string_view path, std::string_view value, Txn) {
+    s_.world.xs_write(abs(path), std::string(value));
+    s_.dirty = true;
+    return {};
+}
+
+Result<void> SimXenStore::remove(std::string_view path, Txn) {
+    s_.world.xs_remove(abs(path));
+    s_.dirty = true;
+    return {};
+}
+
+Result<void> SimXenStore::watch(std::string_view path, std::string_view token) {
+    if (watches_.empty()) seen_ = s_.world.xs_seq();
+    watches_.emplace_back(abs(path), std::string(token));
+    queue_.push_back(WatchEvent{abs(path), std::string(token)}); // a new watch fires at once
+    return {};
+}
+
+Result<void> SimXenStore::unwatch(std::string_view path, std::string_view token) {
+    std::erase_if(watches_, [&](const auto& w) { return w.first == abs(path) && w.second == token; });
+    std::erase_if(queue_, [&](const WatchEvent& e) { return e.token == token; });
+    return {};
+}
+
+void SimXenStore::reset_seen() {
+    seen_ = s_.world.xs_seq();
+    queue_.clear();
+}
+
+void SimXenStore::collect() {
+    for (const auto& [seq, path] : s_.world.xs_changes_since(seen_)) {
+        for (const auto& [wpath, token] : watches_)
+            if (watch_matches(wpath, path)) queue_.push_back(WatchEvent{seq == 0 ? wpath : path, token});
+        if (seq > seen_) seen_ = seq;
+    }
+    seen_ = std::max(seen_, s_.world.xs_seq());
+}
+
+Result<std::optional<WatchEvent>> SimXenStore::wait(Millis deadline) {
+    // Another process may own the world (a `watch` beside an upgrade): then follow the file,
+    // in real time, instead of running this process's copy of the kernel forward.
+    bool external = s_.file && !s_.locked;
+    int ifd = -1;
+    while (true) {
+        collect();
+        if (!queue_.empty()) {
+            if (ifd >= 0) ::close(ifd);
+            WatchEvent e = queue_.front();
+            queue_.pop_front();
+            return e;
+        }
+        int64_t now = s_.world.now();
+        if (now >= deadline.count()) break;
+        if (!external) {
+            auto next = s_.world.next_event();
+            s_.world.advance_to(next && *next <= deadline.count() ? *next : deadline.count());
+            s_.dirty = true;
+            s_.maybe_flush();
+            continue;
+        }
+        if (ifd < 0) {
+            ifd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+            std::string dir = s_.file->find('/') == std::string::npos
+                                  ? "."
+                                  : s_.file->substr(0, s_.file->rfind('/') + 1);
+            if (ifd < 0 || ::inotify_add_watch(ifd, dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+                return fail(Errc::io, "cannot watch the simulator state file", *s_.file);
+        }
+        int64_t start = real_ms();
+        pollfd p{ifd, POLLIN, 0};
+        int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(deadline.count() - now, 1000)));
+        if (rc < 0 && errno == EINTR) {
+            ::close(ifd);
+            return fail(Errc::interrupted, "interrupted while waiting for xenstore");
+        }
+        if (rc > 0) {
+            char buf[4096];
+            while (::read(ifd, buf, sizeof buf) > 0) {
+            }
+            int64_t mine = s_.world.now();
+            if (auto r = s_.reload(); !r) {
+                ::close(ifd);
+                return std::unexpected(r.error());
+            }
+            // Keep this process's time monotonic across reloads.
+            if (s_.world.now() < mine) s_.world.advance_to(mine);
+        }
+        s_.world.advance_to(s_.world.now() + (real_ms() - start));
+    }
+    if (ifd >= 0) ::close(ifd);
+    return std::optional<WatchEvent>{};
+}
+
+// ---------------------------------------------------------------- bus
+
+Result<std::vector<std::string>> SimBus::devices() { return s_.world.bus_devices(); }
+
+Result<BusDevice> SimBus::device(std::string_view name) {
+    return s_.world.bus_device(std::string(name));
+}
+
+Result<bool> SimBus::driver_registered(std::string_view drv) {
+    return drv == "vbd" && s_.world.module_loaded();
+}
+
+Result<void> SimBus::bind(std::string_view drv, std::string_view device) {
+    if (drv != "vbd") return fail(Errc::not_found, "no such driver", std::string(drv));
+    s_.dirty = true;
+    return s_.world.bind(std::string(device));
+}
+
+Result<void> SimBus::unbind(std::string_view drv, std::string_view device) {
+    if (drv != "vbd") return fail(Errc::not_found, "no such driver", std::string(drv));
+    s_.dirty = true;
+    return s_.world.unbind(std::string(device));
+}
+
+Result<bool> SimBus::autoprobe() { return s_.world.autoprobe; }
+
+Result<void> SimBus::set_autoprobe(bool on) {
+    s_.world.autoprobe = on;
+    s_.dirty = true;
+    return {};
+}
+
+// ---------------------------------------------------------------- modules, kernel, rings
+
+Result<std::optional<LoadedModule>> SimModules::loaded(std::string_view name) {
+    if (name != "xen_blkback" && name != "xen-blkback") return std::optional<LoadedModule>{};
+    return s_.world.loaded_module();
+}
+
+Result<ModuleFile> SimModules::inspect(std::string_view path) {
+    return s_.world.module_file(std::string(path));
+}
+
+Result<std::string> SimModules::resolve(std::string_view name) {
+    if (name != "xen_blkback" && name != "xen-blkback")
+        return fail(Errc::not_found, "module not found", std::string(name));
+    return s_.world.modprobe_path();
+}
+
+Result<void> SimModules::load(std::string_view path, const std::map<std::string, std::string>& params) {
+    s_.dirty = true;
+    return s_.world.load_module(std::string(path), params);
+}
+
+Result<void> SimModules::unload(std::string_view name) {
+    if (name != "xen_blkback" && name != "xen-blkback")
+        return fail(Errc::not_found, "module not loaded", std::string(name));
+    s_.dirty = true;
+    return s_.world.unload_module();
+}
+
+Result<std::string> SimModules::keep_copy(std::string_view path, std::string_view dir) {
+    s_.dirty = true;
+    return s_.world.copy_module_file(std::string(path), std::string(dir));
+}
+
+Result<std::string> SimKernel::release() { return s_.world.kernel_release; }
+Result<unsigned> SimKernel::online_cpus() { return s_.world.cpus; }
+
+Result<RingSnapshot> SimRings::read(uint32_t domid, uint32_t gref) {
+    return s_.world.ring_snapshot(domid, gref);
+}
+
+Result<std::optional<std::string>> SimToolstack::domain_name(uint32_t domid) {
+    return s_.world.guest_name(domid);
+}
+
+Result<std::vector<ToolstackDisk>> SimToolstack::disks(uint32_t domid) {
+    std::vector<ToolstackDisk> out;
+    std::string base = "/libxl/" + std::to_string(domid) + "/device/vbd";
+    auto devs = s_.world.xs_directory(base);
+    if (!devs) return out;
+    for (const auto& d : *devs)
+        out.push_back(ToolstackDisk{s_.world.xs_read(base + "/" + d + "/dev").value_or(""),
+                                    s_.world.xs_read(base + "/" + d + "/params").value_or(""),
+                                    "raw", 0});
+    return out;
+}
+
+// ---------------------------------------------------------------- state dir
+
+class SimLock final : public Lock {
+  public:
+    SimLock(Impl& s, std::unique_ptr<Lock> inner) : s_(s), inner_(std::move(inner)) {}
+    ~SimLock() override {
+        (void)s_.flush();
+        s_.locked = false;
+    }
+
+  private:
+    Impl& s_;
+    std::unique_ptr<Lock> inner_;
+};
+
+Result<std::unique_ptr<Lock>> SimStateDir::lock() {
+    auto inner = VBD_TRY(files_.lock());
+    // Holding the lock, this process owns the world: start from what the last owner saved.
+    if (s_.file && !s_.dirty) VBD_TRY_VOID(s_.reload());
+    s_.locked = true;
+    return std::unique_ptr<Lock>(std::make_unique<SimLock>(s_, std::move(inner)));
+}
+
+Result<void> SimStateDir::write_journal(std::string_view text) {
+    VBD_TRY_VOID(files_.write_journal(text));
+    json j = json::parse(text, nullptr, false);
+    int step = j.is_object() ? j.value("step", 0) : 0;
+    bool crash = s_.world.on_journal_step(step);
+    s_.dirty = true;
+    VBD_TRY_VOID(s_.flush());
+    if (crash) {
+        // crash-after-step: die here as a crash would, with no cleanup of any kind.
+        ::kill(::getpid(), SIGKILL);
+    }
+    return {};
+}
+
+} // namespace
+
+Result<std::unique_ptr<SimHost>> SimHost::open(std::optional<std::string> file) {
+    if (!file) {
+        char tmpl[] = "/tmp/vbdctl-sim-XXXXXX";
+        if (!::mkdtemp(tmpl)) return fail(Errc::io, "cannot create a temporary directory");
+        return std::unique_ptr<SimHost>(
+            std::make_unique<Impl>(World::make({}), std::nullopt, std::string(tmpl)));
+    }
+    if (file->empty()) return fail(Errc::invalid_argument, "empty simulator state file name");
+    std::string state_dir = *file + ".d";
+    if (::access(file->c_str(), F_OK) != 0) {
+        // First use: create the default world under the lock so two first users agree.
+        FileStateDir dir(state_dir);
+        auto lock = VBD_TRY(dir.lock());
+        if (::access(file->c_str(), F_OK) != 0) {
+            auto impl = std::make_unique<Impl>(World::make({}), file, state_dir);
+            impl->locked = true;
+            impl->dirty = true;
+            VBD_TRY_VOID(impl->flush());
+            impl->locked = false;
+            return std::unique_ptr<SimHost>(std::move(impl));
+        }
+    }
+    auto w = VBD_TRY(Impl::load_file(*file));
+    return std::unique_ptr<SimHost>(std::make_unique<Impl>(std::move(w), file, state_dir));
+}
+
+} // namespace vbd::sim

@@ -1,0 +1,806 @@
+#include "world.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+namespace vbd::sim {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t xs_log_cap = 20000;
+constexpr int64_t connect_latency_ms = 4;  // probe to connect(): xenwatch + ring mapping
+constexpr int64_t guest_react_ms = 10;     // a frontend reacting to a backend change
+
+std::string dev_name(VbdId id) { return id.sysfs_name(); }
+
+std::string vermagic_for(const std::string& release) {
+    return release + " SMP preempt mod_unload modversions ";
+}
+
+const std::vector<std::string> blkback_params = {
+    "max_buffer_pages", "max_persistent_grants", "persistent_grant_unused_seconds",
+    "max_queues",       "max_ring_page_order",   "log_stats",
+    "feature_persistent", "buffer_squeeze_duration_ms"};
+
+std::map<std::string, std::string> blkback_defaults() {
+    return {{"max_buffer_pages", "1024"},     {"max_persistent_grants", "1056"},
+            {"persistent_grant_unused_seconds", "60"}, {"max_queues", "0"},
+            {"max_ring_page_order", "4"},     {"log_stats", "0"},
+            {"feature_persistent", "Y"},      {"buffer_squeeze_duration_ms", "10"}};
+}
+
+bool has_prefix_path(const std::string& path, const std::string& prefix) {
+    return path == prefix || (path.size() > prefix.size() && path.starts_with(prefix) &&
+                              path[prefix.size()] == '/');
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- building worlds
+
+void World::add_guest(uint32_t domid, const std::string& name) {
+    guests_[domid] = Guest{name, true};
+    std::string d = "/local/domain/" + std::to_string(domid);
+    xs_write(d + "/name", name);
+    xs_write(d + "/domid", std::to_string(domid));
+    xs_write(d + "/vm", "/vm/00000000-0000-0000-0000-" + std::to_string(100000000000 + domid));
+}
+
+std::string World::backend_path(VbdId id) const {
+    return "/local/domain/" + std::to_string(self_) + "/backend/vbd/" + std::to_string(id.domid) +
+           "/" + std::to_string(id.devid);
+}
+
+void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* protocol,
+                    XenbusState fe_state, double rate, uint32_t iodepth) {
+    std::string vdev = devid_to_vdev(id.devid).value_or(std::to_string(id.devid));
+    std::string be = backend_path(id);
+    std::string fe = "/local/domain/" + std::to_string(id.domid) + "/device/vbd/" +
+                     std::to_string(id.devid);
+    std::string lv = "/dev/vg0/" + guests_[id.domid].name + "-" + vdev;
+    unsigned minor = static_cast<unsigned>(devices_.size());
+    char pdev[32];
+    std::snprintf(pdev, sizeof pdev, "fd:%x", minor);
+    const std::pair<const char*, std::string> be_nodes[] = {
+        {"frontend", fe},
+        {"frontend-id", std::to_string(id.domid)},
+        {"params", lv},
+        {"script", "/etc/xen/scripts/block"},
+        {"mode", "w"},
+        {"type", "phy"},
+        {"dev", vdev},
+        {"device-type", "disk"},
+        {"removable", "0"},
+        {"bootable", "1"},
+        {"online", "1"},
+        {"discard-enable", "1"},
+        {"physical-device", pdev},
+        {"physical-device-path", lv},
+        {"hotplug-status", "connected"},
+        {"feature-max-indirect-segments", "256"},
+        {"multi-queue-max-queues", std::to_string(cpus)},
+        {"max-ring-page-order", "4"},
+        {"feature-flush-cache", "1"},
+        {"feature-discard", "1"},
+        {"feature-persistent", "1"},
+        {"sectors", "41943040"},
+        {"info", "0"},
+        {"sector-size", "512"},
+        {"physical-sector-size", "512"},
+    };
+    for (const auto& [k, v] : be_nodes) xs_write(be + "/" + k, v);
+    bool fe_ready = fe_state >= XenbusState::Initialised && fe_state <= XenbusState::Connected;
+    xs_write(be + "/state", std::to_string(static_cast<int>(fe_ready ? XenbusState::Connected
+                                                                      : XenbusState::InitWait)));
+    xs_write(fe + "/backend", be);
+    xs_write(fe + "/backend-id", std::to_string(self_));
+    xs_write(fe + "/virtual-device", std::to_string(id.devid));
+    xs_write(fe + "/device-type", "disk");
+    xs_write(fe + "/state", std::to_string(static_cast<int>(fe_state)));
+    std::string libxl = "/libxl/" + std::to_string(id.domid) + "/device/vbd/" +
+                        std::to_string(id.devid);
+    xs_write(libxl + "/frontend", fe);
+    xs_write(libxl + "/backend", be);
+    xs_write(libxl + "/params", lv);
+    xs_write(libxl + "/dev", vdev);
+    xs_write(libxl + "/mode", "w");
+
+    Device dev;
+    dev.bound = true;
+    dev.blkif_ref = true;
+    dev.connected = fe_ready;
+    for (const char* k : {"oo_req", "rd_req", "wr_req", "f_req", "ds_req", "rd_sect", "wr_sect"})
+        dev.stats[k] = 0;
+    devices_[dev_name(id)] = dev;
+    if (!fe_ready) return;
+
+    if (protocol) xs_write(fe + "/protocol", protocol);
+    if (order > 0) xs_write(fe + "/ring-page-order", std::to_string(order));
+    if (queues > 1) xs_write(fe + "/multi-queue-num-queues", std::to_string(queues));
+    xs_write(fe + "/feature-persistent", "1");
+    RingGeometry g{protocol && std::string(protocol) == "x86_32-abi" ? Protocol::x86_32
+                                                                     : Protocol::x86_64,
+                   order};
+    // Grant refs are allocated per guest; keep them unique within the domain.
+    uint32_t next_gref = 8;
+    for (const auto& [k, r] : rings_)
+        if (k.starts_with(std::to_string(id.domid) + "/"))
+            for (uint32_t gr : r.grefs) next_gref = std::max(next_gref, gr + 1);
+    for (unsigned q = 0; q < queues; ++q) {
+        std::string dir = queues > 1 ? fe + "/queue-" + std::to_string(q) : fe;
+        Ring r;
+        r.size = g.size();
+        r.iodepth = std::min(iodepth, r.size);
+        r.rate = rate / queues;
+        for (unsigned p = 0; p < (1u << order); ++p) {
+            r.grefs.push_back(next_gref);
+            xs_write(dir + (order > 0 ? "/ring-ref" + std::to_string(p) : "/ring-ref"),
+                     std::to_string(next_gref++));
+        }
+        xs_write(dir + "/event-channel", std::to_string(20 + 2 * q + id.devid % 7));
+        // Start busy rings near the uint32 wrap so wrap-safe arithmetic is exercised.
+        uint32_t start = rate > 0 && q == 0 ? 0xFFFFFFF0u : 1000u * (q + 1);
+        r.rsp_prod = start;
+        r.req_prod = start + (rate > 0 ? r.iodepth / 2 : 0);
+        r.req_event = r.req_prod + 1;
+        r.rsp_event = r.rsp_prod + 1;
+        rings_[std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/" +
+               std::to_string(q)] = r;
+    }
+}
+
+World World::make(const InitOptions& opts) {
+    World w;
+    w.kernel_release = opts.kernel;
+    w.xs_write("/local/domain/0/name", "Domain-0");
+    w.xs_write("/local/domain/0/domid", "0");
+    w.xs_write("/tool/xenstored", "");
+
+    const std::string mods = "/lib/modules/" + opts.kernel;
+    const std::string stock = mods + "/kernel/drivers/block/xen-blkback/xen-blkback.ko";
+    // The stock in-tree module has no srcversion (as on Debian); the update has one.
+    w.module_files_[stock] = {"xen_blkback", vermagic_for(opts.kernel), std::nullopt,
+                              std::nullopt, "3f0c2a9d5b7e41c6a8d2e0f19b4c7a3e5d6f8012",
+                              blkback_params};
+    w.module_files_[mods + "/updates/xen-blkback.ko"] = {
+        "xen_blkback", vermagic_for(opts.kernel), "8C1F2D3E4A5B6C7D8E9F0A1", "sim-2",
+        "a71e4c0b93d25f6e8c1a0b7d2e4f6a8c9b0d1e23", blkback_params};
+    w.module_files_["/var/lib/vbdctl-sim/xen-blkback-4.19.0-27.ko"] = {
+        "xen_blkback", vermagic_for("4.19.0-27-amd64"), "0D9E8F7A6B5C4D3E2F1A0B9", "sim-old",
+        "5e2d1c0b9a8f7e6d5c4b3a29181706f5e4d3c2b1", blkback_params};
+    w.module_ = ModuleLoad{stock, blkback_defaults()};
+    w.module_->params["max_queues"] = std::to_string(w.cpus);
+
+    if (opts.guests == 0) {
+        // The built-in world: every shape of vbd an operator meets.
+        w.add_guest(1, "web01");
+        w.add_vbd({1, 51712}, 0, 1, "x86_64-abi", XenbusState::Connected, 400, 8);
+        w.add_vbd({1, 51728}, 0, 4, "x86_64-abi", XenbusState::Connected, 1200, 16);
+        w.add_guest(2, "db01");
+        w.add_vbd({2, 51712}, 2, 1, "x86_64-abi", XenbusState::Connected, 1500, 64);
+        w.add_vbd({2, 51728}, 1, 2, "x86_64-abi", XenbusState::Connected, 0, 0);
+        w.add_guest(3, "legacy32");
+        w.add_vbd({3, 51712}, 0, 1, "x86_32-abi", XenbusState::Connected, 100, 4);
+        w.add_guest(4, "installer");
+        w.add_vbd({4, 51712}, 0, 1, nullptr, XenbusState::Initialising, 0, 0);
+        return w;
+    }
+    for (uint32_t d = 1; d <= opts.guests && d <= max_domid; ++d) {
+        w.add_guest(d, "guest" + std::to_string(d));
+        for (unsigned j = 0; j < opts.vbds_per_guest; ++j) {
+            auto devid = vdev_to_devid("xvd" + std::string(1, 'a' + static_cast<char>(j % 26)) +
+                                       (j >= 26 ? std::to_string(j / 26) : ""));
+            unsigned shape = (d + j) % 3;
+            w.add_vbd({d, *devid}, shape == 2 ? 2 : 0, shape == 1 ? 2 : 1, "x86_64-abi",
+                      XenbusState::Connected, (d + j) % 4 == 0 ? 0 : 200.0 * (1 + j % 3), 8);
+        }
+    }
+    return w;
+}
+
+// ---------------------------------------------------------------- xenstore
+
+std::optional<std::string> World::xs_read(const std::string& path) const {
+    auto it = xs_.find(path);
+    if (it == xs_.end()) return std::nullopt;
+    return it->second;
+}
+
+std::optional<std::vector<std::string>> World::xs_directory(const std::string& path) const {
+    if (path != "/" && !xs_.contains(path)) return std::nullopt;
+    std::string prefix = path == "/" ? "/" : path + "/";
+    std::vector<std::string> out;
+    for (auto it = xs_.lower_bound(prefix); it != xs_.end() && it->first.starts_with(prefix); ++it) {
+        std::string rest = it->first.substr(prefix.size());
+        if (rest.empty() || rest.find('/') != std::string::npos) continue;
+        out.push_back(rest);
+    }
+    return out;
+}
+
+void World::xs_write(const std::string& path, const std::string& value) {
+    // Like xenstored, writing a node creates its missing parents with empty values.
+    for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1))
+        xs_.try_emplace(path.substr(0, pos), "");
+    xs_[path] = value;
+    xs_log_.emplace_back(++xs_seq_, path);
+    if (xs_log_.size() > xs_log_cap) xs_log_.pop_front();
+}
+
+void World::xs_remove(const std::string& path) {
+    auto it = xs_.lower_bound(path);
+    while (it != xs_.end() && has_prefix_path(it->first, path)) it = xs_.erase(it);
+    xs_log_.emplace_back(++xs_seq_, path);
+    if (xs_log_.size() > xs_log_cap) xs_log_.pop_front();
+}
+
+std::vector<std::pair<uint64_t, std::string>> World::xs_changes_since(uint64_t seq) const {
+    std::vector<std::pair<uint64_t, std::string>> out;
+    if (!xs_log_.empty() && xs_log_.front().first > seq + 1) {
+        out.emplace_back(0, "/"); // the log no longer reaches back that far: everything may have changed
+        seq = xs_log_.front().first - 1;
+    }
+    auto it = std::lower_bound(xs_log_.begin(), xs_log_.end(), seq + 1,
+                               [](const auto& e, uint64_t s) { return e.first < s; });
+    for (; it != xs_log_.end(); ++it) out.push_back(*it);
+    return out;
+}
+
+// ---------------------------------------------------------------- time and guests
+
+std::optional<int64_t> World::next_event() const {
+    std::optional<int64_t> t;
+    for (const auto& e : events_)
+        if (!t || e.at < *t) t = e.at;
+    return t;
+}
+
+void World::schedule(int64_t at, const std::string& kind, const std::string& device) {
+    events_.push_back(Event{at, kind, device});
+}
+
+bool World::backend_serving(VbdId id) const {
+    auto it = devices_.find(dev_name(id));
+    if (it == devices_.end() || !it->second.bound || !it->second.connected) return false;
+    return xs_read(backend_path(id) + "/state") == "4";
+}
+
+void World::advance_rings(int64_t dt) {
+    if (dt <= 0) return;
+    for (auto& [key, r] : rings_) {
+        if (r.rate <= 0) continue;
+        auto a = key.find('/'), b = key.find('/', a + 1);
+        VbdId id{static_cast<uint32_t>(std::stoul(key.substr(0, a))),
+                 static_cast<uint32_t>(std::stoul(key.substr(a + 1, b - a - 1)))};
+        auto g = guests_.find(id.domid);
+        if (g == guests_.end() || !g->second.running) continue;
+        auto fe = xs_read("/local/domain/" + std::to_string(id.domid) + "/device/vbd/" +
+                          std::to_string(id.devid) + "/state");
+        if (fe != "4") continue;
+        uint32_t pending = r.req_prod - r.rsp_prod;
+        if (pending > r.size) continue; // a corrupt ring: nothing sane moves on it
+        r.carry += r.rate * static_cast<double>(dt) / 1000.0;
+        auto k = static_cast<uint32_t>(std::min(std::floor(r.carry), 1e9));
+        r.carry -= k;
+        if (backend_serving(id) && !r.stalled) {
+            // The backend answers everything outstanding; the guest refills its queue.
+            r.rsp_prod += pending;
+            auto& st = devices_[dev_name(id)].stats;
+            st["wr_req"] += pending / 2;
+            st["rd_req"] += pending - pending / 2;
+            st["wr_sect"] += 8 * (pending / 2);
+            st["rd_sect"] += 8 * (pending - pending / 2);
+            r.req_prod += std::min(k, r.iodepth);
+        } else {
+            // Unbound or stalled: requests queue in the ring up to the guest's depth.
+            uint32_t room = r.iodepth > pending ? r.iodepth - pending : 0;
+            r.req_prod += std::min(k, room);
+        }
+        r.req_event = r.req_prod + 1;
+        r.rsp_event = r.rsp_prod + 1;
+    }
+}
+
+void World::advance_to(int64_t t) {
+    while (true) {
+        auto it = std::min_element(events_.begin(), events_.end(),
+                                   [](const Event& a, const Event& b) { return a.at < b.at; });
+        if (it == events_.end() || it->at > t) break;
+        Event e = *it;
+        events_.erase(it);
+        advance_rings(e.at - now_);
+        now_ = std::max(now_, e.at);
+        auto d = devices_.find(e.device);
+        if (d == devices_.end()) continue;
+        if (e.kind == "connect") {
+            connect(e.device);
+        } else if (e.kind == "drained") {
+            // The old instance's deferred free: its in-flight requests got their responses.
+            auto id = parse_sysfs_name(e.device);
+            if (id)
+                for (auto& [k, r] : rings_of(*id)) r->rsp_prod += d->second.inflight;
+            d->second.inflight = 0;
+            d->second.blkif_ref = false;
+            if (d->second.removed) devices_.erase(d);
+        } else if (e.kind == "frontend-closed") {
+            auto id = parse_sysfs_name(e.device);
+            if (!id) continue;
+            std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
+                             std::to_string(id->devid);
+            if (xs_.contains(fe)) {
+                xs_write(fe + "/state", "5");
+                xs_write(fe + "/state", "6");
+            }
+        }
+    }
+    advance_rings(t - now_);
+    now_ = std::max(now_, t);
+}
+
+std::vector<std::pair<std::string, Ring*>> World::rings_of(VbdId id) {
+    std::vector<std::pair<std::string, Ring*>> out;
+    std::string prefix = std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/";
+    for (auto it = rings_.lower_bound(prefix); it != rings_.end() && it->first.starts_with(prefix);
+         ++it)
+        out.emplace_back(it->first, &it->second);
+    return out;
+}
+
+// ---------------------------------------------------------------- bus and blkback
+
+bool World::rebind_supported() const {
+    unsigned major = 0, minor = 0;
+    if (std::sscanf(kernel_release.c_str(), "%u.%u", &major, &minor) != 2) return false;
+    return major > 5 || (major == 5 && minor >= 5);
+}
+
+std::vector<std::string> World::bus_devices() const {
+    std::vector<std::string> out;
+    for (const auto& [name, d] : devices_)
+        if (!d.removed) out.push_back(name);
+    return out;
+}
+
+Result<BusDevice> World::bus_device(const std::string& name) const {
+    auto it = devices_.find(name);
+    if (it == devices_.end() || it->second.removed)
+        return fail(Errc::not_found, "no such device on the xen-backend bus", name);
+    auto id = parse_sysfs_name(name);
+    BusDevice b;
+    b.name = name;
+    b.nodename = id ? backend_path(*id) : "";
+    b.devtype = "vbd";
+    if (auto s = xs_read(b.nodename + "/state"); s)
+        if (auto st = parse_xenbus_state(*s)) b.state = std::string(to_string(*st));
+    if (it->second.bound) {
+        b.driver = "vbd";
+        b.physical_device = xs_read(b.nodename + "/physical-device").value_or("");
+        b.mode = xs_read(b.nodename + "/mode").value_or("");
+        b.statistics = it->second.stats;
+    }
+    return b;
+}
+
+unsigned World::param_uint(const std::string& name, unsigned fallback) const {
+    if (!module_) return fallback;
+    auto it = module_->params.find(name);
+    if (it == module_->params.end()) return fallback;
+    auto v = parse_uint(it->second, 1u << 20);
+    return v ? static_cast<unsigned>(*v) : fallback;
+}
+
+int World::refcnt() const {
+    int n = 0;
+    for (const auto& [name, d] : devices_) n += (d.bound ? 1 : 0) + (d.blkif_ref ? 1 : 0);
+    return n;
+}
+
+void World::probe(const std::string& name) {
+    Device& d = devices_[name];
+    auto id = parse_sysfs_name(name);
+    if (!id) return;
+    // xenbus_dev_probe takes a module reference, backend_probe allocates the blkif (another).
+    d.bound = true;
+    d.blkif_ref = true;
+    d.connected = false;
+    std::string be = backend_path(*id);
+    xs_write(be + "/feature-max-indirect-segments", "256");
+    xs_write(be + "/multi-queue-max-queues", std::to_string(param_uint("max_queues", cpus)));
+    xs_write(be + "/max-ring-page-order", std::to_string(param_uint("max_ring_page_order", 4)));
+    xs_write(be + "/feature-persistent", "1");
+    xs_write(be + "/state", "2");
+    auto fe = xs_read("/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
+                      std::to_string(id->devid) + "/state");
+    if (fe == "3" || fe == "4")
+        schedule(now_ + connect_latency_ms + static_cast<int64_t>(rings_of(*id).size()),
+                 "connect", name);
+}
+
+void World::fatal(const std::string& name, const std::string& msg) {
+    auto id = parse_sysfs_name(name);
+    if (!id) return;
+    // xenbus_dev_fatal: the message under error/, then the backend switches to Closing.
+    xs_write("/local/domain/" + std::to_string(self_) + "/error/backend/vbd/" +
+                 std::to_string(id->domid) + "/" + std::to_string(id->devid) + "/error",
+             msg);
+    xs_write(backend_path(*id) + "/state", "5");
+    devices_[name].connected = false;
+}
+
+void World::connect(const std::string& name) {
+    auto id = parse_sysfs_name(name);
+    Device& d = devices_[name];
+    if (!id || !d.bound) return;
+    std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
+                     std::to_string(id->devid);
+    if (take_fault("reconnect-fatal", id->domid, id->devid))
+        return fatal(name, "-5 mapping ring-ref port 0 (simulated reconnect-fatal)");
+    unsigned order = static_cast<unsigned>(
+        parse_uint(xs_read(fe + "/ring-page-order").value_or("0"), 64).value_or(0));
+    unsigned max_order = param_uint("max_ring_page_order", 4);
+    if (order > max_order)
+        return fatal(name, "-22 " + fe + " ring page order " + std::to_string(order) +
+                               " exceeds max:" + std::to_string(max_order));
+    unsigned queues = static_cast<unsigned>(
+        parse_uint(xs_read(fe + "/multi-queue-num-queues").value_or("1"), 1024).value_or(1));
+    unsigned max_q = param_uint("max_queues", cpus);
+    if (queues > max_q)
+        return fatal(name, "-22 Frontend " + fe + " requested " + std::to_string(queues) +
+                               " queues, max " + std::to_string(max_q));
+    for (auto& [k, r] : rings_of(*id))
+        if (r->req_prod - r->rsp_prod > r->size)
+            return fatal(name, "-5 mapping ring-ref port " + k + ": req_prod - rsp_prod > " +
+                                   std::to_string(r->size));
+    // xen_blkif_map attaches with req_cons = rsp_prod_pvt = rsp_prod; statistics restart.
+    d.connected = true;
+    for (auto& [k, v] : d.stats) v = 0;
+    std::string be = backend_path(*id);
+    xs_write(be + "/sectors", xs_read(be + "/sectors").value_or("0"));
+    xs_write(be + "/info", "0");
+    xs_write(be + "/sector-size", "512");
+    xs_write(be + "/state", "4");
+}
+
+Result<void> World::bind(const std::string& name) {
+    if (!module_)
+        return fail(Errc::io, "cannot write drivers/vbd/bind: No such file or directory", name,
+                    "load xen-blkback first");
+    auto it = devices_.find(name);
+    if (it == devices_.end() || it->second.removed || it->second.bound)
+        return fail(Errc::io, "write to drivers/vbd/bind failed: No such device", name);
+    probe(name);
+    return {};
+}
+
+Result<void> World::unbind(const std::string& name) {
+    auto it = devices_.find(name);
+    if (!module_ || it == devices_.end() || it->second.removed || !it->second.bound)
+        return fail(Errc::io, "write to drivers/vbd/unbind failed: No such device", name);
+    auto id = parse_sysfs_name(name);
+    Device& d = it->second;
+    uint32_t inflight = 0;
+    for (auto& [k, r] : rings_of(*id)) {
+        uint32_t p = r->req_prod - r->rsp_prod;
+        if (p <= r->size) inflight += p;
+    }
+    d.bound = false;
+    d.connected = false;
+    std::string be = backend_path(*id);
+    auto state = xs_read(be + "/state");
+    if (!rebind_supported()) {
+        // Without allow_rebind, xenbus_dev_remove closes the device: the guest loses it.
+        xs_write(be + "/state", "6");
+        schedule(now_ + guest_react_ms, "frontend-closed", name);
+    } else if (state == "5") {
+        xs_write(be + "/state", "6");
+    }
+    // xen_blkbk_remove returns before in-flight I/O completes; the free runs later.
+    int64_t drain = static_cast<int64_t>(drain_ms_);
+    for (const auto& f : faults_)
+        if (f.kind == "slow-drain") drain = static_cast<int64_t>(f.seconds * 1000);
+    d.inflight = std::min<uint32_t>(inflight, 8);
+    if (d.inflight == 0 && drain == static_cast<int64_t>(drain_ms_)) drain = 1;
+    schedule(now_ + drain, "drained", name);
+    return {};
+}
+
+// ---------------------------------------------------------------- modules
+
+std::optional<vbd::LoadedModule> World::loaded_module() const {
+    if (!module_) return std::nullopt;
+    vbd::LoadedModule m;
+    m.name = "xen_blkback";
+    m.refcnt = refcnt();
+    auto f = module_files_.find(module_->path);
+    if (f != module_files_.end()) {
+        m.srcversion = f->second.srcversion;
+        m.version = f->second.version;
+        m.build_id = f->second.build_id;
+        m.taint = f->second.srcversion ? "OE" : "";
+    }
+    m.params = module_->params;
+    return m;
+}
+
+Result<ModuleFile> World::module_file(const std::string& path) const {
+    auto f = module_files_.find(path);
+    if (f == module_files_.end())
+        return fail(Errc::not_found, "no such module file", path);
+    return ModuleFile{path,         f->second.name,     f->second.vermagic, f->second.srcversion,
+                      f->second.version, f->second.build_id, f->second.params};
+}
+
+std::string World::modprobe_path() const {
+    // depmod's default search order puts updates/ before the kernel's own tree.
+    std::string mods = "/lib/modules/" + kernel_release;
+    if (module_files_.contains(mods + "/updates/xen-blkback.ko")) return mods + "/updates/xen-blkback.ko";
+    return mods + "/kernel/drivers/block/xen-blkback/xen-blkback.ko";
+}
+
+Result<void> World::load_module(const std::string& path,
+                                const std::map<std::string, std::string>& params) {
+    if (module_) return fail(Errc::busy, "module xen_blkback is already loaded", path);
+    auto f = module_files_.find(path);
+    if (f == module_files_.end()) return fail(Errc::not_found, "no such module file", path);
+    if (take_fault("module-load-fail"))
+        return fail(Errc::io, "init_module failed: Cannot allocate memory (simulated module-load-fail)",
+                    path);
+    // CONFIG_MODVERSIONS: the kernel ignores the release in vermagic, not the rest.
+    auto tail = [](const std::string& vm) { return vm.substr(std::min(vm.size(), vm.find(' '))); };
+    if (tail(f->second.vermagic) != tail(vermagic_for(kernel_release)))
+        return fail(Errc::io, "init_module failed: Invalid module format", path);
+    ModuleLoad m{path, blkback_defaults()};
+    for (const auto& [k, v] : params)
+        if (m.params.contains(k)) m.params[k] = v; // unknown parameters are ignored with a warning
+    if (m.params["max_queues"] == "0") m.params["max_queues"] = std::to_string(cpus);
+    if (auto o = parse_uint(m.params["max_ring_page_order"], 1u << 20); !o || *o > 4)
+        m.params["max_ring_page_order"] = "4"; // blkback clamps to XENBUS_MAX_RING_GRANT_ORDER
+    module_ = m;
+    if (autoprobe)
+        for (auto& [name, d] : devices_)
+            if (!d.bound && !d.removed) probe(name);
+    return {};
+}
+
+Result<void> World::unload_module() {
+    if (!module_) return fail(Errc::not_found, "module xen_blkback is not loaded");
+    if (int n = refcnt(); n > 0)
+        return fail(Errc::busy,
+                    "delete_module failed: Resource temporarily unavailable (refcnt " +
+                        std::to_string(n) + ")",
+                    "xen_blkback");
+    module_.reset();
+    return {};
+}
+
+Result<std::string> World::copy_module_file(const std::string& path, const std::string& dir) {
+    auto f = module_files_.find(path);
+    if (f == module_files_.end()) return fail(Errc::not_found, "no such module file", path);
+    std::string dest = dir + "/" + path.substr(path.rfind('/') + 1);
+    ModuleFileInfo info = f->second;
+    module_files_[dest] = info;
+    return dest;
+}
+
+Result<RingSnapshot> World::ring_snapshot(uint32_t domid, uint32_t gref) const {
+    std::string prefix = std::to_string(domid) + "/";
+    for (auto it = rings_.lower_bound(prefix); it != rings_.end() && it->first.starts_with(prefix);
+         ++it)
+        if (!it->second.grefs.empty() && it->second.grefs.front() == gref) {
+            const Ring& r = it->second;
+            return RingSnapshot{r.req_prod, r.req_event, r.rsp_prod, r.rsp_event};
+        }
+    return fail(Errc::io, "mapping grant " + std::to_string(gref) + " of domain " +
+                              std::to_string(domid) + " failed: Invalid argument");
+}
+
+std::optional<std::string> World::guest_name(uint32_t domid) const {
+    auto g = guests_.find(domid);
+    if (g == guests_.end() || !g->second.running) return std::nullopt;
+    return g->second.name;
+}
+
+// ---------------------------------------------------------------- faults
+
+std::optional<Fault> World::take_fault(const std::string& kind, uint32_t domid, uint32_t devid) {
+    for (auto it = faults_.begin(); it != faults_.end(); ++it)
+        if (it->kind == kind && it->domid == domid && it->devid == devid) {
+            Fault f = *it;
+            faults_.erase(it);
+            return f;
+        }
+    return std::nullopt;
+}
+
+Result<void> World::add_fault(const Fault& f) {
+    auto need_vbd = [&]() -> Result<void> {
+        if (!devices_.contains(VbdId{f.domid, f.devid}.sysfs_name()))
+            return fail(Errc::not_found, "no such vbd", VbdId{f.domid, f.devid}.sysfs_name());
+        return {};
+    };
+    if (f.kind == "module-load-fail" || f.kind == "crash-after-step") {
+        if (f.kind == "crash-after-step" && f.step < 1)
+            return fail(Errc::invalid_argument, "crash-after-step needs a step >= 1");
+    } else if (f.kind == "reconnect-fatal" || f.kind == "stall-ring") {
+        VBD_TRY_VOID(need_vbd());
+        if (f.kind == "stall-ring") {
+            for (auto& [k, r] : rings_of({f.domid, f.devid})) r->stalled = true;
+            return {};
+        }
+    } else if (f.kind == "corrupt-ring") {
+        VBD_TRY_VOID(need_vbd());
+        auto rings = rings_of({f.domid, f.devid});
+        if (rings.empty()) return fail(Errc::invalid_argument, "that vbd has no ring yet");
+        Ring& r = *rings.front().second;
+        r.req_prod = r.rsp_prod + r.size + 7; // more requests than the ring can hold
+        return {};
+    } else if (f.kind == "destroy-guest") {
+        if (!guests_.contains(f.domid))
+            return fail(Errc::not_found, "no such guest", "domain " + std::to_string(f.domid));
+        if (f.step < 1) return fail(Errc::invalid_argument, "destroy-guest needs --at-step K >= 1");
+    } else if (f.kind == "slow-drain") {
+        if (!(f.seconds >= 0 && f.seconds <= 3600))
+            return fail(Errc::invalid_argument, "slow-drain needs SECONDS in 0..3600");
+        std::erase_if(faults_, [](const Fault& x) { return x.kind == "slow-drain"; });
+    } else {
+        return fail(Errc::invalid_argument, "unknown fault kind '" + f.kind + "'", {},
+                    "see `vbdctl sim fault --help`");
+    }
+    faults_.push_back(f);
+    return {};
+}
+
+bool World::on_journal_step(int k) {
+    for (auto it = faults_.begin(); it != faults_.end();) {
+        if (it->kind == "destroy-guest" && it->step == k) {
+            uint32_t d = it->domid;
+            it = faults_.erase(it);
+            destroy_guest(d);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = faults_.begin(); it != faults_.end(); ++it)
+        if (it->kind == "crash-after-step" && it->step == k) {
+            faults_.erase(it);
+            return true;
+        }
+    return false;
+}
+
+void World::destroy_guest(uint32_t domid) {
+    auto g = guests_.find(domid);
+    if (g == guests_.end()) return;
+    g->second.running = false;
+    // The toolstack tears the devices down: the backend directories go, so xenbus removes
+    // the devices; each blkif still drains before its module reference is dropped.
+    for (auto& [name, d] : devices_) {
+        auto id = parse_sysfs_name(name);
+        if (!id || id->domid != domid || d.removed) continue;
+        d.removed = true;
+        d.bound = false;
+        d.connected = false;
+        if (d.blkif_ref) schedule(now_ + static_cast<int64_t>(drain_ms_), "drained", name);
+    }
+    std::erase_if(devices_, [](const auto& kv) { return kv.second.removed && !kv.second.blkif_ref; });
+    std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(std::to_string(domid) + "/"); });
+    xs_remove("/local/domain/" + std::to_string(self_) + "/backend/vbd/" + std::to_string(domid));
+    xs_remove("/local/domain/" + std::to_string(domid));
+    xs_remove("/libxl/" + std::to_string(domid));
+    guests_.erase(g);
+}
+
+// ---------------------------------------------------------------- persistence
+
+json World::to_json() const {
+    json j;
+    j["format"] = 1;
+    j["now_ms"] = now_;
+    j["kernel"] = kernel_release;
+    j["cpus"] = cpus;
+    j["self_domid"] = self_;
+    j["autoprobe"] = autoprobe;
+    j["xenstore"] = xs_;
+    j["xs_seq"] = xs_seq_;
+    json log = json::array();
+    for (const auto& [s, p] : xs_log_) log.push_back({s, p});
+    j["xs_log"] = std::move(log);
+    json devs = json::object();
+    for (const auto& [n, d] : devices_)
+        devs[n] = {{"bound", d.bound},         {"blkif_ref", d.blkif_ref},
+                   {"connected", d.connected}, {"removed", d.removed},
+                   {"inflight", d.inflight},   {"stats", d.stats}};
+    j["devices"] = std::move(devs);
+    json rings = json::object();
+    for (const auto& [k, r] : rings_)
+        rings[k] = {{"req_prod", r.req_prod}, {"req_event", r.req_event}, {"rsp_prod", r.rsp_prod},
+                    {"rsp_event", r.rsp_event}, {"iodepth", r.iodepth}, {"rate", r.rate},
+                    {"carry", r.carry}, {"stalled", r.stalled}, {"size", r.size},
+                    {"grefs", r.grefs}};
+    j["rings"] = std::move(rings);
+    json guests = json::object();
+    for (const auto& [d, g] : guests_) guests[std::to_string(d)] = {{"name", g.name}, {"running", g.running}};
+    j["guests"] = std::move(guests);
+    if (module_) j["module"] = {{"path", module_->path}, {"params", module_->params}};
+    json files = json::object();
+    for (const auto& [p, f] : module_files_) {
+        json fj = {{"name", f.name}, {"vermagic", f.vermagic}, {"params", f.params}};
+        if (f.srcversion) fj["srcversion"] = *f.srcversion;
+        if (f.version) fj["version"] = *f.version;
+        if (f.build_id) fj["build_id"] = *f.build_id;
+        files[p] = std::move(fj);
+    }
+    j["module_files"] = std::move(files);
+    json faults = json::array();
+    for (const auto& f : faults_)
+        faults.push_back({{"kind", f.kind}, {"domid", f.domid}, {"devid", f.devid},
+                          {"step", f.step}, {"seconds", f.seconds}});
+    j["faults"] = std::move(faults);
+    json events = json::array();
+    for (const auto& e : events_) events.push_back({{"at", e.at}, {"kind", e.kind}, {"device", e.device}});
+    j["events"] = std::move(events);
+    return j;
+}
+
+Result<World> World::from_json(const json& j) try {
+    if (j.value("format", 0) != 1)
+        return fail(Errc::bad_value, "not a vbdctl simulator state file (format 1)");
+    World w;
+    w.now_ = j.at("now_ms").get<int64_t>();
+    w.kernel_release = j.at("kernel").get<std::string>();
+    w.cpus = j.at("cpus").get<unsigned>();
+    w.self_ = j.at("self_domid").get<uint32_t>();
+    w.autoprobe = j.at("autoprobe").get<bool>();
+    w.xs_ = j.at("xenstore").get<std::map<std::string, std::string>>();
+    w.xs_seq_ = j.at("xs_seq").get<uint64_t>();
+    for (const auto& e : j.at("xs_log")) w.xs_log_.emplace_back(e.at(0).get<uint64_t>(), e.at(1).get<std::string>());
+    for (const auto& [n, d] : j.at("devices").items()) {
+        Device dev;
+        dev.bound = d.at("bound");
+        dev.blkif_ref = d.at("blkif_ref");
+        dev.connected = d.at("connected");
+        dev.removed = d.at("removed");
+        dev.inflight = d.at("inflight");
+        dev.stats = d.at("stats").get<std::map<std::string, uint64_t>>();
+        w.devices_[n] = dev;
+    }
+    for (const auto& [k, r] : j.at("rings").items()) {
+        Ring ring;
+        ring.req_prod = r.at("req_prod");
+        ring.req_event = r.at("req_event");
+        ring.rsp_prod = r.at("rsp_prod");
+        ring.rsp_event = r.at("rsp_event");
+        ring.iodepth = r.at("iodepth");
+        ring.rate = r.at("rate");
+        ring.carry = r.at("carry");
+        ring.stalled = r.at("stalled");
+        ring.size = r.at("size");
+        ring.grefs = r.at("grefs").get<std::vector<uint32_t>>();
+        w.rings_[k] = ring;
+    }
+    for (const auto& [d, g] : j.at("guests").items())
+        w.guests_[static_cast<uint32_t>(std::stoul(d))] = Guest{g.at("name"), g.at("running")};
+    if (j.contains("module"))
+        w.module_ = ModuleLoad{j["module"].at("path"),
+                                 j["module"].at("params").get<std::map<std::string, std::string>>()};
+    for (const auto& [p, f] : j.at("module_files").items()) {
+        ModuleFileInfo info{f.at("name"), f.at("vermagic"), std::nullopt, std::nullopt,
+                            std::nullopt, f.at("params").get<std::vector<std::string>>()};
+        if (f.contains("srcversion")) info.srcversion = f["srcversion"].get<std::string>();
+        if (f.contains("version")) info.version = f["version"].get<std::string>();
+        if (f.contains("build_id")) info.build_id = f["build_id"].get<std::string>();
+        w.module_files_[p] = info;
+    }
+    for (const auto& f : j.at("faults"))
+        w.faults_.push_back(Fault{f.at("kind"), f.at("domid"), f.at("devid"), f.at("step"), f.at("seconds")});
+    for (const auto& e : j.at("events")) w.events_.push_back(Event{e.at("at"), e.at("kind"), e.at("device")});
+    return w;
+} catch (const json::exception& e) {
+    return fail(Errc::bad_value, std::string("simulator state file is damaged: ") + e.what());
+}
+
+} // namespace vbd::sim

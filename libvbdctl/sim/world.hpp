@@ -1,0 +1,150 @@
+#pragma once
+// The simulated host's model: xenstore, the xen-backend bus, xen-blkback and the guests,
+// behaving as ../../shared/XEN-FACTS.md describes. Time is virtual (milliseconds) and only
+// moves when a caller waits or sleeps, so every run is deterministic.
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "vbdctl/error.hpp"
+#include "vbdctl/ports.hpp"
+#include "vbdctl/sim.hpp"
+#include "vbdctl/types.hpp"
+
+namespace vbd::sim {
+
+/// One queue's shared ring and the guest I/O that drives it.
+struct Ring {
+    uint32_t req_prod = 0, req_event = 1, rsp_prod = 0, rsp_event = 1;
+    uint32_t iodepth = 0;  ///< requests the guest keeps outstanding (<= ring size)
+    double rate = 0;       ///< requests per second the guest submits; 0 is an idle guest
+    double carry = 0;      ///< fractional requests not yet submitted
+    bool stalled = false;  ///< fault: the backend stops answering this ring
+    uint32_t size = 32;    ///< entries, from the frontend's geometry
+    std::vector<uint32_t> grefs; ///< grant refs of the ring's pages
+};
+
+/// A device on the simulated xen-backend bus, with blkback's per-device state.
+struct Device {
+    bool bound = false;
+    bool blkif_ref = false;      ///< the blkif's module reference, dropped by deferred free
+    bool connected = false;      ///< blkback attached to the rings
+    bool removed = false;        ///< gone from the bus (guest destroyed), ref still draining
+    uint32_t inflight = 0;       ///< requests the unbound instance still completes
+    std::map<std::string, uint64_t> stats;
+};
+
+struct ModuleFileInfo {
+    std::string name, vermagic;
+    std::optional<std::string> srcversion, version, build_id;
+    std::vector<std::string> params;
+};
+
+struct ModuleLoad {
+    std::string path;
+    std::map<std::string, std::string> params; ///< every parameter, with defaults filled in
+};
+
+struct Guest {
+    std::string name;
+    bool running = true;
+};
+
+/// Something the kernel does later: finish a connect, run a deferred free.
+struct Event {
+    int64_t at = 0;
+    std::string kind; ///< "connect", "drained", "frontend-closed"
+    std::string device;
+};
+
+class World {
+  public:
+    static World make(const InitOptions& opts);
+    static Result<World> from_json(const nlohmann::json& j);
+    nlohmann::json to_json() const;
+
+    // --- xenstore ---------------------------------------------------------------------
+    std::optional<std::string> xs_read(const std::string& path) const;
+    std::optional<std::vector<std::string>> xs_directory(const std::string& path) const;
+    void xs_write(const std::string& path, const std::string& value);
+    void xs_remove(const std::string& path);
+    /// Writes since seq (exclusive) as (seq, path), for watchers in other processes.
+    std::vector<std::pair<uint64_t, std::string>> xs_changes_since(uint64_t seq) const;
+    uint64_t xs_seq() const { return xs_seq_; }
+
+    // --- kernel: bus, blkback, modules ---------------------------------------------------
+    int64_t now() const { return now_; }
+    /// Runs time forward to t: guests submit I/O, bound backends complete it, events fire.
+    void advance_to(int64_t t);
+    /// Time of the next scheduled kernel event, if any.
+    std::optional<int64_t> next_event() const;
+
+    std::vector<std::string> bus_devices() const;
+    Result<BusDevice> bus_device(const std::string& name) const;
+    Result<void> bind(const std::string& name);
+    Result<void> unbind(const std::string& name);
+    bool autoprobe = true;
+
+    std::optional<vbd::LoadedModule> loaded_module() const;
+    Result<ModuleFile> module_file(const std::string& path) const;
+    std::string modprobe_path() const;
+    Result<void> load_module(const std::string& path, const std::map<std::string, std::string>& params);
+    Result<void> unload_module();
+    Result<std::string> copy_module_file(const std::string& path, const std::string& dir);
+    const std::map<std::string, ModuleFileInfo>& module_files() const { return module_files_; }
+    bool module_loaded() const { return module_.has_value(); }
+
+    std::string kernel_release;
+    unsigned cpus = 4;
+    /// Linux >= 5.5: blkback sets allow_rebind.
+    bool rebind_supported() const;
+
+    Result<RingSnapshot> ring_snapshot(uint32_t domid, uint32_t gref) const;
+    std::optional<std::string> guest_name(uint32_t domid) const;
+
+    // --- faults --------------------------------------------------------------------------
+    Result<void> add_fault(const Fault& f);
+    const std::vector<Fault>& faults() const { return faults_; }
+    void clear_faults() { faults_.clear(); }
+    /// Called when a mutating command journals step k; returns true when it must crash.
+    bool on_journal_step(int k);
+    void destroy_guest(uint32_t domid);
+
+  private:
+    void add_guest(uint32_t domid, const std::string& name);
+    void add_vbd(VbdId id, unsigned order, unsigned queues, const char* protocol,
+                 XenbusState fe_state, double rate, uint32_t iodepth);
+    std::string backend_path(VbdId id) const;
+    void advance_rings(int64_t dt_ms);
+    void probe(const std::string& name);
+    void connect(const std::string& name);
+    void fatal(const std::string& name, const std::string& msg);
+    void schedule(int64_t at, const std::string& kind, const std::string& device);
+    std::optional<Fault> take_fault(const std::string& kind, uint32_t domid = 0, uint32_t devid = 0);
+    int refcnt() const;
+    unsigned param_uint(const std::string& name, unsigned fallback) const;
+    std::vector<std::pair<std::string, Ring*>> rings_of(VbdId id);
+    bool backend_serving(VbdId id) const;
+
+    int64_t now_ = 0;
+    uint32_t self_ = 0;
+    std::map<std::string, std::string> xs_;
+    uint64_t xs_seq_ = 0;
+    std::deque<std::pair<uint64_t, std::string>> xs_log_;
+    std::map<std::string, Device> devices_;
+    std::map<std::string, Ring> rings_; ///< "D/N/Q"
+    std::map<uint32_t, Guest> guests_;
+    std::optional<ModuleLoad> module_;
+    std::map<std::string, ModuleFileInfo> module_files_;
+    std::vector<Fault> faults_;
+    std::vector<Event> events_;
+    double drain_ms_ = 20;
+};
+
+} // namespace vbd::sim

@@ -1,0 +1,233 @@
+#include "vbdctl/inventory.hpp"
+
+#include <algorithm>
+
+#include "paths.hpp"
+
+namespace vbd {
+
+namespace {
+
+Result<uint32_t> read_ref(const NodeLookup& fe, const std::string& key) {
+    auto v = fe(key);
+    if (!v) return fail(Errc::bad_value, "frontend key " + key + " is missing");
+    auto n = parse_uint(*v, UINT32_MAX);
+    if (!n) return fail(Errc::bad_value, "frontend key " + key + ": " + n.error().what);
+    return static_cast<uint32_t>(*n);
+}
+
+Result<QueueRefs> read_queue(const NodeLookup& fe, const std::string& dir,
+                             std::optional<unsigned> order) {
+    QueueRefs q;
+    if (!order) {
+        q.ring_refs.push_back(VBD_TRY(read_ref(fe, dir + "ring-ref")));
+    } else {
+        for (unsigned i = 0; i < (1u << *order); ++i)
+            q.ring_refs.push_back(VBD_TRY(read_ref(fe, dir + "ring-ref" + std::to_string(i))));
+    }
+    if (fe(dir + "event-channel")) q.event_channel = VBD_TRY(read_ref(fe, dir + "event-channel"));
+    return q;
+}
+
+// Recursively collects every node under base into out, keyed by the path below base.
+void collect_nodes(XenStore& xs, const std::string& base, const std::string& rel,
+                   std::map<std::string, std::string>& out, int depth = 0) {
+    if (depth > 4) return;
+    std::string path = rel.empty() ? base : base + "/" + rel;
+    auto children = xs.directory(path);
+    if (!children || !*children) return;
+    for (const auto& c : **children) {
+        std::string child_rel = rel.empty() ? c : rel + "/" + c;
+        if (auto v = xs.read(base + "/" + child_rel); v && *v && !(*v)->empty())
+            out[child_rel] = **v;
+        collect_nodes(xs, base, child_rel, out, depth + 1);
+    }
+}
+
+} // namespace
+
+Result<FrontendRings> parse_frontend_rings(const NodeLookup& fe) {
+    FrontendRings r;
+    auto proto = fe("protocol");
+    r.geometry.protocol = VBD_TRY(parse_protocol(proto ? std::optional<std::string_view>(*proto)
+                                                       : std::nullopt));
+    std::optional<unsigned> order;
+    if (auto o = fe("ring-page-order")) {
+        auto v = parse_uint(*o, max_ring_page_order);
+        if (!v) return fail(Errc::bad_value, "frontend key ring-page-order: " + v.error().what);
+        order = static_cast<unsigned>(*v);
+        r.geometry.page_order = *order;
+    }
+    unsigned nq = 1;
+    if (auto n = fe("multi-queue-num-queues")) {
+        auto v = parse_uint(*n, 256);
+        if (!v || *v == 0)
+            return fail(Errc::bad_value,
+                        "frontend key multi-queue-num-queues: '" + *n + "' is not 1..256");
+        nq = static_cast<unsigned>(*v);
+    }
+    if (nq == 1) {
+        r.queues.push_back(VBD_TRY(read_queue(fe, "", order)));
+        return r;
+    }
+    for (unsigned q = 0; q < nq; ++q)
+        r.queues.push_back(VBD_TRY(read_queue(fe, "queue-" + std::to_string(q) + "/", order)));
+    return r;
+}
+
+Result<uint32_t> Inventory::self_domid() {
+    if (self_) return *self_;
+    auto v = VBD_TRY(host_.xenstore.read("domid"));
+    uint32_t d = 0;
+    if (v) {
+        auto n = parse_uint(*v, max_domid);
+        if (!n) return fail(Errc::bad_value, "xenstore domid: " + n.error().what);
+        d = static_cast<uint32_t>(*n);
+    }
+    self_ = d;
+    return d;
+}
+
+std::string Inventory::guest_name(uint32_t domid) {
+    if (auto it = names_.find(domid); it != names_.end()) return it->second;
+    std::string name;
+    if (auto n = host_.toolstack.domain_name(domid); n && *n) {
+        name = **n;
+    } else if (auto v = host_.xenstore.read(paths::domain(domid) + "/name"); v && *v) {
+        name = **v;
+    }
+    names_[domid] = name;
+    return name;
+}
+
+Result<std::vector<Vbd>> Inventory::list(std::optional<uint32_t> domid, Detail detail) {
+    uint32_t self = VBD_TRY(self_domid());
+    std::vector<Vbd> out;
+    std::string base = paths::backend_vbd_root(self);
+    auto domains = VBD_TRY(host_.xenstore.directory(base));
+    if (!domains) return out;
+    std::vector<uint32_t> domids;
+    for (const auto& d : *domains) {
+        auto n = parse_uint(d, max_domid);
+        if (!n) continue; // not a domid: nothing blkback would serve either
+        if (domid && *n != *domid) continue;
+        domids.push_back(static_cast<uint32_t>(*n));
+    }
+    std::sort(domids.begin(), domids.end());
+    for (uint32_t d : domids) {
+        auto devs = VBD_TRY(host_.xenstore.directory(base + "/" + std::to_string(d)));
+        if (!devs) continue;
+        std::vector<uint32_t> devids;
+        for (const auto& s : *devs)
+            if (auto n = parse_uint(s, UINT32_MAX)) devids.push_back(static_cast<uint32_t>(*n));
+        std::sort(devids.begin(), devids.end());
+        for (uint32_t n : devids) out.push_back(VBD_TRY(describe(self, VbdId{d, n}, detail)));
+    }
+    return out;
+}
+
+Result<Vbd> Inventory::get(VbdId id, Detail detail) {
+    uint32_t self = VBD_TRY(self_domid());
+    auto st = VBD_TRY(host_.xenstore.read(paths::backend(self, id) + "/frontend"));
+    auto dir = VBD_TRY(host_.xenstore.directory(paths::backend(self, id)));
+    if (!st && !dir)
+        return fail(Errc::not_found, "no such vbd served by domain " + std::to_string(self),
+                    id.sysfs_name(), "see `vbdctl list " + std::to_string(id.domid) + "`");
+    return describe(self, id, detail);
+}
+
+Result<VbdId> Inventory::resolve(uint32_t domid, std::string_view text) {
+    auto id = VBD_TRY(parse_vbd(domid, text));
+    uint32_t self = VBD_TRY(self_domid());
+    auto devs = VBD_TRY(host_.xenstore.directory(paths::backend_vbd_root(self) + "/" +
+                                                 std::to_string(domid)));
+    if (!devs)
+        return fail(Errc::not_found, "domain " + std::to_string(domid) + " has no vbd here", {},
+                    "see `vbdctl list`");
+    bool by_name = !text.empty() && !(text[0] >= '0' && text[0] <= '9') && !text.starts_with("vbd-");
+    for (const auto& s : *devs) {
+        auto n = parse_uint(s, UINT32_MAX);
+        if (!n) continue;
+        if (*n == id.devid) return id;
+        // A name may also denote the same disk in the 1<<28 encoding.
+        if (by_name && devid_to_vdev(static_cast<uint32_t>(*n)) == std::string(text))
+            return VbdId{domid, static_cast<uint32_t>(*n)};
+    }
+    return fail(Errc::not_found, "no such vbd", id.sysfs_name(),
+                "see `vbdctl list " + std::to_string(domid) + "`");
+}
+
+Result<Vbd> Inventory::describe(uint32_t self, VbdId id, Detail detail) {
+    XenStore& xs = host_.xenstore;
+    Vbd v;
+    v.id = id;
+    v.vdev = devid_to_vdev(id.devid).value_or("");
+    v.backend_domid = self;
+    v.backend_path = paths::backend(self, id);
+    v.frontend_path = paths::frontend(id);
+    v.name = guest_name(id.domid);
+
+    auto be = [&](const char* key) -> std::optional<std::string> {
+        auto r = xs.read(v.backend_path + "/" + key);
+        return r ? *r : std::nullopt;
+    };
+    if (auto fe = be("frontend"); fe && *fe != v.frontend_path)
+        v.problems.push_back("backend names frontend " + *fe + ", expected " + v.frontend_path);
+    if (auto s = be("state")) {
+        if (auto st = parse_xenbus_state(*s)) v.backend_state = *st;
+        else v.problems.push_back("backend state: " + st.error().what);
+    }
+    v.physical_device = be("physical-device").value_or("");
+    v.mode = be("mode").value_or("");
+    v.params = be("params").value_or("");
+    v.type = be("type").value_or("");
+    if (auto e = xs.read(paths::error_node(self, id)); e && *e) v.error_node = **e;
+
+    auto fe = [&](const std::string& key) -> std::optional<std::string> {
+        auto r = xs.read(v.frontend_path + "/" + key);
+        return r ? *r : std::nullopt;
+    };
+    if (auto s = fe("state")) {
+        if (auto st = parse_xenbus_state(*s)) v.frontend_state = *st;
+        else v.problems.push_back("frontend state: " + st.error().what);
+    }
+    // Rings exist from Initialised on; before that the keys may be stale or half written.
+    if (v.frontend_state && *v.frontend_state >= XenbusState::Initialised &&
+        *v.frontend_state <= XenbusState::Connected) {
+        if (auto r = parse_frontend_rings(fe)) v.rings = std::move(*r);
+        else v.problems.push_back(r.error().what);
+    }
+    if (v.rings)
+        for (unsigned q = 0; q < v.rings->queues.size(); ++q)
+            v.queues.push_back(QueueState{q, v.rings->queues[q], {}, {}});
+    refresh_rings(v);
+
+    if (auto dev = host_.bus.device(id.sysfs_name())) {
+        v.device_present = true;
+        v.bound = dev->bound();
+        v.sysfs_state = dev->state;
+        v.statistics = dev->statistics;
+        if (v.physical_device.empty() && dev->physical_device) v.physical_device = *dev->physical_device;
+    }
+    if (detail == Detail::full) {
+        collect_nodes(xs, v.backend_path, "", v.backend_nodes);
+        collect_nodes(xs, v.frontend_path, "", v.frontend_nodes);
+    }
+    return v;
+}
+
+void Inventory::refresh_rings(Vbd& v) {
+    for (auto& q : v.queues) {
+        if (q.refs.ring_refs.empty()) continue;
+        auto s = host_.rings.read(v.id.domid, q.refs.ring_refs.front());
+        if (s) {
+            q.snapshot = *s;
+            q.snapshot_error.reset();
+        } else {
+            q.snapshot.reset();
+            q.snapshot_error = s.error().message();
+        }
+    }
+}
+
+} // namespace vbd

@@ -1,0 +1,23 @@
+#pragma once
+// Factories for the real adapters. Each adapter lives in its own file and is the only
+// file that includes its C library's headers.
+
+#include <memory>
+#include <string>
+
+#include "vbdctl/ports.hpp"
+
+namespace vbd::local {
+
+Result<std::unique_ptr<XenStore>> open_xenstore();
+std::unique_ptr<BackendBus> make_sysfs_bus(std::string root);
+Result<std::unique_ptr<Modules>> open_kmod(std::string root);
+std::unique_ptr<RingReader> make_gnttab_reader();
+std::unique_ptr<Toolstack> make_xenlight(XenStore& fallback);
+std::unique_ptr<Kernel> make_kernel();
+std::unique_ptr<Clock> make_clock();
+
+/// Milliseconds on CLOCK_MONOTONIC: the time base of the real Clock and xenstore waits.
+Millis monotonic_now();
+
+} // namespace vbd::local

@@ -1,0 +1,219 @@
+// Modules over libkmod (files, lookup, insert, remove) and /sys/module (the loaded state).
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <elf.h>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <libkmod.h>
+
+#include "adapters.hpp"
+#include "vbdctl/types.hpp"
+
+namespace vbd::local {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::optional<std::string> read_text(const fs::path& p) {
+    std::ifstream in(p);
+    if (!in) return std::nullopt;
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    return s;
+}
+
+std::string bytes_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+std::string hex(const unsigned char* p, size_t n) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < n; ++i) {
+        out += digits[p[i] >> 4];
+        out += digits[p[i] & 15];
+    }
+    return out;
+}
+
+// The descriptor of an NT_GNU_BUILD_ID note in a run of ELF notes, as hex.
+std::optional<std::string> build_id_from_notes(const std::string& notes) {
+    size_t off = 0;
+    auto align4 = [](size_t v) { return (v + 3) & ~size_t{3}; };
+    while (off + sizeof(Elf64_Nhdr) <= notes.size()) {
+        Elf64_Nhdr h;
+        std::memcpy(&h, notes.data() + off, sizeof h);
+        size_t name_off = off + sizeof h, desc_off = name_off + align4(h.n_namesz);
+        if (desc_off + h.n_descsz > notes.size()) break;
+        if (h.n_type == NT_GNU_BUILD_ID && h.n_namesz == 4 &&
+            std::memcmp(notes.data() + name_off, "GNU", 4) == 0)
+            return hex(reinterpret_cast<const unsigned char*>(notes.data() + desc_off), h.n_descsz);
+        off = desc_off + align4(h.n_descsz);
+    }
+    return std::nullopt;
+}
+
+// The GNU build-id of an uncompressed ELF64 module file, from its .note.gnu.build-id section.
+std::optional<std::string> file_build_id(const std::string& path) {
+    std::string f = bytes_file(path);
+    if (f.size() < sizeof(Elf64_Ehdr) || std::memcmp(f.data(), ELFMAG, SELFMAG) != 0 ||
+        f[EI_CLASS] != ELFCLASS64)
+        return std::nullopt;
+    Elf64_Ehdr eh;
+    std::memcpy(&eh, f.data(), sizeof eh);
+    if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shoff + size_t{eh.e_shnum} * sizeof(Elf64_Shdr) > f.size() ||
+        eh.e_shstrndx >= eh.e_shnum)
+        return std::nullopt;
+    auto shdr = [&](size_t i) {
+        Elf64_Shdr s;
+        std::memcpy(&s, f.data() + eh.e_shoff + i * sizeof s, sizeof s);
+        return s;
+    };
+    Elf64_Shdr strtab = shdr(eh.e_shstrndx);
+    for (size_t i = 0; i < eh.e_shnum; ++i) {
+        Elf64_Shdr s = shdr(i);
+        if (s.sh_type != SHT_NOTE || s.sh_offset + s.sh_size > f.size() ||
+            strtab.sh_offset + s.sh_name >= f.size())
+            continue;
+        const char* name = f.data() + strtab.sh_offset + s.sh_name;
+        if (std::strncmp(name, ".note.gnu.build-id", 19) != 0) continue;
+        return build_id_from_notes(f.substr(s.sh_offset, s.sh_size));
+    }
+    return std::nullopt;
+}
+
+struct ModRef {
+    kmod_module* m = nullptr;
+    ~ModRef() {
+        if (m) kmod_module_unref(m);
+    }
+};
+
+class KmodModules final : public Modules {
+  public:
+    KmodModules(kmod_ctx* ctx, std::string root) : ctx_(ctx), sys_module_(fs::path(root) / "sys/module") {}
+    ~KmodModules() override { kmod_unref(ctx_); }
+
+    Result<std::optional<LoadedModule>> loaded(std::string_view name) override {
+        std::string n(name);
+        std::replace(n.begin(), n.end(), '-', '_');
+        fs::path d = sys_module_ / n;
+        std::error_code ec;
+        // Built-in modules have a /sys/module entry too, but no refcnt or initstate.
+        auto state = read_text(d / "initstate");
+        if (!state) return std::optional<LoadedModule>{};
+        LoadedModule m;
+        m.name = n;
+        auto ref = parse_uint(read_text(d / "refcnt").value_or(""), INT32_MAX);
+        if (!ref) return fail(Errc::bad_value, "unreadable refcnt", (d / "refcnt").string());
+        m.refcnt = static_cast<int>(*ref);
+        m.srcversion = read_text(d / "srcversion");
+        m.version = read_text(d / "version");
+        m.taint = read_text(d / "taint").value_or("");
+        if (fs::exists(d / "notes/.note.gnu.build-id", ec))
+            m.build_id = build_id_from_notes(bytes_file(d / "notes/.note.gnu.build-id"));
+        for (fs::directory_iterator it(d / "parameters", ec), end; !ec && it != end; it.increment(ec))
+            if (auto v = read_text(it->path())) m.params[it->path().filename().string()] = *v;
+        return std::optional(std::move(m));
+    }
+
+    Result<ModuleFile> inspect(std::string_view path) override {
+        std::string p(path);
+        std::error_code ec;
+        if (!fs::is_regular_file(p, ec)) return fail(Errc::not_found, "no such module file", p);
+        ModRef mod;
+        if (int rc = kmod_module_new_from_path(ctx_, p.c_str(), &mod.m); rc < 0)
+            return fail(Errc::bad_value, std::string("not a module: ") + std::strerror(-rc), p);
+        kmod_list* info = nullptr;
+        if (int rc = kmod_module_get_info(mod.m, &info); rc < 0)
+            return fail(Errc::bad_value, std::string("cannot read modinfo: ") + std::strerror(-rc), p);
+        ModuleFile f;
+        f.path = p;
+        f.name = kmod_module_get_name(mod.m);
+        kmod_list* l;
+        kmod_list_foreach(l, info) {
+            std::string key = kmod_module_info_get_key(l), value = kmod_module_info_get_value(l);
+            if (key == "vermagic") f.vermagic = value;
+            else if (key == "srcversion") f.srcversion = value;
+            else if (key == "version") f.version = value;
+            else if (key == "name") f.name = value;
+            else if (key == "parm" || key == "parmtype") {
+                std::string pn = value.substr(0, value.find(':'));
+                if (std::find(f.params.begin(), f.params.end(), pn) == f.params.end()) f.params.push_back(pn);
+            }
+        }
+        kmod_module_info_free_list(info);
+        std::replace(f.name.begin(), f.name.end(), '-', '_');
+        f.build_id = file_build_id(p);
+        return f;
+    }
+
+    Result<std::string> resolve(std::string_view name) override {
+        kmod_list* list = nullptr;
+        std::string n(name);
+        if (int rc = kmod_module_new_from_lookup(ctx_, n.c_str(), &list); rc < 0 || !list)
+            return fail(Errc::not_found, "modprobe finds no module", n, "is it installed for this kernel?");
+        kmod_module* m = kmod_module_get_module(list);
+        const char* p = kmod_module_get_path(m);
+        std::string out = p ? p : "";
+        kmod_module_unref(m);
+        kmod_module_unref_list(list);
+        if (out.empty()) return fail(Errc::not_found, "module is built in or has no file", n);
+        return out;
+    }
+
+    Result<void> load(std::string_view path, const std::map<std::string, std::string>& params) override {
+        std::string p(path), opts;
+        for (const auto& [k, v] : params) opts += (opts.empty() ? "" : " ") + k + "=" + v;
+        ModRef mod;
+        if (int rc = kmod_module_new_from_path(ctx_, p.c_str(), &mod.m); rc < 0)
+            return fail(Errc::io, std::string("cannot open module: ") + std::strerror(-rc), p);
+        if (int rc = kmod_module_insert_module(mod.m, 0, opts.c_str()); rc < 0)
+            return fail(rc == -EEXIST ? Errc::busy : Errc::io,
+                        std::string("loading failed: ") + std::strerror(-rc), p,
+                        rc == -ENOEXEC ? "the module was built for another kernel (see dmesg)" : "see dmesg");
+        return {};
+    }
+
+    Result<void> unload(std::string_view name) override {
+        std::string n(name);
+        ModRef mod;
+        if (int rc = kmod_module_new_from_name(ctx_, n.c_str(), &mod.m); rc < 0)
+            return fail(Errc::io, std::string("cannot find module: ") + std::strerror(-rc), n);
+        if (int rc = kmod_module_remove_module(mod.m, 0); rc < 0)
+            return fail(rc == -EAGAIN || rc == -EBUSY || rc == -EWOULDBLOCK ? Errc::busy : Errc::io,
+                        std::string("unloading failed: ") + std::strerror(-rc), n);
+        return {};
+    }
+
+    Result<std::string> keep_copy(std::string_view path, std::string_view dir) override {
+        std::error_code ec;
+        fs::create_directories(std::string(dir), ec);
+        if (ec) return fail(Errc::io, "cannot create " + std::string(dir) + ": " + ec.message());
+        fs::path dest = fs::path(std::string(dir)) / fs::path(std::string(path)).filename();
+        fs::copy_file(std::string(path), dest, fs::copy_options::overwrite_existing, ec);
+        if (ec) return fail(Errc::io, "cannot copy module: " + ec.message(), std::string(path));
+        return dest.string();
+    }
+
+  private:
+    kmod_ctx* ctx_;
+    fs::path sys_module_;
+};
+
+} // namespace
+
+Result<std::unique_ptr<Modules>> open_kmod(std::string root) {
+    kmod_ctx* ctx = kmod_new(nullptr, nullptr);
+    if (!ctx) return fail(Errc::io, "libkmod: cannot create a context");
+    kmod_load_resources(ctx); // indexes are optional: lookups fall back to the text files
+    return std::unique_ptr<Modules>(std::make_unique<KmodModules>(ctx, std::move(root)));
+}
+
+} // namespace vbd::local

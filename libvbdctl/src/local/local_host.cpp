@@ -1,0 +1,53 @@
+// The real host: every adapter, opened together, after checking this is a Xen backend domain.
+
+#include "vbdctl/local.hpp"
+
+#include "../state_dir.hpp"
+#include "adapters.hpp"
+
+namespace vbd {
+
+namespace {
+
+class Impl final : public LocalHost {
+  public:
+    Host& host() override { return *host_; }
+
+    std::unique_ptr<XenStore> xs;
+    std::unique_ptr<BackendBus> bus;
+    std::unique_ptr<Modules> modules;
+    std::unique_ptr<Kernel> kernel;
+    std::unique_ptr<RingReader> rings;
+    std::unique_ptr<Toolstack> toolstack;
+    std::unique_ptr<StateDir> state;
+    std::unique_ptr<Clock> clock;
+    std::unique_ptr<Host> host_;
+};
+
+} // namespace
+
+Result<std::unique_ptr<LocalHost>> LocalHost::open(const LocalOptions& opts) {
+    auto h = std::make_unique<Impl>();
+    h->bus = local::make_sysfs_bus(opts.sysfs_root);
+    auto xs = local::open_xenstore();
+    if (!xs || !h->bus->present()) {
+        std::string missing;
+        if (!xs) missing = "xenstore (" + xs.error().what + ")";
+        if (!h->bus->present())
+            missing += std::string(missing.empty() ? "" : ", ") + "/sys/bus/xen-backend";
+        return fail(Errc::not_xen, "this machine is not a Xen backend domain: no " + missing, {},
+                    "run vbdctl in dom0 or a driver domain, or try --host sim");
+    }
+    h->xs = std::move(*xs);
+    h->modules = VBD_TRY(local::open_kmod(opts.sysfs_root));
+    h->kernel = local::make_kernel();
+    h->rings = local::make_gnttab_reader();
+    h->toolstack = local::make_xenlight(*h->xs);
+    h->state = std::make_unique<FileStateDir>(opts.state_dir);
+    h->clock = local::make_clock();
+    h->host_ = std::make_unique<Host>(Host{*h->xs, *h->bus, *h->modules, *h->kernel, *h->rings,
+                                           *h->toolstack, *h->state, *h->clock});
+    return std::unique_ptr<LocalHost>(std::move(h));
+}
+
+} // namespace vbd

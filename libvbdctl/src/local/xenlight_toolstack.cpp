@@ -1,0 +1,76 @@
+// Toolstack over libxenlight: guest names and configured disks.
+
+#include <cstdlib>
+
+#define LIBXL_API_VERSION 0x041300
+extern "C" { // Xen's headers declare C functions without guards
+#include <libxl.h>
+#include <libxl_utils.h>
+#include <xentoollog.h>
+}
+
+#include "adapters.hpp"
+
+namespace vbd::local {
+
+namespace {
+
+class XenlightToolstack final : public Toolstack {
+  public:
+    explicit XenlightToolstack(XenStore& xs) : xs_(xs) {}
+    ~XenlightToolstack() override {
+        if (ctx_) libxl_ctx_free(ctx_);
+        if (logger_) xtl_logger_destroy(reinterpret_cast<xentoollog_logger*>(logger_));
+    }
+
+    Result<std::optional<std::string>> domain_name(uint32_t domid) override {
+        if (libxl_ctx* c = ctx()) {
+            if (char* n = libxl_domid_to_name(c, domid)) {
+                std::string s = n;
+                std::free(n);
+                return std::optional<std::string>(s);
+            }
+        }
+        // Without libxl (not root, another toolstack): the name xenstore keeps for the domain.
+        return xs_.read("/local/domain/" + std::to_string(domid) + "/name");
+    }
+
+    Result<std::vector<ToolstackDisk>> disks(uint32_t domid) override {
+        std::vector<ToolstackDisk> out;
+        libxl_ctx* c = ctx();
+        if (!c) return out;
+        int n = 0;
+        libxl_device_disk* list = libxl_device_disk_list(c, domid, &n);
+        for (int i = 0; i < n; ++i)
+            out.push_back(ToolstackDisk{list[i].vdev ? list[i].vdev : "",
+                                        list[i].pdev_path ? list[i].pdev_path : "",
+                                        libxl_disk_format_to_string(list[i].format),
+                                        list[i].backend_domid});
+        if (list) libxl_device_disk_list_free(list, n);
+        return out;
+    }
+
+  private:
+    libxl_ctx* ctx() {
+        if (ctx_ || tried_) return ctx_;
+        tried_ = true;
+        // Errors only, to stderr: libxl is chatty and this is a best-effort view.
+        logger_ = xtl_createlogger_stdiostream(stderr, XTL_CRITICAL, 0);
+        if (libxl_ctx_alloc(&ctx_, LIBXL_VERSION, 0, reinterpret_cast<xentoollog_logger*>(logger_)) != 0)
+            ctx_ = nullptr;
+        return ctx_;
+    }
+
+    XenStore& xs_;
+    libxl_ctx* ctx_ = nullptr;
+    xentoollog_logger_stdiostream* logger_ = nullptr;
+    bool tried_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<Toolstack> make_xenlight(XenStore& fallback) {
+    return std::make_unique<XenlightToolstack>(fallback);
+}
+
+} // namespace vbd::local

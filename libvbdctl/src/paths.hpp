@@ -1,0 +1,26 @@
+#pragma once
+// Xenstore paths of one vbd, built only from parsed ids (never from raw input).
+
+#include <cstdint>
+#include <string>
+
+#include "vbdctl/types.hpp"
+
+namespace vbd::paths {
+
+inline std::string domain(uint32_t domid) { return "/local/domain/" + std::to_string(domid); }
+inline std::string backend_vbd_root(uint32_t backend) { return domain(backend) + "/backend/vbd"; }
+inline std::string backend(uint32_t backend, VbdId id) {
+    return backend_vbd_root(backend) + "/" + std::to_string(id.domid) + "/" +
+           std::to_string(id.devid);
+}
+inline std::string frontend(VbdId id) {
+    return domain(id.domid) + "/device/vbd/" + std::to_string(id.devid);
+}
+/// Where xenbus_dev_fatal() leaves its message for this device.
+inline std::string error_node(uint32_t backend, VbdId id) {
+    return domain(backend) + "/error/backend/vbd/" + std::to_string(id.domid) + "/" +
+           std::to_string(id.devid) + "/error";
+}
+
+} // namespace vbd::paths
