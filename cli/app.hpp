@@ -55,6 +55,8 @@ void add_list(CLI::App& app, Command& cmd);
 void add_show(CLI::App& app, Command& cmd);
 void add_check(CLI::App& app, Command& cmd);
 void add_watch(CLI::App& app, Command& cmd);
+void add_lifecycle(CLI::App& app, Command& cmd);
+void add_upgrade(CLI::App& app, Command& cmd);
 void add_sim(CLI::App& app, Command& cmd);
 
 } // namespace vbdcli

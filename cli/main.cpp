@@ -97,6 +97,8 @@ int main(int argc, char** argv) {
     add_show(app, cmd);
     add_check(app, cmd);
     add_watch(app, cmd);
+    add_lifecycle(app, cmd);
+    add_upgrade(app, cmd);
     add_sim(app, cmd);
 
     try {

@@ -24,6 +24,9 @@ class Clock {
     virtual ~Clock() = default;
     /// Milliseconds on a monotonic clock (virtual time on the simulator).
     virtual Millis now() = 0;
+    /// Milliseconds since the epoch (virtual on the simulator); kept in journals so
+    /// another process can tell how long a vbd was without a backend.
+    virtual Millis wall_now() = 0;
     /// Sleeps (the simulator advances its time instead). Used only where the kernel offers
     /// no event to wait for (the module refcount).
     virtual void sleep_for(Millis d) = 0;

@@ -33,6 +33,11 @@ class PosixKernel final : public Kernel {
 class MonotonicClock final : public Clock {
   public:
     Millis now() override { return monotonic_now(); }
+    Millis wall_now() override {
+        timespec ts{};
+        ::clock_gettime(CLOCK_REALTIME, &ts);
+        return Millis(int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000);
+    }
     void sleep_for(Millis d) override {
         timespec ts{static_cast<time_t>(d.count() / 1000), static_cast<long>(d.count() % 1000) * 1000000};
         ::nanosleep(&ts, nullptr);

@@ -102,8 +102,8 @@ class XsXenStore final : public XenStore {
             if (left.count() <= 0) return std::optional<WatchEvent>{};
             pollfd p{xs_fileno(h_), POLLIN, 0};
             int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 60000)));
-            if (rc < 0 && errno == EINTR)
-                return fail(Errc::interrupted, "interrupted while waiting for xenstore");
+            // A signal: hand control back so the caller can look at its stop flag.
+            if (rc < 0 && errno == EINTR) return std::optional<WatchEvent>{};
             if (rc < 0)
                 return fail(Errc::io, std::string("poll on xenstore failed: ") + std::strerror(errno));
         }

@@ -1,0 +1,188 @@
+// vbdctl upgrade-backend: reload xen-blkback under running guests.
+
+#include <iostream>
+
+#include "app.hpp"
+#include "mutate.hpp"
+#include "render.hpp"
+#include "vbdctl/upgrade.hpp"
+
+namespace vbdcli {
+
+namespace {
+
+struct UpgradeCliOptions {
+    std::string module_file;
+    std::vector<std::string> params, only;
+    bool canary = false, dry_run = false, yes = false, assume_rebind = false, force_vermagic = false;
+    double timeout_s = 30;
+};
+
+vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
+    vbd::UpgradeOptions u;
+    if (!o.module_file.empty()) u.module_file = o.module_file;
+    for (const auto& p : o.params) {
+        auto eq = p.find('=');
+        std::string name = p.substr(0, eq);
+        bool name_ok = eq != std::string::npos && !name.empty() &&
+                       name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_") == std::string::npos;
+        if (!name_ok)
+            return vbd::fail(vbd::Errc::invalid_argument, "invalid --param '" + p + "'", {},
+                             "use NAME=VALUE, e.g. max_ring_page_order=4");
+        u.params[name] = p.substr(eq + 1);
+    }
+    for (const auto& s : o.only) {
+        auto colon = s.find(':');
+        auto d = VBD_TRY(vbd::parse_domid(s.substr(0, colon)));
+        vbd::OnlySpec spec{d, std::nullopt};
+        if (colon != std::string::npos) spec.vbd = s.substr(colon + 1);
+        u.only.push_back(spec);
+    }
+    u.canary = o.canary;
+    u.assume_rebind = o.assume_rebind;
+    u.allow_no_rollback = o.yes;
+    u.force_vermagic = o.force_vermagic;
+    u.timeout = vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000));
+    return u;
+}
+
+nlohmann::json plan_json(const vbd::UpgradePlan& p) {
+    nlohmann::json j;
+    j["preflight"] = nlohmann::json::array();
+    for (const auto& c : p.checks)
+        j["preflight"].push_back({{"check", c.name}, {"ok", c.ok}, {"detail", c.detail}});
+    j["plan"] = p.steps;
+    j["target"] = {{"path", p.target.path},
+                   {"srcversion", p.target.srcversion ? nlohmann::json(*p.target.srcversion) : nlohmann::json(nullptr)},
+                   {"version", p.target.version ? nlohmann::json(*p.target.version) : nlohmann::json(nullptr)},
+                   {"vermagic", p.target.vermagic},
+                   {"params", p.opts.params}};
+    j["planned_vbds"] = nlohmann::json::array();
+    for (const auto& v : p.vbds)
+        j["planned_vbds"].push_back({{"domid", v.vbd.id.domid}, {"devid", v.vbd.id.devid},
+                                     {"vdev", v.vbd.vdev}, {"gated", v.gated},
+                                     {"note", v.note.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.note)}});
+    return j;
+}
+
+void print_plan(const vbd::UpgradePlan& p) {
+    std::cout << "preflight:\n";
+    for (const auto& c : p.checks)
+        std::cout << "  " << (c.ok ? "ok    " : "FAIL  ") << c.name << ": " << c.detail << "\n";
+    std::cout << "plan:\n";
+    for (const auto& s : p.steps) std::cout << "  " << s << "\n";
+    for (const auto& v : p.vbds)
+        if (!v.note.empty()) std::cout << "  note: " << v.vbd.id.sysfs_name() << " " << v.note << "\n";
+}
+
+std::string srcv(const std::optional<vbd::LoadedModule>& m) {
+    if (!m) return "(not loaded)";
+    return m->srcversion.value_or("(none: in-tree)");
+}
+
+int run_upgrade(Context& c, const UpgradeCliOptions& o) {
+    auto opts = to_options(o);
+    if (!opts) return report(opts.error());
+    auto plan = vbd::plan_upgrade(*c.host, *opts, o.dry_run);
+    if (!plan) return report(plan.error());
+    if (o.dry_run || plan->refused()) {
+        if (c.g.json) {
+            auto j = json_header(c);
+            const auto pj = plan_json(*plan);
+            for (auto it = pj.begin(); it != pj.end(); ++it) j[it.key()] = it.value();
+            j["ok"] = !plan->refused();
+            j["dry_run"] = o.dry_run;
+            j["refused"] = plan->refused();
+            j["module_before"] = module_json(plan->module_before);
+            print_json(j);
+        } else {
+            print_plan(*plan);
+        }
+        if (plan->refused()) {
+            std::cerr << "vbdctl: error: upgrade refused before any change (see the FAIL lines)\n";
+            return Exit::failed;
+        }
+        if (!c.g.json) std::cout << "dry run: nothing changed\n";
+        return Exit::ok;
+    }
+    if (!c.g.json && c.g.verbosity >= 0) print_plan(*plan);
+    if (int rc = confirm(c, o.yes, "Reload xen-blkback under " + std::to_string(plan->vbds.size()) + " vbds?");
+        rc >= 0)
+        return rc;
+    auto ctl = mutation_control(c);
+    auto r = vbd::run_upgrade(*c.host, *plan, ctl);
+    if (c.g.json) {
+        auto j = json_header(c);
+        j["ok"] = r.ok;
+        j["interrupted"] = r.interrupted;
+        j["rolled_back"] = r.rolled_back;
+        j["failure"] = r.failure.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.failure);
+        j["restored"] = r.restored;
+        j["steps"] = nlohmann::json::array();
+        for (const auto& s : r.steps)
+            j["steps"].push_back({{"number", s.number}, {"name", s.name}, {"ok", s.ok}, {"ms", s.ms},
+                                  {"detail", s.detail}});
+        j["vbds"] = nlohmann::json::array();
+        for (const auto& v : r.vbds)
+            j["vbds"].push_back({{"domid", v.id.domid}, {"devid", v.id.devid}, {"vdev", v.vdev},
+                                 {"unbound_ms", v.unbound_ms},
+                                 {"backend_state", v.backend_state ? nlohmann::json(static_cast<int>(*v.backend_state)) : nlohmann::json(nullptr)},
+                                 {"consistent", v.consistent}, {"gone", v.gone},
+                                 {"error", v.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.error)}});
+        j["window_ms"] = r.window_ms;
+        j["module_before"] = module_json(r.module_before);
+        j["module_after"] = module_json(r.module_after);
+        j["target"] = r.target_path;
+        const auto pj = plan_json(*plan);
+        for (auto it = pj.begin(); it != pj.end(); ++it) j[it.key()] = it.value();
+        print_json(j);
+    } else {
+        for (const auto& s : r.steps)
+            std::cout << "step " << s.number << " " << s.name << ": " << (s.ok ? "ok" : "FAILED") << " in "
+                      << s.ms << " ms" << (s.detail.empty() ? "" : " (" + s.detail + ")") << "\n";
+        Table t({"DOMID", "VDEV", "UNBOUND_MS", "BACKEND", "RINGS", "NOTE"});
+        for (const auto& v : r.vbds)
+            t.add({std::to_string(v.id.domid), v.vdev.empty() ? std::to_string(v.id.devid) : v.vdev,
+                   std::to_string(v.unbound_ms), state_name(v.backend_state),
+                   v.consistent ? "consistent" : "-", v.gone ? "guest gone" : v.error});
+        std::cout << t.str() << "window: " << r.window_ms << " ms\n"
+                  << "module before: srcversion " << srcv(r.module_before) << "\n"
+                  << "module after:  srcversion " << srcv(r.module_after) << " from " << r.target_path << "\n";
+        for (const auto& s : r.restored) std::cout << "restored: " << s << "\n";
+    }
+    if (r.interrupted) {
+        std::cerr << "vbdctl: interrupted: stopped at a safe state"
+                  << (r.rolled_back ? " (rolled back)" : " (finished the binds)") << "\n";
+        return Exit::interrupted;
+    }
+    if (!r.ok) {
+        std::cerr << "vbdctl: error: upgrade failed: " << r.failure
+                  << (r.rolled_back ? "; rolled back" : "") << "\n";
+        return Exit::failed;
+    }
+    return Exit::ok;
+}
+
+} // namespace
+
+void add_upgrade(CLI::App& app, Command& cmd) {
+    auto o = std::make_shared<UpgradeCliOptions>();
+    auto* sub = app.add_subcommand("upgrade-backend",
+                                   "Reload xen-blkback (optionally another build or new parameters) "
+                                   "under every vbd this domain serves, with preflight, journal and rollback");
+    sub->add_option("--module-file", o->module_file, "Load this xen-blkback.ko (default: what modprobe resolves)");
+    sub->add_option("--param", o->params, "NAME=VALUE for the new module (repeatable)");
+    sub->add_option("--only", o->only, "DOMID[:VBD]: gate and verify only these vbds (repeatable); "
+                                       "every vbd is still rebound, as the module cannot unload otherwise");
+    sub->add_flag("--canary", o->canary, "Bind one vbd first and prove it before binding the rest");
+    sub->add_flag("-n,--dry-run", o->dry_run, "Print the preflight and the plan; change nothing");
+    sub->add_flag("-y,--yes", o->yes, "Do not ask; also proceed when no rollback copy can be kept");
+    sub->add_flag("--assume-rebind-support", o->assume_rebind, "Trust that this pre-5.5 kernel has the rebind backport");
+    sub->add_flag("--force-vermagic", o->force_vermagic, "Load a module whose vermagic differs from the running kernel's");
+    sub->add_option("--timeout", o->timeout_s, "Seconds to wait for each vbd to reconnect")
+        ->check(CLI::Range(0.1, 3600.0))
+        ->capture_default_str();
+    sub->callback([&cmd, o] { cmd.run = [o](Context& c) { return run_upgrade(c, *o); }; });
+}
+
+} // namespace vbdcli
