@@ -23,6 +23,9 @@ void print_text(const vbd::Vbd& v) {
               << (v.sysfs_state ? ", state " + *v.sysfs_state : "") << "\n";
     std::cout << "  device    " << (v.physical_device.empty() ? "-" : v.physical_device) << " "
               << v.params << " mode " << (v.mode.empty() ? "-" : v.mode) << "\n";
+    if (v.toolstack_disk)
+        std::cout << "  toolstack " << v.toolstack_disk->target << " (" << v.toolstack_disk->format
+                  << ", backend domain " << v.toolstack_disk->backend_domid << ")\n";
     if (v.error_node) std::cout << "  ERROR     " << *v.error_node << "\n";
     if (v.rings)
         std::cout << "  rings     " << vbd::to_string(v.rings->geometry.protocol) << ", "

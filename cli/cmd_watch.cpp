@@ -95,6 +95,19 @@ int run_watch(Context& c, const WatchOptions& o) {
 
     // What each value was when we started, so only real changes are printed.
     std::map<std::string, std::optional<std::string>> last;
+    std::vector<vbd::VbdId> known;
+    if (only) {
+        known.push_back(*only);
+    } else if (auto vbds = inv.list(domid)) {
+        for (const auto& v : *vbds) known.push_back(v.id);
+    }
+    for (auto id : known)
+        for (const auto& p : {be_root + "/" + std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/state",
+                              "/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid) + "/state",
+                              err_root + "/" + std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/error"}) {
+            auto v = xs.read(p);
+            last[p] = v ? *v : std::nullopt;
+        }
     std::map<vbd::VbdId, bool> bound;
     auto start = c.host->clock.now();
     auto deadline = o.timeout_s > 0 ? start + vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000))
@@ -113,14 +126,13 @@ int run_watch(Context& c, const WatchOptions& o) {
         if (only && where->id != *only) continue;
         auto value = xs.read(path);
         std::optional<std::string> now_val = value ? *value : std::nullopt;
-        bool first = !last.contains(path);
-        auto prev = first ? std::optional<std::string>{} : last[path];
+        auto prev = last.contains(path) ? last[path] : std::optional<std::string>{};
         last[path] = now_val;
         auto dev = c.host->bus.device(where->id.sysfs_name());
         bool is_bound = dev && dev->bound();
         bool bound_changed = bound.contains(where->id) && bound[where->id] != is_bound;
         bound[where->id] = is_bound;
-        if ((first || prev == now_val) && !bound_changed) continue;
+        if (prev == now_val && !bound_changed) continue;
         auto t = (c.host->clock.now() - start).count();
         auto pretty = [&](const std::optional<std::string>& v) -> std::string {
             if (!v) return "(none)";

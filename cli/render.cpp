@@ -78,6 +78,12 @@ json vbd_json(const vbd::Vbd& v, bool full) {
         j["params"] = v.params;
         j["type"] = v.type;
         j["statistics"] = v.statistics;
+        j["toolstack_disk"] = v.toolstack_disk
+                                  ? json{{"vdev", v.toolstack_disk->vdev},
+                                         {"target", v.toolstack_disk->target},
+                                         {"format", v.toolstack_disk->format},
+                                         {"backend_domid", v.toolstack_disk->backend_domid}}
+                                  : json(nullptr);
         j["backend_nodes"] = v.backend_nodes;
         j["frontend_nodes"] = v.frontend_nodes;
     }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <fcntl.h>
@@ -210,6 +211,14 @@ class Impl final : public SimHost {
         if (dirty && real_ms() - last_save > 200) (void)flush();
     }
 
+    /// With VBDCTL_SIM_PACE=N, virtual time also passes for real, N times slower, and every
+    /// step is saved, so a `watch` in another terminal sees each state as it happens (demos).
+    void pace(int64_t virtual_ms) {
+        if (pace_factor <= 0) return;
+        (void)flush();
+        ::usleep(static_cast<useconds_t>(std::clamp<int64_t>(virtual_ms * pace_factor, 0, 2000) * 1000));
+    }
+
     Result<void> reload() {
         if (!file) return {};
         auto w = load_file(*file);
@@ -237,6 +246,10 @@ class Impl final : public SimHost {
     std::optional<std::string> file;
     bool locked = false;
     bool dirty = false;
+    int64_t pace_factor = [] {
+        const char* p = std::getenv("VBDCTL_SIM_PACE");
+        return p ? std::clamp<int64_t>(std::atoll(p), 0, 1000) : 0;
+    }();
     int64_t last_save = 0;
 
   private:
@@ -258,6 +271,7 @@ Millis SimClock::now() { return Millis(s_.world.now()); }
 Millis SimClock::wall_now() { return Millis(s_.world.now()); }
 
 void SimClock::sleep_for(Millis d) {
+    s_.pace(d.count());
     s_.world.advance_to(s_.world.now() + d.count());
     s_.dirty = true;
     s_.maybe_flush();
@@ -334,7 +348,9 @@ Result<std::optional<WatchEvent>> SimXenStore::wait(Millis deadline) {
         if (now >= deadline.count()) break;
         if (!external) {
             auto next = s_.world.next_event();
-            s_.world.advance_to(next && *next <= deadline.count() ? *next : deadline.count());
+            int64_t to = next && *next <= deadline.count() ? *next : deadline.count();
+            s_.pace(to - now);
+            s_.world.advance_to(to);
             s_.dirty = true;
             s_.maybe_flush();
             continue;
@@ -364,9 +380,9 @@ Result<std::optional<WatchEvent>> SimXenStore::wait(Millis deadline) {
                 return std::unexpected(r.error());
             }
             // Keep this process's time monotonic across reloads.
-            if (s_.world.now() < mine) s_.world.advance_to(mine);
+            s_.world.jump_to(mine);
         }
-        s_.world.advance_to(s_.world.now() + (real_ms() - start));
+        s_.world.jump_to(s_.world.now() + (real_ms() - start));
     }
     if (ifd >= 0) ::close(ifd);
     return std::optional<WatchEvent>{};

@@ -3,6 +3,7 @@
 // behaving as ../../shared/XEN-FACTS.md describes. Time is virtual (milliseconds) and only
 // moves when a caller waits or sleeps, so every run is deterministic.
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -82,6 +83,9 @@ class World {
     int64_t now() const { return now_; }
     /// Runs time forward to t: guests submit I/O, bound backends complete it, events fire.
     void advance_to(int64_t t);
+    /// Moves the clock without running anything: for a process that only follows a world
+    /// another process owns.
+    void jump_to(int64_t t) { now_ = std::max(now_, t); }
     /// Time of the next scheduled kernel event, if any.
     std::optional<int64_t> next_event() const;
 

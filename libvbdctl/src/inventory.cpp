@@ -210,6 +210,9 @@ Result<Vbd> Inventory::describe(uint32_t self, VbdId id, Detail detail) {
         if (v.physical_device.empty() && dev->physical_device) v.physical_device = *dev->physical_device;
     }
     if (detail == Detail::full) {
+        if (auto disks = host_.toolstack.disks(id.domid))
+            for (const auto& d : *disks)
+                if (!v.vdev.empty() && d.vdev == v.vdev) v.toolstack_disk = d;
         collect_nodes(xs, v.backend_path, "", v.backend_nodes);
         collect_nodes(xs, v.frontend_path, "", v.frontend_nodes);
     }

@@ -115,8 +115,13 @@ std::optional<std::string> devid_to_vdev(uint32_t devid) {
     switch (devid >> 8) {
     case 202: return with_part("xvd" + disk_to_letters((devid >> 4) & 0xF), devid & 0xF);
     case 8: return with_part("sd" + disk_to_letters((devid >> 4) & 0xF), devid & 0xF);
-    case 3: return with_part("hd" + disk_to_letters((devid >> 6) & 0x3), devid & 0x3F);
-    case 22: return with_part("hd" + disk_to_letters(2 + ((devid >> 6) & 0x3)), devid & 0x3F);
+    // hd majors carry two disks each (partitions 0..63): a low byte of 128+ is undocumented.
+    case 3:
+        if ((devid & 0xFF) >= 128) return std::nullopt;
+        return with_part("hd" + disk_to_letters((devid >> 6) & 0x1), devid & 0x3F);
+    case 22:
+        if ((devid & 0xFF) >= 128) return std::nullopt;
+        return with_part("hd" + disk_to_letters(2 + ((devid >> 6) & 0x1)), devid & 0x3F);
     default: return std::nullopt;
     }
 }

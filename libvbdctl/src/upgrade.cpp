@@ -69,7 +69,9 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
     };
     auto lock = host.state.lock();
     check("lock", lock.has_value(), lock ? "no other vbdctl is changing this host" : lock.error().message());
+    // A dry run only learns whether the lock is free; it must not own the host meanwhile.
     if (lock && !dry_run) plan.lock = std::move(*lock);
+    if (lock) lock->reset();
     auto jr = refuse_if_journal(host.state);
     check("journal", jr.has_value(), jr ? "no unfinished run" : jr.error().message());
 

@@ -64,6 +64,7 @@ struct Vbd {
     std::map<std::string, uint64_t> statistics;
     std::optional<std::string> error_node; ///< text of error/backend/vbd/D/N/error
     std::vector<std::string> problems;     ///< malformed values met, one sentence each
+    std::optional<ToolstackDisk> toolstack_disk;        ///< full detail only: the configured disk
     std::map<std::string, std::string> backend_nodes;  ///< full detail only
     std::map<std::string, std::string> frontend_nodes; ///< full detail only
 

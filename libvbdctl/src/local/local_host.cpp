@@ -35,7 +35,7 @@ Result<std::unique_ptr<LocalHost>> LocalHost::open(const LocalOptions& opts) {
         if (!xs) missing = "xenstore (" + xs.error().what + ")";
         if (!h->bus->present())
             missing += std::string(missing.empty() ? "" : ", ") + "/sys/bus/xen-backend";
-        return fail(Errc::not_xen, "this machine is not a Xen backend domain: no " + missing, {},
+        return fail(Errc::not_xen, "this machine is not a Xen backend domain: missing " + missing, {},
                     "run vbdctl in dom0 or a driver domain, or try --host sim");
     }
     h->xs = std::move(*xs);

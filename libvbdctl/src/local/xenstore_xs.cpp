@@ -118,7 +118,7 @@ class XsXenStore final : public XenStore {
 Result<std::unique_ptr<XenStore>> open_xenstore() {
     xs_handle* h = xs_open(0);
     if (!h)
-        return fail(Errc::not_xen, std::string("no xenstore: ") + std::strerror(errno), {},
+        return fail(Errc::not_xen, std::strerror(errno), {},
                     "is xenstored running, and is this dom0 or a driver domain?");
     // xs_fileno starts the reader thread and makes watch events pollable.
     if (xs_fileno(h) < 0) {
