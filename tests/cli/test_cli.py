@@ -1,0 +1,390 @@
+#!/usr/bin/env python3
+"""Scenario tests: the built vbdctl binary against simulated hosts, checked through its JSON.
+
+Run: python3 tests/cli/test_cli.py --vbdctl build/cli/vbdctl [-v] [TestCase.test_name]
+"""
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+VBDCTL = None
+
+
+def run(*args, host=None, check=None, input_tty=False, timeout=120):
+    cmd = [VBDCTL]
+    if host:
+        cmd += ["--host", host]
+    cmd += list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+    if check is not None and p.returncode != check:
+        raise AssertionError(f"{cmd} exited {p.returncode}, wanted {check}\nstdout:{p.stdout}\nstderr:{p.stderr}")
+    return p
+
+
+def run_json(*args, host=None, check=0):
+    p = run("--json", *args, host=host, check=check)
+    return json.loads(p.stdout)
+
+
+class World:
+    """A simulated world kept in a temporary file."""
+
+    def __init__(self, *init_args):
+        self.dir = tempfile.TemporaryDirectory(prefix="vbdctl-test-")
+        self.host = "sim:" + os.path.join(self.dir.name, "world.json")
+        if init_args:
+            run("sim", "init", *init_args, host=self.host, check=0)
+
+    def __call__(self, *args, check=None):
+        return run(*args, host=self.host, check=check)
+
+    def json(self, *args, check=0):
+        return run_json(*args, host=self.host, check=check)
+
+    def vbds(self):
+        return {(v["domid"], v["vdev"]): v for v in self.json("list")["vbds"]}
+
+    def journal_path(self):
+        return self.host[4:] + ".d/journal.json"
+
+
+def healthy(testcase, world, allow_gone=()):
+    """Every vbd of a running guest is bound; connected frontends have Connected backends
+    and consistent rings; check passes."""
+    for key, v in world.vbds().items():
+        testcase.assertTrue(v["bound"], f"{key} unbound: {v}")
+        if v["frontend_state"] == 4:
+            testcase.assertEqual(v["backend_state"], 4, f"{key}: {v}")
+            for q in v["queues"]:
+                testcase.assertTrue(q["consistent"], f"{key}: {q}")
+    world("check", "--samples", "2", "--interval", "50", check=0)
+
+
+class ReadOnly(unittest.TestCase):
+    def test_default_world_shape(self):
+        j = run_json("list", host="sim")
+        self.assertEqual(j["schema_version"], 1)
+        vbds = j["vbds"]
+        self.assertGreaterEqual(len(vbds), 6)
+        for d in (1, 2, 3):
+            self.assertTrue(any(v["domid"] == d and v["vdev"] == "xvda" and v["name"] for v in vbds), d)
+        self.assertTrue(any(len(v["queues"]) == 4 for v in vbds), "a 4-queue frontend")
+        self.assertTrue(any(v["ring_page_order"] == 2 and v["queues"][0]["ring_size"] == 128 for v in vbds))
+        self.assertTrue(any(v["protocol"] == "x86_32-abi" for v in vbds))
+        self.assertTrue(any(v["frontend_state"] != 4 for v in vbds), "a frontend not Connected")
+        for v in vbds:
+            for key in ("domid", "devid", "backend_state"):
+                self.assertIsInstance(v[key], int)
+            self.assertIsInstance(v["bound"], bool)
+            for q in v["queues"]:
+                for key in ("ring_pages", "ring_size", "req_prod", "rsp_prod", "pending"):
+                    self.assertIsInstance(q[key], int)
+                self.assertEqual((q["req_prod"] - q["rsp_prod"]) % 2**32, q["pending"])
+
+    def test_check_passes_then_flags_corrupt_ring(self):
+        w = World()
+        j = w.json("check")
+        self.assertTrue(j["ok"])
+        progress = {q["progress"] for v in j["vbds"] for q in v["queues"]}
+        self.assertLessEqual(progress, {"busy", "idle"})
+        w("sim", "fault", "corrupt-ring", "2", "xvda", check=0)
+        j = w.json("check", check=1)
+        self.assertFalse(j["ok"])
+        bad = [v for v in j["vbds"] if not v["ok"]]
+        self.assertEqual([(v["domid"], v["vdev"]) for v in bad], [(2, "xvda")])
+        self.assertIn("exceeds ring size 128", bad[0]["queues"][0]["reason"])
+        p = w("check", "2", "xvda", check=1)
+        self.assertIn("inconsistent", p.stdout)
+
+    def test_stuck_ring_is_flagged(self):
+        w = World()
+        w("sim", "fault", "stall-ring", "1", "xvda", check=0)
+        j = w.json("check", "1", "xvda", check=1)
+        self.assertEqual(j["vbds"][0]["queues"][0]["progress"], "stuck")
+
+    def test_bad_input_exits_2(self):
+        for args in (["show", "1", "../../x"], ["show", "99999", "xvda"], ["show", "1", "xvdA"],
+                     ["list", "-1"], ["check", "1", "vbd-2-51712"], ["list", "--bogus"]):
+            p = run(*args, host="sim")
+            self.assertEqual(p.returncode, 2, (args, p.stdout, p.stderr))
+            self.assertIn("vbdctl: error:" if args[-1] != "--bogus" else "", p.stderr)
+        p = run("show", "1", "../../x", host="sim")
+        self.assertIn("invalid vdev '../../x'", p.stderr)
+        p = run("show", "99999", "xvda", host="sim")
+        self.assertIn("invalid domid '99999'", p.stderr)
+
+    def test_show_forms_agree(self):
+        a = run_json("show", "2", "xvda", host="sim")["vbd"]
+        b = run_json("show", "2", "51712", host="sim")["vbd"]
+        c = run_json("show", "2", "vbd-2-51712", host="sim")["vbd"]
+        self.assertEqual(a["devid"], 51712)
+        self.assertEqual(a["backend_nodes"], b["backend_nodes"])
+        self.assertEqual(b["frontend_nodes"], c["frontend_nodes"])
+        self.assertEqual(a["frontend_nodes"]["ring-page-order"], "2")
+        self.assertEqual(len(a["queues"][0]["ring_refs"]), 4)
+        p = run("show", "1", "xvdz", host="sim")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("no such vbd", p.stderr)
+
+    def test_local_host_off_xen_says_what_is_missing(self):
+        if os.path.exists("/proc/xen/capabilities") or os.path.isdir("/sys/bus/xen-backend"):
+            self.skipTest("this machine is a Xen domain")
+        p = run("list", host="local")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not a Xen backend domain", p.stderr)
+        self.assertEqual(len(p.stderr.strip().splitlines()), 1)
+
+    def test_thousand_vbds(self):
+        w = World("--guests", "100", "--vbds-per-guest", "10")
+        self.assertEqual(len(w.json("list")["vbds"]), 1000)
+
+    def test_watch_follows_another_process(self):
+        w = World()
+        watcher = subprocess.Popen([VBDCTL, "--host", w.host, "--json", "watch", "1", "xvda",
+                                    "--count", "2", "--timeout", "20"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        w("unbind", "1", "xvda", "--yes", check=0)
+        # Paced, the simulated kernel takes real time and saves every step, as a demo would.
+        subprocess.run([VBDCTL, "--host", w.host, "bind", "1", "xvda", "--yes"], check=True,
+                       env=dict(os.environ, VBDCTL_SIM_PACE="50"), capture_output=True)
+        out, err = watcher.communicate(timeout=30)
+        self.assertEqual(watcher.returncode, 0, err)
+        events = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([(e["what"], e["previous"], e["value"]) for e in events],
+                         [("backend_state", 4, 2), ("backend_state", 2, 4)])
+
+
+class Lifecycle(unittest.TestCase):
+    def test_unbind_then_bind(self):
+        w = World()
+        j = w.json("unbind", "1", "xvda", "--yes")
+        self.assertEqual(j["backend_state"], 4)
+        v = w.vbds()[(1, "xvda")]
+        self.assertFalse(v["bound"])
+        self.assertEqual(v["backend_state"], 4)
+        self.assertEqual(v["frontend_state"], 4)
+        # Only bind (or recover) may run while a vbd is left unbound.
+        p = w("upgrade-backend", "--yes")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("recover", p.stdout + p.stderr)
+        j = w.json("bind", "1", "xvda", "--yes")
+        self.assertEqual(j["backend_state"], 4)
+        self.assertTrue(j["consistent"])
+        self.assertGreater(j["unbound_ms"], 0)
+        self.assertFalse(os.path.exists(w.journal_path()))
+        healthy(self, w)
+
+    def test_unbind_refusals_change_nothing(self):
+        w = World()
+        p = w("unbind", "4", "xvda", "--yes")  # frontend never connected
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("only a Connected vbd", p.stderr)
+        w("unbind", "1", "xvda", "--yes", check=0)
+        p = w("unbind", "1", "xvda", "--yes")
+        self.assertIn("already unbound", p.stderr)
+        p = w("bind", "1", "xvdb", "--yes")
+        self.assertIn("already bound", p.stderr)
+        w("sim", "fault", "corrupt-ring", "2", "xvda", check=0)
+        p = w("unbind", "2", "xvda", "--yes")
+        self.assertIn("inconsistent", p.stderr)
+        self.assertTrue(w.vbds()[(2, "xvda")]["bound"])
+
+    def test_needs_yes_without_tty(self):
+        w = World()
+        p = w("unbind", "1", "xvda")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--yes", p.stderr)
+        self.assertTrue(w.vbds()[(1, "xvda")]["bound"])
+
+    def test_pre_5_5_kernel_is_refused(self):
+        w = World("--kernel", "4.19.0")
+        p = w("unbind", "1", "xvda", "--yes")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("older than 5.5", p.stderr)
+        j = w.json("upgrade-backend", "--yes", check=1)
+        self.assertTrue(j["refused"])
+        self.assertTrue(all(v["bound"] for v in w.vbds().values()))
+
+    def test_assumed_backport_on_old_kernel(self):
+        w = World("--kernel", "4.19.0")
+        # The simulated 4.19 really lacks the feature: unbind closes the device, loudly.
+        p = w("unbind", "1", "xvda", "--yes", "--assume-rebind-support")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("GUEST LOST ITS DISK", p.stderr)
+
+
+class Upgrade(unittest.TestCase):
+    def test_upgrade_default_world(self):
+        w = World()
+        j = w.json("upgrade-backend", "--yes")
+        self.assertTrue(j["ok"])
+        self.assertNotEqual(j["module_after"]["srcversion"], j["module_before"]["srcversion"])
+        self.assertEqual([s["name"] for s in j["steps"]],
+                         ["plan", "unbind", "drain", "unload", "load", "bind", "verify"])
+        self.assertGreater(j["window_ms"], 0)
+        for v in j["vbds"]:
+            self.assertIn(v["backend_state"], (2, 4))
+            self.assertTrue(v["consistent"])
+            self.assertGreater(v["unbound_ms"], 0)
+        healthy(self, w)
+        self.assertFalse(os.path.exists(w.journal_path()))
+
+    def test_canary(self):
+        w = World()
+        j = w.json("upgrade-backend", "--yes", "--canary")
+        self.assertTrue(j["ok"])
+        healthy(self, w)
+
+    def test_dry_run_changes_nothing(self):
+        w = World()
+        before = w.json("list")["vbds"]
+        j = w.json("upgrade-backend", "--dry-run")
+        self.assertTrue(j["dry_run"])
+        self.assertTrue(all(c["ok"] for c in j["preflight"]), j["preflight"])
+        self.assertEqual(len(j["plan"]), 7)
+        self.assertEqual(before, w.json("list")["vbds"])
+        self.assertFalse(os.path.exists(w.journal_path()))
+
+    def refused_with_nothing_unbound(self, w, *args, expect):
+        j = w.json("upgrade-backend", "--yes", *args, check=1)
+        self.assertTrue(j["refused"])
+        failed = [c for c in j["preflight"] if not c["ok"]]
+        self.assertTrue(any(expect in c["detail"] for c in failed), failed)
+        self.assertTrue(all(v["bound"] for v in w.vbds().values()))
+        self.assertFalse(os.path.exists(w.journal_path()))
+
+    def test_refusals(self):
+        w = World()
+        self.refused_with_nothing_unbound(w, "--param", "max_ring_page_order=1",
+                                          expect="frontends use up to 2")
+        self.refused_with_nothing_unbound(w, "--param", "max_queues=2", expect="frontends use up to 4")
+        self.refused_with_nothing_unbound(w, "--param", "no_such_param=1", expect="no parameter")
+        self.refused_with_nothing_unbound(w, "--module-file", "/var/lib/vbdctl-sim/xen-blkback-4.19.0-27.ko",
+                                          expect="does not match the running kernel")
+        self.refused_with_nothing_unbound(w, "--module-file", "/nonexistent.ko", expect="no such module file")
+        w("sim", "fault", "stall-ring", "3", "xvda", check=0)
+        self.refused_with_nothing_unbound(w, expect="stuck")
+        p = w("upgrade-backend", "--yes", "--param", "bad name")
+        self.assertEqual(p.returncode, 2)
+
+    def test_second_concurrent_upgrade_refuses(self):
+        w = World()
+        w("list", check=0)  # creates the world and its state dir
+        os.makedirs(w.host[4:] + ".d", exist_ok=True)
+        with open(w.host[4:] + ".d/lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)  # as a first vbdctl holding the lock would
+            j = w.json("upgrade-backend", "--yes", check=1)
+            lock = [c for c in j["preflight"] if c["check"] == "lock"][0]
+            self.assertFalse(lock["ok"])
+            self.assertIn("another vbdctl", lock["detail"])
+            p = w("unbind", "1", "xvda", "--yes")
+            self.assertEqual(p.returncode, 1)
+        self.assertTrue(all(v["bound"] for v in w.vbds().values()))
+
+    def test_module_load_failure_rolls_back(self):
+        w = World()
+        w("sim", "fault", "module-load-fail", check=0)
+        j = w.json("upgrade-backend", "--yes", check=1)
+        self.assertFalse(j["ok"])
+        self.assertTrue(j["rolled_back"])
+        self.assertIn("simulated module-load-fail", j["failure"])
+        self.assertEqual(j["module_after"]["srcversion"], j["module_before"]["srcversion"])
+        healthy(self, w)
+        self.assertFalse(os.path.exists(w.journal_path()))
+
+    def test_reconnect_fatal_rolls_back(self):
+        w = World()
+        w("sim", "fault", "reconnect-fatal", "2", "xvda", check=0)
+        j = w.json("upgrade-backend", "--yes", check=1)
+        self.assertTrue(j["rolled_back"])
+        self.assertIn("vbd-2-51712", j["failure"])
+        healthy(self, w)
+
+    def test_destroyed_guest_does_not_fail_the_upgrade(self):
+        w = World()
+        w("sim", "fault", "destroy-guest", "3", "--at-step", "2", check=0)
+        j = w.json("upgrade-backend", "--yes")
+        self.assertTrue(j["ok"])
+        gone = [v for v in j["vbds"] if v["gone"]]
+        self.assertEqual([v["domid"] for v in gone], [3])
+        self.assertNotIn(3, {v["domid"] for v in w.json("list")["vbds"]})
+        healthy(self, w)
+
+    def test_slow_drain_is_waited_for(self):
+        w = World()
+        w("sim", "fault", "slow-drain", "3", check=0)
+        j = w.json("upgrade-backend", "--yes")
+        self.assertTrue(j["ok"])
+        drain = [s for s in j["steps"] if s["name"] == "drain"][0]
+        self.assertGreaterEqual(drain["ms"], 3000)
+        healthy(self, w)
+
+    def test_crash_after_every_step_then_recover(self):
+        rows = []
+        for k in range(1, 8):
+            w = World()
+            w("sim", "fault", "crash-after-step", str(k), check=0)
+            p = w("upgrade-backend", "--yes")
+            self.assertEqual(p.returncode, -9, f"step {k}: {p.stderr}")  # killed, as a crash
+            self.assertTrue(os.path.exists(w.journal_path()), k)
+            p = w("unbind", "1", "xvda", "--yes")
+            self.assertEqual(p.returncode, 1, k)
+            self.assertIn("recover", p.stderr)
+            r = w.json("recover", "--yes")
+            self.assertTrue(r["ok"], (k, r))
+            healthy(self, w)
+            self.assertFalse(os.path.exists(w.journal_path()))
+            after = w.json("list")["vbds"]
+            rows.append((k, r["step"], sum(v["bound"] for v in after), len(after),
+                         r["module_after"]["srcversion"]))
+        print("\ncrash-after-step table (step, journaled step, bound/total, srcversion after recover):",
+              file=sys.stderr)
+        for row in rows:
+            print(f"  crash after step {row[0]} ({row[1]}): {row[2]}/{row[3]} bound, Connected, "
+                  f"consistent; module {row[4]}", file=sys.stderr)
+
+    def test_sigterm_mid_upgrade_reaches_safe_state(self):
+        w = World()
+        w("list", check=0)
+        # Paced 100x, the simulated kernel takes real time, so the signal lands mid-run.
+        p = subprocess.Popen([VBDCTL, "--host", w.host, "upgrade-backend", "--yes"],
+                             env=dict(os.environ, VBDCTL_SIM_PACE="100"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        step = 0
+        while step < 3 and time.time() < deadline and p.poll() is None:
+            try:
+                with open(w.journal_path()) as f:
+                    step = json.load(f)["step"]
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        self.assertGreaterEqual(step, 3, "the upgrade never reached the drain step")
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 130, out + err)
+        self.assertIn("safe state", err)
+        healthy(self, w)
+        self.assertFalse(os.path.exists(w.journal_path()))
+
+    def test_recover_without_journal(self):
+        w = World()
+        p = w("recover", "--yes", check=0)
+        self.assertIn("nothing to recover", p.stdout)
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if "--vbdctl" in args:
+        i = args.index("--vbdctl")
+        VBDCTL = os.path.abspath(args[i + 1])
+        del args[i:i + 2]
+    VBDCTL = VBDCTL or os.environ.get("VBDCTL", "build/cli/vbdctl")
+    unittest.main(argv=[sys.argv[0]] + args)
