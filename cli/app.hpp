@@ -58,5 +58,6 @@ void add_watch(CLI::App& app, Command& cmd);
 void add_lifecycle(CLI::App& app, Command& cmd);
 void add_upgrade(CLI::App& app, Command& cmd);
 void add_sim(CLI::App& app, Command& cmd);
+void add_complete(CLI::App& app, Command& cmd); ///< hidden: `__complete` for shell completions
 
 } // namespace vbdcli

@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
     add_lifecycle(app, cmd);
     add_upgrade(app, cmd);
     add_sim(app, cmd);
+    add_complete(app, cmd);
 
     try {
         app.parse(argc, argv);

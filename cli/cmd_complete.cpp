@@ -1,0 +1,60 @@
+// vbdctl __complete domids | vbds DOMID: the values the shell completions offer, read from
+// the host chosen with --host. Hidden from --help: it is an interface for
+// completions/vbdctl.bash and completions/_vbdctl, not for people.
+
+#include <iostream>
+#include <set>
+
+#include "app.hpp"
+#include "vbdctl/inventory.hpp"
+
+namespace vbdcli {
+
+namespace {
+
+struct CompleteOptions {
+    std::vector<std::string> args;
+};
+
+// One value per line on stdout, nothing else there: the shells split on newlines.
+int print_domids(Context& c) {
+    vbd::Inventory inv(*c.host);
+    auto vbds = inv.list(std::nullopt);
+    if (!vbds) return report(vbds.error());
+    std::set<uint32_t> domids;
+    for (const auto& v : *vbds) domids.insert(v.id.domid);
+    for (auto d : domids) std::cout << d << "\n";
+    return Exit::ok;
+}
+
+int print_vbds(Context& c, const std::string& domid_text) {
+    auto domid = vbd::parse_domid(domid_text);
+    if (!domid) return report(domid.error());
+    vbd::Inventory inv(*c.host);
+    auto vbds = inv.list(*domid);
+    if (!vbds) return report(vbds.error());
+    // The vdev name is what people type; a devid nobody can name is still a valid VBD.
+    for (const auto& v : *vbds)
+        std::cout << (v.vdev.empty() ? std::to_string(v.id.devid) : v.vdev) << "\n";
+    return Exit::ok;
+}
+
+int run_complete(Context& c, const CompleteOptions& o) {
+    const auto& a = o.args;
+    if (a.size() == 1 && a[0] == "domids") return print_domids(c);
+    if (a.size() == 2 && a[0] == "vbds") return print_vbds(c, a[1]);
+    return report({vbd::Errc::invalid_argument, "unknown completion request", {},
+                   "use `__complete domids` or `__complete vbds DOMID`"});
+}
+
+} // namespace
+
+void add_complete(CLI::App& app, Command& cmd) {
+    auto o = std::make_shared<CompleteOptions>();
+    auto* sub = app.add_subcommand("__complete", "Values for shell completion: domids | vbds DOMID");
+    sub->group(""); // hidden from --help and from the man page's command list
+    sub->add_option("WHAT", o->args, "domids, or vbds DOMID")->required();
+    sub->callback([&cmd, o] { cmd.run = [o](Context& c) { return run_complete(c, *o); }; });
+}
+
+} // namespace vbdcli

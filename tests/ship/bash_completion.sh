@@ -1,0 +1,113 @@
+#!/bin/bash
+# Drives completions/vbdctl.bash the way bash does (COMP_WORDS split at COMP_WORDBREAKS,
+# COMP_CWORD, COMP_LINE, COMP_POINT, then the completion function) with bash-completion
+# loaded, and checks what it offers against simulated hosts.
+# Usage: bash_completion.sh VBDCTL COMPLETION_FILE WORK_DIR
+set -uo pipefail
+vbdctl=$1 completion=$2 work=$3
+
+rm -rf "$work"
+mkdir -p "$work"
+bash_completion=$(pkg-config --variable=prefix bash-completion 2>/dev/null)/share/bash-completion/bash_completion
+[[ -f $bash_completion ]] || bash_completion=/usr/share/bash-completion/bash_completion
+[[ -f $bash_completion ]] || { echo "bash-completion is not installed" >&2; exit 1; }
+# shellcheck disable=SC1090
+source "$bash_completion"
+# shellcheck disable=SC1090
+source "$completion"
+complete -p vbdctl >/dev/null || { echo "FAIL: $completion registers no completion for vbdctl" >&2; exit 1; }
+func=$(complete -p vbdctl | sed -n 's/.*-F \([^ ]*\) .*/\1/p')
+
+export PATH=$(dirname "$vbdctl"):$PATH
+unset VBDCTL_HOST
+cd "$work" || exit 1
+world=$work/world.json # the default world: domids 1-4, guest 1 has xvda and xvdb
+small=$work/small.json
+vbdctl --host "sim:$small" sim init --guests 2 --vbds-per-guest 3 -q || exit 1
+
+# Completes LINE (the cursor at its end) and prints the offers, sorted, on one line.
+complete_line() {
+    local line=$1 word="" c i
+    local -a cwords=()
+    for ((i = 0; i < ${#line}; i++)); do
+        c=${line:i:1}
+        if [[ $c == " " ]]; then
+            [[ -n $word ]] && cwords+=("$word")
+            word=""
+        elif [[ $COMP_WORDBREAKS == *"$c"* ]]; then
+            [[ -n $word ]] && cwords+=("$word")
+            cwords+=("$c")
+            word=""
+        else
+            word+=$c
+        fi
+    done
+    cwords+=("$word") # the word being completed, maybe empty
+    COMP_WORDS=("${cwords[@]}")
+    COMP_CWORD=$((${#cwords[@]} - 1))
+    COMP_LINE=$line
+    COMP_POINT=${#line}
+    COMPREPLY=()
+    "$func" vbdctl "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+    printf '%s\n' "${COMPREPLY[@]}" | sed '/^$/d' | sort | tr '\n' ' ' | sed 's/ $//'
+}
+
+fail=0
+expect() {
+    local line=$1 want=$2 got
+    got=$(complete_line "$line")
+    if [[ $got == "$want" ]]; then
+        echo "ok: '$line' -> $got"
+    else
+        echo "FAIL: '$line'" >&2
+        echo "   offered:  '$got'" >&2
+        echo "   expected: '$want'" >&2
+        fail=1
+    fi
+}
+
+expect "vbdctl " "bind check list recover show sim unbind upgrade-backend watch"
+expect "vbdctl u" "unbind upgrade-backend"
+expect "vbdctl --ho" "--host"
+expect "vbdctl --host " "local sim sim:"
+expect "vbdctl --host sim:$world " "bind check list recover show sim unbind upgrade-backend watch"
+expect "vbdctl --host sim:$world unbind " "1 2 3 4"
+expect "vbdctl --host sim:$world unbind 1 " "xvda xvdb"
+expect "vbdctl --host sim:$world unbind 3 " "xvda"
+expect "vbdctl --host sim:$world unbind 9 " ""
+expect "vbdctl --host sim:$world unbind 1 xvda " ""
+expect "vbdctl --host sim:$world unbind --timeout 5 -y 2 " "xvda xvdb"
+expect "vbdctl --host=sim:$world show 1 xvd" "xvda xvdb"
+expect "vbdctl --host sim:$world bind 4 " "xvda"
+expect "vbdctl --host sim:$world check " "1 2 3 4"
+expect "vbdctl --host sim:$world list " "1 2 3 4"
+expect "vbdctl --host sim:$world list 1 " ""
+expect "vbdctl unbind --host sim:$world 1 " "xvda xvdb"
+expect "vbdctl --host sim:$small unbind 2 " "xvda xvdb xvdc"
+expect "vbdctl --host sim:$small watch " "1 2"
+expect "vbdctl --host sim:$world upgrade-backend --only " "1 2 3 4"
+expect "vbdctl --host sim:$world upgrade-backend --only 2:" "xvda xvdb"
+expect "vbdctl --host sim:$world upgrade-backend --only 2:xvdb" "xvdb"
+expect "vbdctl --host sim:$world upgrade-backend --ca" "--canary"
+expect "vbdctl unbind --" "--assume-rebind-support --help --host --json --quiet --timeout --verbose --yes"
+expect "vbdctl upgrade-backend --d" "--dry-run"
+expect "vbdctl --host sim:$world sim " "fault init show-modules"
+expect "vbdctl --host sim:$world sim init --" "--guests --help --host --json --kernel --quiet --vbds-per-guest --verbose"
+expect "vbdctl --host sim:$world sim fault " "clear corrupt-ring crash-after-step destroy-guest list module-load-fail reconnect-fatal slow-drain stall-ring"
+expect "vbdctl --host sim:$world sim fault stall-ring " "1 2 3 4"
+expect "vbdctl --host sim:$world sim fault corrupt-ring 2 " "xvda xvdb"
+expect "vbdctl --host sim:$world sim fault slow-drain " ""
+expect "vbdctl --host sim:$world __complete " ""
+
+# Files for sim:FILE (the world and its state directory exist by now).
+expect "vbdctl --host sim:$work/wor" "$world $world.d/"
+
+# $VBDCTL_HOST chooses the host when the line does not.
+export VBDCTL_HOST=sim:$world
+expect "vbdctl unbind " "1 2 3 4"
+expect "vbdctl show 1 " "xvda xvdb"
+expect "vbdctl --host sim:$small show 1 " "xvda xvdb xvdc"
+unset VBDCTL_HOST
+
+[[ $fail == 0 ]] && echo "bash_completion: ok"
+exit $fail
