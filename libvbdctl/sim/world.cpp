@@ -407,11 +407,11 @@ void World::probe(const std::string& name) {
     d.bound = true;
     d.blkif_ref = true;
     d.connected = false;
+    // The writes and their order are the real kernel's (tests/data/lab-traces/02-bind-*).
     std::string be = backend_path(*id);
     xs_write(be + "/feature-max-indirect-segments", "256");
     xs_write(be + "/multi-queue-max-queues", std::to_string(param_uint("max_queues", cpus)));
     xs_write(be + "/max-ring-page-order", std::to_string(param_uint("max_ring_page_order", 4)));
-    xs_write(be + "/feature-persistent", "1");
     xs_write(be + "/state", "2");
     auto fe = xs_read("/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
                       std::to_string(id->devid) + "/state");
@@ -458,10 +458,15 @@ void World::connect(const std::string& name) {
     // xen_blkif_map attaches with req_cons = rsp_prod_pvt = rsp_prod; statistics restart.
     d.connected = true;
     for (auto& [k, v] : d.stats) v = 0;
+    // connect() advertises the device, then switches to Connected (lab trace order).
     std::string be = backend_path(*id);
-    xs_write(be + "/sectors", xs_read(be + "/sectors").value_or("0"));
-    xs_write(be + "/info", "0");
-    xs_write(be + "/sector-size", "512");
+    const std::pair<const char*, std::string> advertised[] = {
+        {"feature-flush-cache", "1"}, {"discard-granularity", "4096"}, {"discard-alignment", "0"},
+        {"discard-secure", "0"},      {"feature-discard", "1"},        {"feature-barrier", "1"},
+        {"feature-persistent", "1"},  {"sectors", xs_read(be + "/sectors").value_or("0")},
+        {"info", "0"},                {"sector-size", "512"},          {"physical-sector-size", "512"},
+    };
+    for (const auto& [k, v] : advertised) xs_write(be + "/" + k, v);
     xs_write(be + "/state", "4");
 }
 

@@ -110,9 +110,15 @@ class KmodModules final : public Modules {
         if (!state) return std::optional<LoadedModule>{};
         LoadedModule m;
         m.name = n;
-        auto ref = parse_uint(read_text(d / "refcnt").value_or(""), INT32_MAX);
-        if (!ref) return fail(Errc::bad_value, "unreadable refcnt", (d / "refcnt").string());
-        m.refcnt = static_cast<int>(*ref);
+        // The lab saw refcnt read -1 for a moment while rmmod tears the module down.
+        std::string ref_text = read_text(d / "refcnt").value_or("");
+        if (ref_text == "-1") {
+            m.refcnt = -1;
+        } else {
+            auto ref = parse_uint(ref_text, INT32_MAX);
+            if (!ref) return fail(Errc::bad_value, "unreadable refcnt '" + ref_text + "'", (d / "refcnt").string());
+            m.refcnt = static_cast<int>(*ref);
+        }
         m.srcversion = read_text(d / "srcversion");
         m.version = read_text(d / "version");
         m.taint = read_text(d / "taint").value_or("");
