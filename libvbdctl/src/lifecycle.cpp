@@ -159,7 +159,7 @@ Result<int64_t> wait_refcnt(Host& host, int target, Millis timeout, const RunCon
                             std::to_string(target) + " after " + std::to_string(timeout.count()) +
                             " ms: in-flight I/O of an unbound instance has not drained",
                         "xen_blkback", "rebinding now would be unsafe; wait and run `vbdctl recover`");
-        (void)ctl;
+        (void)ctl; // a stop request cannot cut a drain short: rebinding before it ends is unsafe
         host.clock.sleep_for(step);
         step = std::min(step * 2, Millis(200));
     }

@@ -112,7 +112,9 @@ Result<BindResult> bind_vbd(Host& host, VbdId id, const BindOptions& opts, const
 
 // ----- building blocks shared with upgrade and recover -----
 
-/// Waits until the module's refcount is at most `target` (the old instances drained).
+/// Waits until the module's refcount is at most `target` (the old instances drained);
+/// returns the milliseconds it took. It polls (the kernel signals no event for this) and
+/// ignores stop requests, since binding before the drain ends is unsafe.
 Result<int64_t> wait_refcnt(Host& host, int target, Millis timeout, const RunControl& ctl);
 
 /// Watches every vbd's backend state and error node, runs start() (the binds or the load),
