@@ -1,0 +1,238 @@
+# dom0-side helpers for lab scenarios. Sourced by /lab/scenario.sh inside dom0.
+# Conventions: $OUT (/lab/out) receives everything the runner copies back;
+# times are wall clock seconds (bash $EPOCHREALTIME, no fork) unless noted.
+export PATH=/usr/lib/xen-4.17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+: "${LAB:=/lab}" "${OUT:=/lab/out}"
+GUEST=guest
+GUEST_LOG=/var/log/xen/console/guest-$GUEST.log
+DISRUPTIONS=$OUT/disruptions.tsv        # kind vbd start end unbound_ms
+DRV=/sys/bus/xen-backend/drivers/vbd
+DEVS=/sys/bus/xen-backend/devices
+KVER=$(uname -r)
+declare -A DEVID=([xvdb]=51728 [xvdc]=51744)
+DOMID=
+mkdir -p "$OUT"
+
+lab_log() { echo "LAB [$(awk '{print $1}' /proc/uptime)] $*" >&2; }
+lab_now() { echo "$EPOCHREALTIME"; }
+lab_fail() { lab_log "FAIL: $*"; echo "$*" >> "$OUT/failures.txt"; }
+
+# vbd name in sysfs for a guest disk name: xvdb -> vbd-1-51728
+lab_vbd() { echo "vbd-$DOMID-${DEVID[$1]}"; }
+lab_be() { echo "/local/domain/0/backend/vbd/$DOMID/${DEVID[$1]}"; }
+lab_fe() { echo "/local/domain/$DOMID/device/vbd/${DEVID[$1]}"; }
+
+# lab_start_guest: two sparse 256 MiB disks over loop devices; guest created paused;
+# xvdb's backend advertises one page / one queue before the guest connects.
+lab_start_guest() {
+  mkdir -p /var/lib/lab
+  local d loops=()
+  for d in xvdb xvdc; do
+    truncate -s 256M /var/lib/lab/$d.img
+    loops+=("$(losetup -f --show /var/lib/lab/$d.img)")
+  done
+  cat > /var/lib/lab/guest.cfg <<CFG
+name = "$GUEST"
+type = "pv"
+kernel = "/boot/vmlinuz-$KVER"
+ramdisk = "$LAB/guest-initrd.cpio"
+extra = "console=hvc0 loglevel=4"
+memory = 512
+vcpus = 2
+on_poweroff = "destroy"
+on_crash = "preserve"
+disk = [ "phy:${loops[0]},xvdb,w", "phy:${loops[1]},xvdc,w" ]
+CFG
+  lab_log "xl create -p"
+  xl create -p /var/lib/lab/guest.cfg || { lab_fail "xl create failed"; return 1; }
+  DOMID=$(xl domid $GUEST)
+  export DOMID
+  # blkfront uses min(its max_ring_page_order / max_queues, backend's advertised keys)
+  xenstore-write "$(lab_be xvdb)/max-ring-page-order" 0 "$(lab_be xvdb)/multi-queue-max-queues" 1
+  lab_log "guest domid $DOMID created paused, xvdb limited to order 0 / 1 queue; unpausing"
+  # stamp every guest console line with dom0's wall clock as it arrives (clock comparison)
+  python3 "$LAB/labtrace.py" stamp-log "$GUEST_LOG" "$OUT/guest-console.stamped.log" &
+  STAMP_PID=$!
+  xl unpause $GUEST
+  GUEST_START_WALL=$(lab_now)
+}
+
+# lab_wait_guest_io [TIMEOUT]: until the guest's I/O loops run on both disks
+lab_wait_guest_io() {
+  local to=${1:-240} i
+  for ((i = 0; i < to * 2; i++)); do
+    if grep -q "GUEST IO RUNNING" "$GUEST_LOG" 2>/dev/null \
+       && grep -q "PROBE xvdb HB" "$GUEST_LOG" && grep -q "PROBE xvdc HB" "$GUEST_LOG"; then
+      lab_log "guest I/O running ($(grep -c 'FIO .* OK' "$GUEST_LOG") fio passes so far)"
+      return 0
+    fi
+    if ! xl domid $GUEST >/dev/null 2>&1; then lab_fail "guest died"; return 1; fi
+    sleep 0.5
+  done
+  lab_fail "guest I/O not running after $to s"
+  tail -n 30 "$GUEST_LOG" 2>/dev/null
+  return 1
+}
+
+# lab_check_geometry: frontends must show xvdb: 1 page 1 queue, xvdc: order 2, 2 queues
+lab_check_geometry() {
+  local fb fc ok=1
+  fb=$(lab_fe xvdb); fc=$(lab_fe xvdc)
+  local b_order b_q c_order c_q
+  b_order=$(xenstore-read "$fb/ring-page-order" 2>/dev/null || echo absent)
+  b_q=$(xenstore-read "$fb/multi-queue-num-queues" 2>/dev/null || echo absent)
+  c_order=$(xenstore-read "$fc/ring-page-order" 2>/dev/null || echo absent)
+  c_q=$(xenstore-read "$fc/multi-queue-num-queues" 2>/dev/null || echo absent)
+  [ "$b_order" = absent ] && [ "$b_q" = absent ] && xenstore-exists "$fb/ring-ref" || ok=0
+  [ "$c_order" = 2 ] && [ "$c_q" = 2 ] || ok=0
+  printf '{"xvdb":{"ring-page-order":"%s","multi-queue-num-queues":"%s"},"xvdc":{"ring-page-order":"%s","multi-queue-num-queues":"%s"},"ok":%s}\n' \
+    "$b_order" "$b_q" "$c_order" "$c_q" "$([ $ok = 1 ] && echo true || echo false)" > "$OUT/geometry.json"
+  lab_log "geometry: $(cat "$OUT/geometry.json")"
+  [ $ok = 1 ] || lab_fail "ring geometry not as requested"
+}
+
+# lab_dmesg_mark: remember where dmesg is, so lab_wait_bound only looks at newer lines
+lab_dmesg_mark() { DMESG_N=$(dmesg | wc -l); }
+DMESG_N=0
+
+# lab_wait_bound VBD... : until every VBD is bound AND reconnected; sets
+# BOUND_AT[VBD] to the wall time each one was first seen reconnected (they are
+# polled together, so one slow vbd does not delay another's timestamp).
+# Neither the driver link nor the backend's xenstore state alone says so: right
+# after bind the link exists while sysfs `state` and xenstore `state` still read
+# Connected (4) from before the unbind, until probe writes InitWait (2). So wait
+# for the link, for blkback's "backend/vbd/D/N: using K queues" dmesg line newer
+# than lab_dmesg_mark, and then for xenstore state 4 (connect() writes it after
+# that line). Timeout: $LAB_BIND_TIMEOUT seconds (default 120).
+declare -A BOUND_AT
+lab_wait_bound() {
+  local v id be left=("$@") next deadline=$((SECONDS + ${LAB_BIND_TIMEOUT:-120})) msg
+  declare -A seen=()
+  while [ ${#left[@]} -gt 0 ] && [ $SECONDS -lt $deadline ]; do
+    msg=""
+    next=()
+    for v in "${left[@]}"; do
+      id=${v#vbd-}; be=/local/domain/0/backend/vbd/${id%%-*}/${id#*-}
+      if [ -L "$DEVS/$v/driver" ]; then
+        if [ -z "${seen[$v]:-}" ]; then
+          [ -n "$msg" ] || msg=$(dmesg | tail -n +$((DMESG_N + 1)))
+          grep -q "backend/vbd/${id%%-*}/${id#*-}: using" <<<"$msg" && seen[$v]=1
+        fi
+        if [ -n "${seen[$v]:-}" ] && [ "$(xenstore-read "$be/state" 2>/dev/null)" = 4 ]; then
+          BOUND_AT[$v]=$EPOCHREALTIME
+          continue
+        fi
+      fi
+      next+=("$v")
+    done
+    left=("${next[@]}")
+    [ ${#left[@]} -gt 0 ] && sleep 0.05
+  done
+  [ ${#left[@]} -eq 0 ] && return 0
+  lab_fail "${left[*]} not bound+connected after ${LAB_BIND_TIMEOUT:-120} s"
+  return 1
+}
+
+# lab_wait_unbound VBD: driver link gone
+lab_wait_unbound() {
+  local v=$1 deadline=$((SECONDS + 60))
+  while [ $SECONDS -lt $deadline ]; do [ -L "$DEVS/$v/driver" ] || return 0; sleep 0.05; done
+  lab_fail "$v still bound"; return 1
+}
+
+# lab_disruption KIND VBD START END: record a disruption window (wall clock s)
+lab_disruption() {
+  local ms
+  ms=$(awk -v a="$3" -v b="$4" 'BEGIN{printf "%d", (b - a) * 1000}')
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$ms" >> "$DISRUPTIONS"
+  lab_log "disruption $1 $2 unbound_ms=$ms"
+}
+
+# lab_unbind also marks dmesg: the next "using K queues" line for a vbd is its reconnect
+lab_unbind() { lab_dmesg_mark; echo "$1" > "$DRV/unbind"; }
+lab_bind() { echo "$1" > "$DRV/bind"; }
+
+# lab_use_depmod stock|updated: switch which xen-blkback `modprobe` resolves by
+# copying precomputed depmod outputs (depmod itself takes ~70 s in dom0 under TCG)
+lab_use_depmod() {
+  cp /lab-modules/depmod-$1/* /lib/modules/$KVER/
+  lab_log "modprobe now resolves: $(modinfo -n xen-blkback)"
+}
+
+# lab_stop_guest: orderly shutdown (guest prints GUEST SUMMARY), then collect its log
+lab_stop_guest() {
+  lab_log "stopping guest"
+  timeout 180 xl shutdown -w $GUEST || { lab_fail "xl shutdown did not finish"; xl destroy $GUEST; }
+  sleep 1
+  [ -n "${STAMP_PID:-}" ] && kill "$STAMP_PID" 2>/dev/null
+  cp "$GUEST_LOG" "$OUT/guest-console.log" 2>/dev/null
+  grep -E "GUEST (SUMMARY|DISKSTATE)|SUMMARY" "$OUT/guest-console.log" | sed 's/^/LAB guest: /'
+}
+
+# lab_results SCENARIO [EXTRA_JSON]: match stalls to disruptions, write results.json
+lab_results() {
+  python3 "$LAB/analyze.py" --scenario "$1" --console "$OUT/guest-console.log" \
+    --disruptions "$DISRUPTIONS" --out "$OUT/results.json" --domid "$DOMID" \
+    --extra "${2:-{\}}" --stamped "$OUT/guest-console.stamped.log" --failures "$OUT/failures.txt" --geometry "$OUT/geometry.json"
+  cat "$OUT/results.json"
+}
+
+# --- tracing (observe scenario) ----------------------------------------------
+# lab_trace_start NAME: background tracer writing $TRACE_DIR/NAME.jsonl
+lab_trace_start() {
+  TRACE_NAME=$1
+  TRACE_CTL=/run/trace-$1.fifo
+  rm -f "$TRACE_CTL" "$TRACE_DIR/$1.jsonl.ready"
+  mkfifo "$TRACE_CTL"
+  xenstore-ls -f /local/domain/0/backend/vbd > "$TRACE_DIR/$1.xenstore-backend.before.txt" 2>&1
+  xenstore-ls -f /local/domain/$DOMID/device/vbd > "$TRACE_DIR/$1.xenstore-frontend.before.txt" 2>&1
+  python3 "$LAB/labtrace.py" trace "$TRACE_DIR/$1.jsonl" --domid "$DOMID" --ctl "$TRACE_CTL" --poll-ms 50 &
+  TRACE_PID=$!
+  local i
+  for ((i = 0; i < 600; i++)); do [ -e "$TRACE_DIR/$1.jsonl.ready" ] && break; sleep 0.1; done
+  rm -f "$TRACE_DIR/$1.jsonl.ready"
+  sleep 0.5
+}
+# lab_mark TEXT: a timestamped marker in the running trace (no fork: builtins only)
+lab_mark() { local up _; read -r up _ < /proc/uptime; echo "@$up $EPOCHREALTIME $*" > "$TRACE_CTL"; }
+lab_trace_stop() {
+  sleep "${1:-3}"
+  echo STOP > "$TRACE_CTL"
+  wait "$TRACE_PID"
+  xenstore-ls -f /local/domain/0/backend/vbd > "$TRACE_DIR/$TRACE_NAME.xenstore-backend.after.txt" 2>&1
+  xenstore-ls -f /local/domain/$DOMID/device/vbd > "$TRACE_DIR/$TRACE_NAME.xenstore-frontend.after.txt" 2>&1
+  dmesg > "$TRACE_DIR/$TRACE_NAME.dmesg-after.txt"
+  rm -f "$TRACE_CTL"
+}
+
+# --- module reload helpers ---------------------------------------------------
+lab_nbound() { local n=0 v; for v in "$DEVS"/vbd-*; do [ -L "$v/driver" ] && n=$((n + 1)); done; echo $n; }
+lab_refcnt() { cat /sys/module/xen_blkback/refcnt 2>/dev/null || echo absent; }
+
+# lab_rmmod: rmmod xen-blkback, retrying while it is busy; prints the attempts
+lab_rmmod() {
+  local i err
+  for ((i = 1; i <= 300; i++)); do
+    if err=$(rmmod xen-blkback 2>&1); then echo "$i"; return 0; fi
+    [ $i = 1 ] && lab_log "rmmod attempt 1 failed: $err (refcnt $(lab_refcnt))"
+    sleep 0.1
+  done
+  lab_fail "rmmod xen-blkback failed 300 times: $err"
+  echo "$i"; return 1
+}
+
+# lab_guest_passes DISK: number of completed (verified) fio passes on DISK so far
+lab_guest_passes() { grep -c "FIO $1 OK" "$GUEST_LOG" 2>/dev/null || true; }
+
+# lab_wait_fio_pass [TIMEOUT]: until every disk completes one more verified fio pass
+lab_wait_fio_pass() {
+  local to=${1:-240} b c i
+  b=$(lab_guest_passes xvdb); c=$(lab_guest_passes xvdc)
+  for ((i = 0; i < to; i++)); do
+    [ "$(lab_guest_passes xvdb)" -gt "$b" ] && [ "$(lab_guest_passes xvdc)" -gt "$c" ] && return 0
+    grep -q "FIO .* FAIL" "$GUEST_LOG" && break
+    sleep 1
+  done
+  lab_log "no new verified fio pass on both disks within $to s"
+  return 1
+}
