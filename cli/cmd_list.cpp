@@ -42,7 +42,7 @@ int run_list(Context& c, const ListOptions& o) {
                v.device_present ? (v.bound ? "yes" : "no") : "absent",
                v.physical_device.empty() ? "-" : v.physical_device, v.mode.empty() ? "-" : v.mode,
                v.rings ? std::string(vbd::to_string(v.rings->geometry.protocol)) : "-",
-               queues_text(v), v.rings ? std::to_string(pending_total(v)) : "-"});
+               queues_text(v), v.rings ? std::to_string(v.pending()) : "-"});
     std::cout << t.str();
     for (const auto& v : *vbds)
         for (const auto& p : v.problems) note(c, v.id.sysfs_name() + ": " + p);

@@ -21,13 +21,6 @@ std::string queues_text(const vbd::Vbd& v) {
     return std::to_string(v.rings->queues.size()) + "x" + std::to_string(v.rings->geometry.size());
 }
 
-uint64_t pending_total(const vbd::Vbd& v) {
-    uint64_t n = 0;
-    for (const auto& q : v.queues)
-        if (q.snapshot) n += q.snapshot->pending();
-    return n;
-}
-
 json vbd_json(const vbd::Vbd& v, bool full) {
     json j = {
         {"domid", v.id.domid},

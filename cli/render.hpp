@@ -29,6 +29,5 @@ class Table {
 std::string state_name(const std::optional<vbd::XenbusState>& s);
 /// "4x32" style: queues x ring entries, "-" when the rings are unknown.
 std::string queues_text(const vbd::Vbd& v);
-uint64_t pending_total(const vbd::Vbd& v);
 
 } // namespace vbdcli

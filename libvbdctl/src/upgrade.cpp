@@ -19,13 +19,6 @@ bool same_module(const LoadedModule& m, const ModuleFile& f) {
     return false;
 }
 
-uint64_t pending_total(const Vbd& v) {
-    uint64_t n = 0;
-    for (const auto& q : v.queues)
-        if (q.snapshot) n += q.snapshot->pending();
-    return n;
-}
-
 bool param_value_ok(const std::string& v) {
     if (v.empty() || v.size() > 64) return false;
     return std::all_of(v.begin(), v.end(), [](char c) {
@@ -481,7 +474,7 @@ UpgradeReport Runner::run() {
                 for (size_t i : all)
                     if (plan_.vbds[i].gated && plan_.vbds[i].must_connect) {
                         c = i;
-                        if (pending_total(plan_.vbds[i].vbd) > 0) break;
+                        if (plan_.vbds[i].vbd.pending() > 0) break;
                     }
                 VBD_TRY_VOID(bind({c}));
                 VBD_TRY_VOID(verify({c}, true));

@@ -68,6 +68,14 @@ struct Vbd {
     std::map<std::string, std::string> backend_nodes;  ///< full detail only
     std::map<std::string, std::string> frontend_nodes; ///< full detail only
 
+    /// Requests pending on all queues at the last snapshot.
+    uint64_t pending() const {
+        uint64_t n = 0;
+        for (const auto& q : queues)
+            if (q.snapshot) n += q.snapshot->pending();
+        return n;
+    }
+
     bool connected() const {
         return backend_state == XenbusState::Connected &&
                frontend_state == XenbusState::Connected;
