@@ -12,6 +12,7 @@
 #include "vbdctl/error.hpp"
 #include "vbdctl/ports.hpp"
 #include "vbdctl/sim.hpp"
+#include "vbdctl/types.hpp"
 
 namespace vbdcli {
 
@@ -38,6 +39,13 @@ struct Command {
     std::function<int(Context&)> run;
     bool needs_host = true;
 };
+
+/// The optional `[DOMID [VBD]]` arguments of list, check and watch, parsed and resolved.
+struct Selection {
+    std::optional<uint32_t> domid;
+    std::optional<vbd::VbdId> vbd;
+};
+vbd::Result<Selection> select_vbds(Context& c, const std::string& domid, const std::string& vbd);
 
 /// Exit code for a library error.
 int exit_code(const vbd::Error& e);

@@ -19,20 +19,14 @@ struct CheckCliOptions {
 int run_check(Context& c, const CheckCliOptions& o) {
     vbd::Inventory inv(*c.host);
     std::vector<vbd::Vbd> vbds;
-    std::optional<uint32_t> domid;
-    if (!o.domid.empty()) {
-        auto d = vbd::parse_domid(o.domid);
-        if (!d) return report(d.error());
-        domid = *d;
-    }
-    if (!o.vbd.empty()) {
-        auto id = inv.resolve(*domid, o.vbd);
-        if (!id) return report(id.error());
-        auto v = inv.get(*id, vbd::Detail::summary);
+    auto sel = select_vbds(c, o.domid, o.vbd);
+    if (!sel) return report(sel.error());
+    if (sel->vbd) {
+        auto v = inv.get(*sel->vbd, vbd::Detail::summary);
         if (!v) return report(v.error());
         vbds.push_back(std::move(*v));
     } else {
-        auto all = inv.list(domid);
+        auto all = inv.list(sel->domid);
         if (!all) return report(all.error());
         vbds = std::move(*all);
     }

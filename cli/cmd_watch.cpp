@@ -60,18 +60,10 @@ int run_watch(Context& c, const WatchOptions& o) {
     vbd::Inventory inv(*c.host);
     auto self = inv.self_domid();
     if (!self) return report(self.error());
-    std::optional<uint32_t> domid;
-    std::optional<vbd::VbdId> only;
-    if (!o.domid.empty()) {
-        auto d = vbd::parse_domid(o.domid);
-        if (!d) return report(d.error());
-        domid = *d;
-    }
-    if (!o.vbd.empty()) {
-        auto id = inv.resolve(*domid, o.vbd);
-        if (!id) return report(id.error());
-        only = *id;
-    }
+    auto sel = select_vbds(c, o.domid, o.vbd);
+    if (!sel) return report(sel.error());
+    const auto& domid = sel->domid;
+    const auto& only = sel->vbd;
     auto& xs = c.host->xenstore;
     std::string be_root = "/local/domain/" + std::to_string(*self) + "/backend/vbd";
     std::string err_root = "/local/domain/" + std::to_string(*self) + "/error/backend/vbd";

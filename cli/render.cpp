@@ -1,5 +1,7 @@
 #include "render.hpp"
 
+#include "app.hpp"
+
 #include <algorithm>
 
 namespace vbdcli {
@@ -133,6 +135,16 @@ std::string Table::str() const {
         out += line + "\n";
     }
     return out;
+}
+
+vbd::Result<Selection> select_vbds(Context& c, const std::string& domid, const std::string& vbd) {
+    Selection sel;
+    if (!domid.empty()) sel.domid = VBD_TRY(vbd::parse_domid(domid));
+    if (!vbd.empty()) {
+        vbd::Inventory inv(*c.host);
+        sel.vbd = VBD_TRY(inv.resolve(*sel.domid, vbd));
+    }
+    return sel;
 }
 
 } // namespace vbdcli

@@ -141,9 +141,10 @@ Result<VbdId> Inventory::resolve(uint32_t domid, std::string_view text) {
     uint32_t self = VBD_TRY(self_domid());
     auto devs = VBD_TRY(host_.xenstore.directory(paths::backend_vbd_root(self) + "/" +
                                                  std::to_string(domid)));
+    // Naming a vbd that is not there is bad input, like a malformed name.
     if (!devs)
-        return fail(Errc::not_found, "domain " + std::to_string(domid) + " has no vbd here", {},
-                    "see `vbdctl list`");
+        return fail(Errc::invalid_argument, "domain " + std::to_string(domid) + " has no vbd here",
+                    {}, "see `vbdctl list`");
     bool by_name = !text.empty() && !(text[0] >= '0' && text[0] <= '9') && !text.starts_with("vbd-");
     for (const auto& s : *devs) {
         auto n = parse_uint(s, UINT32_MAX);
@@ -153,7 +154,7 @@ Result<VbdId> Inventory::resolve(uint32_t domid, std::string_view text) {
         if (by_name && devid_to_vdev(static_cast<uint32_t>(*n)) == std::string(text))
             return VbdId{domid, static_cast<uint32_t>(*n)};
     }
-    return fail(Errc::not_found, "no such vbd", id.sysfs_name(),
+    return fail(Errc::invalid_argument, "no such vbd", id.sysfs_name(),
                 "see `vbdctl list " + std::to_string(domid) + "`");
 }
 

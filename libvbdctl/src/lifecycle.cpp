@@ -247,14 +247,31 @@ std::vector<ConnectWait> wait_connected(Host& host, const std::vector<VbdId>& id
 
 // ---------------------------------------------------------------- unbind / bind
 
-Result<UnbindResult> unbind_vbd(Host& host, VbdId id, const UnbindOptions& opts,
-                                const RunControl& ctl) {
+namespace {
+
+// What unbind and bind both start with: the lock held, no other run unfinished, the vbd
+// described and on the bus.
+struct Prepared {
+    std::unique_ptr<Lock> lock;
+    Vbd vbd;
+};
+
+Result<Prepared> prepare(Host& host, VbdId id) {
     auto lock = VBD_TRY(host.state.lock());
     VBD_TRY_VOID(refuse_if_journal(host.state, "unbind"));
     Inventory inv(host);
     Vbd v = VBD_TRY(inv.get(id, Detail::summary));
+    if (!v.device_present) return fail(Errc::refused, "not on the xen-backend bus", id.sysfs_name());
+    return Prepared{std::move(lock), std::move(v)};
+}
+
+} // namespace
+
+Result<UnbindResult> unbind_vbd(Host& host, VbdId id, const UnbindOptions& opts,
+                                const RunControl& ctl) {
+    auto [lock, v] = VBD_TRY(prepare(host, id));
+    Inventory inv(host);
     const std::string name = id.sysfs_name();
-    if (!v.device_present) return fail(Errc::refused, "not on the xen-backend bus", name);
     if (!v.bound) return fail(Errc::refused, "already unbound", name, "bind it with `vbdctl bind`");
     UnbindResult r;
     r.id = id;
@@ -310,12 +327,9 @@ Result<UnbindResult> unbind_vbd(Host& host, VbdId id, const UnbindOptions& opts,
 }
 
 Result<BindResult> bind_vbd(Host& host, VbdId id, const BindOptions& opts, const RunControl& ctl) {
-    auto lock = VBD_TRY(host.state.lock());
-    VBD_TRY_VOID(refuse_if_journal(host.state, "unbind"));
+    auto [lock, v] = VBD_TRY(prepare(host, id));
     Inventory inv(host);
-    Vbd v = VBD_TRY(inv.get(id, Detail::summary));
     const std::string name = id.sysfs_name();
-    if (!v.device_present) return fail(Errc::refused, "not on the xen-backend bus", name);
     if (v.bound) return fail(Errc::refused, "already bound", name);
     if (!VBD_TRY(host.bus.driver_registered("vbd")))
         return fail(Errc::refused, "xen-blkback is not loaded (no drivers/vbd)", name,

@@ -129,8 +129,11 @@ class ReadOnly(unittest.TestCase):
         self.assertEqual(a["frontend_nodes"]["ring-page-order"], "2")
         self.assertEqual(len(a["queues"][0]["ring_refs"]), 4)
         p = run("show", "1", "xvdz", host="sim")
-        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.returncode, 2)
         self.assertIn("no such vbd", p.stderr)
+        p = run("unbind", "7", "xvda", "--yes", host="sim")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("domain 7 has no vbd here", p.stderr)
 
     def test_local_host_off_xen_says_what_is_missing(self):
         if os.path.exists("/proc/xen/capabilities") or os.path.isdir("/sys/bus/xen-backend"):

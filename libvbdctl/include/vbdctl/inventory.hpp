@@ -98,7 +98,8 @@ class Inventory {
     Result<std::vector<Vbd>> list(std::optional<uint32_t> domid, Detail detail = Detail::summary);
     /// One vbd; Errc::not_found when this domain does not serve it.
     Result<Vbd> get(VbdId id, Detail detail = Detail::full);
-    /// Resolves a user's VBD argument (devid, vdev, vbd-D-N) against what exists.
+    /// Resolves a user's VBD argument (devid, vdev, vbd-D-N) against what exists;
+    /// Errc::invalid_argument when it is malformed or names no vbd here.
     Result<VbdId> resolve(uint32_t domid, std::string_view vbd_text);
     /// Re-reads only the ring snapshots of an already described vbd.
     void refresh_rings(Vbd& vbd);
