@@ -22,7 +22,15 @@ import json
 import re
 import time
 
-DEVNAME = {"51728": "xvdb", "51744": "xvdc"}
+def devname(devid):
+    """xen vbd devid -> guest disk name (xvd, major 202: 202 << 8 | letter index << 4)"""
+    try:
+        n = int(devid)
+    except ValueError:
+        return devid
+    if n >> 8 == 202:
+        return "xvd" + chr(ord("a") + ((n & 0xff) >> 4))
+    return devid
 TS = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)(?:\.(\d+))?\S*\] ?(.*)$")
 
 
@@ -32,6 +40,7 @@ def kv(s):
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--disks", type=int, default=2, help="data disks the guest must still have at the end")
     for a in ("--scenario", "--console", "--stamped", "--disruptions", "--out", "--domid", "--extra", "--failures", "--geometry"):
         ap.add_argument(a)
     a = ap.parse_args()
@@ -118,7 +127,7 @@ def main():
         rows = []
     for kind, vbd, start, end, ms in rows:
         start, end = float(start), float(end)
-        dev = DEVNAME.get(vbd.rsplit("-", 1)[-1], vbd)
+        dev = devname(vbd.rsplit("-", 1)[-1])
         best = None
         for i, s in enumerate(stalls):
             if s["dev"] == dev and s["end_dom0"] >= start - 0.6 and s["start_dom0"] <= end + 2.0:
@@ -150,8 +159,8 @@ def main():
         res["geometry"] = None
     res["failures"] = fails
     res["ok"] = bool(summary) and res["verify_errors"] == 0 and res["io_errors"] == 0 \
-        and res["probe_mismatches"] == 0 and res.get("guest_disks_at_end") == 2 \
-        and all(v.get("present") == "1" for v in diskstate.values()) and len(diskstate) == 2 \
+        and res["probe_mismatches"] == 0 and res.get("guest_disks_at_end") == a.disks \
+        and all(v.get("present") == "1" for v in diskstate.values()) and len(diskstate) == a.disks \
         and not fails and not fio_fail
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1, sort_keys=True)

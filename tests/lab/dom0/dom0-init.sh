@@ -32,7 +32,8 @@ fi
 
 # the scenario, bounded so that dom0 always gets to power off by itself
 cd /lab
-timeout -k 10 "${SCENARIO_TIMEOUT:-1200}" bash /lab/scenario.sh
+# shellcheck disable=SC2086 # SCENARIO_ARGS: words given after "--" to tests/lab/run
+timeout -k 10 "${SCENARIO_TIMEOUT:-1200}" bash /lab/scenario.sh ${SCENARIO_ARGS:-}
 rc=$?
 echo "LAB scenario exited rc=$rc uptime=$(t)"
 if [ ! -s "$OUT/results.json" ]; then

@@ -5,11 +5,13 @@ export PATH=/usr/lib/xen-4.17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/
 : "${LAB:=/lab}" "${OUT:=/lab/out}"
 GUEST=guest
 GUEST_LOG=/var/log/xen/console/guest-$GUEST.log
+# lab_set_guest NAME SUFFIX: a second guest (bench); its console files get SUFFIX
+lab_set_guest() { GUEST=$1; GSUF=$2; GUEST_LOG=/var/log/xen/console/guest-$GUEST.log; }
 DISRUPTIONS=$OUT/disruptions.tsv        # kind vbd start end unbound_ms
 DRV=/sys/bus/xen-backend/drivers/vbd
 DEVS=/sys/bus/xen-backend/devices
 KVER=$(uname -r)
-declare -A DEVID=([xvdb]=51728 [xvdc]=51744)
+declare -A DEVID=([xvdb]=51728 [xvdc]=51744 [xvdd]=51760 [xvde]=51776 [xvdf]=51792 [xvdg]=51808 [xvdh]=51824 [xvdi]=51840)
 DOMID=
 mkdir -p "$OUT"
 
@@ -26,32 +28,35 @@ lab_fe() { echo "/local/domain/$DOMID/device/vbd/${DEVID[$1]}"; }
 # xvdb's backend advertises one page / one queue before the guest connects.
 lab_start_guest() {
   mkdir -p /var/lib/lab
-  local d loops=()
-  for d in xvdb xvdc; do
-    truncate -s 256M /var/lib/lab/$d.img
-    loops+=("$(losetup -f --show /var/lib/lab/$d.img)")
+  local d loops=() disks=() io
+  # LAB_DISKS: every disk the guest gets (bench adds idle ones: xvdd..); LAB_IO_DISKS: the
+  # ones the guest runs fio + probe on (default: xvdb xvdc)
+  for d in ${LAB_DISKS:-xvdb xvdc}; do
+    case "$d" in xvdb|xvdc) truncate -s 256M /var/lib/lab/$GUEST-$d.img ;; *) truncate -s 16M /var/lib/lab/$GUEST-$d.img ;; esac
+    disks+=("\"phy:$(losetup -f --show /var/lib/lab/$GUEST-$d.img),$d,w\"")
   done
-  cat > /var/lib/lab/guest.cfg <<CFG
+  io=${LAB_IO_DISKS:-xvdb xvdc}
+  cat > /var/lib/lab/$GUEST.cfg <<CFG
 name = "$GUEST"
 type = "pv"
 kernel = "/boot/vmlinuz-$KVER"
 ramdisk = "$LAB/guest-initrd.cpio"
-extra = "console=hvc0 loglevel=4"
+extra = "console=hvc0 loglevel=4 labdisks=${io// /,}"
 memory = 512
 vcpus = 2
 on_poweroff = "destroy"
 on_crash = "preserve"
-disk = [ "phy:${loops[0]},xvdb,w", "phy:${loops[1]},xvdc,w" ]
+disk = [ $(IFS=,; echo "${disks[*]}") ]
 CFG
-  lab_log "xl create -p"
-  xl create -p /var/lib/lab/guest.cfg || { lab_fail "xl create failed"; return 1; }
+  lab_log "xl create -p ($GUEST: disks ${LAB_DISKS:-xvdb xvdc}, I/O on $io)"
+  xl create -p /var/lib/lab/$GUEST.cfg || { lab_fail "xl create failed"; return 1; }
   DOMID=$(xl domid $GUEST)
   export DOMID
   # blkfront uses min(its max_ring_page_order / max_queues, backend's advertised keys)
   xenstore-write "$(lab_be xvdb)/max-ring-page-order" 0 "$(lab_be xvdb)/multi-queue-max-queues" 1
   lab_log "guest domid $DOMID created paused, xvdb limited to order 0 / 1 queue; unpausing"
   # stamp every guest console line with dom0's wall clock as it arrives (clock comparison)
-  python3 "$LAB/labtrace.py" stamp-log "$GUEST_LOG" "$OUT/guest-console.stamped.log" &
+  python3 "$LAB/labtrace.py" stamp-log "$GUEST_LOG" "$OUT/guest-console${GSUF:-}.stamped.log" &
   STAMP_PID=$!
   xl unpause $GUEST
   GUEST_START_WALL=$(lab_now)
@@ -62,7 +67,7 @@ lab_wait_guest_io() {
   local to=${1:-240} i
   for ((i = 0; i < to * 2; i++)); do
     if grep -q "GUEST IO RUNNING" "$GUEST_LOG" 2>/dev/null \
-       && grep -q "PROBE xvdb HB" "$GUEST_LOG" && grep -q "PROBE xvdc HB" "$GUEST_LOG"; then
+       && ! for d in ${LAB_IO_DISKS:-xvdb xvdc}; do grep -q "PROBE $d HB" "$GUEST_LOG" || echo missing; done | grep -q missing; then
       lab_log "guest I/O running ($(grep -c 'FIO .* OK' "$GUEST_LOG") fio passes so far)"
       return 0
     fi
@@ -165,16 +170,16 @@ lab_stop_guest() {
   timeout 180 xl shutdown -w $GUEST || { lab_fail "xl shutdown did not finish"; xl destroy $GUEST; }
   sleep 1
   [ -n "${STAMP_PID:-}" ] && kill "$STAMP_PID" 2>/dev/null
-  cp "$GUEST_LOG" "$OUT/guest-console.log" 2>/dev/null
-  grep -E "GUEST (SUMMARY|DISKSTATE)|SUMMARY" "$OUT/guest-console.log" | sed 's/^/LAB guest: /'
+  cp "$GUEST_LOG" "$OUT/guest-console${GSUF:-}.log" 2>/dev/null
+  grep -E "GUEST (SUMMARY|DISKSTATE)|SUMMARY" "$OUT/guest-console${GSUF:-}.log" | sed 's/^/LAB guest: /'
 }
 
 # lab_results SCENARIO [EXTRA_JSON]: match stalls to disruptions, write results.json
 lab_results() {
-  python3 "$LAB/analyze.py" --scenario "$1" --console "$OUT/guest-console.log" \
-    --disruptions "$DISRUPTIONS" --out "$OUT/results.json" --domid "$DOMID" \
-    --extra "${2:-{\}}" --stamped "$OUT/guest-console.stamped.log" --failures "$OUT/failures.txt" --geometry "$OUT/geometry.json"
-  cat "$OUT/results.json"
+  python3 "$LAB/analyze.py" --scenario "$1" --console "$OUT/guest-console${GSUF:-}.log" \
+    --disruptions "$DISRUPTIONS" --out "${RESULTS:-$OUT/results.json}" --domid "$DOMID" --disks "$(wc -w <<<"${LAB_IO_DISKS:-xvdb xvdc}")" \
+    --extra "${2:-{\}}" --stamped "$OUT/guest-console${GSUF:-}.stamped.log" --failures "$OUT/failures.txt" --geometry "$OUT/geometry.json"
+  cat "${RESULTS:-$OUT/results.json}"
 }
 
 # --- tracing (observe scenario) ----------------------------------------------
@@ -236,3 +241,96 @@ lab_wait_fio_pass() {
   lab_log "no new verified fio pass on both disks within $to s"
   return 1
 }
+
+# --- vbdctl helpers (smoke, stress, bench) -----------------------------------
+# Every check of vbdctl against the host goes to $CHECKS (name<TAB>ok|fail<TAB>detail);
+# lab_vbdctl_checks_json turns it into results.json's vbdctl_checks / _failures.
+CHECKS=$OUT/vbdctl-checks.tsv
+VBDCTL_OUT=$OUT/vbdctl
+mkdir -p "$VBDCTL_OUT"
+# ck NAME OK(0|1 or true/false) [DETAIL]
+ck() {
+  local r=fail
+  case "$2" in 0|true|ok) r=ok ;; esac
+  printf '%s\t%s\t%s\n' "$1" "$r" "${3:-}" >> "$CHECKS"
+  [ $r = ok ] || lab_fail "check $1: ${3:-}"
+}
+# ck_lines: read vbdcheck.py output (name ok|fail detail) from stdin into $CHECKS
+ck_lines() {
+  local n r d
+  while IFS=$'\t' read -r n r d; do ck "$n" "$r" "$d"; done
+}
+# jget FILE EXPR: a value out of a JSON file (python expression on d)
+jget() { python3 "$LAB/vbdcheck.py" get "$1" "$2"; }
+# vb NAME ARGS...: run $VBDCTL --json ARGS > $VBDCTL_OUT/NAME.json (stderr NAME.err); sets VB_RC, VB_T0, VB_T1
+vb() {
+  local name=$1; shift
+  VB_T0=$EPOCHREALTIME
+  "$VBDCTL" --json "$@" > "$VBDCTL_OUT/$name.json" 2> "$VBDCTL_OUT/$name.err"
+  VB_RC=$?
+  VB_T1=$EPOCHREALTIME
+  lab_log "vbdctl $* -> exit $VB_RC ($(awk -v a="$VB_T0" -v b="$VB_T1" 'BEGIN{printf "%.1f", b - a}') s)"
+  [ $VB_RC = 0 ] || sed 's/^/LAB   vbdctl stderr: /' "$VBDCTL_OUT/$name.err" | tail -n 8 >&2
+  return $VB_RC
+}
+# vb_list NAME: list --json between two xenstore snapshots, then compare against them
+vb_list() {
+  local f=$VBDCTL_OUT/$1.json
+  { xenstore-ls -f /local/domain/0/backend/vbd; xenstore-ls -f /local/domain/$DOMID/device/vbd; } > "$f.xs-before" 2>&1
+  vb "$1" list; ck "$1.exit" "$VB_RC" "exit $VB_RC"
+  { xenstore-ls -f /local/domain/0/backend/vbd; xenstore-ls -f /local/domain/$DOMID/device/vbd; } > "$f.xs-after" 2>&1
+  python3 "$LAB/vbdcheck.py" list "$f" "$DOMID" | ck_lines
+}
+# vb_check NAME: check --json with enough samples for TCG
+vb_check() {
+  vb "$1" check --samples "${CHECK_SAMPLES:-5}" --interval "${CHECK_INTERVAL:-500}"
+  ck "$1.exit" "$VB_RC" "exit $VB_RC"
+  python3 "$LAB/vbdcheck.py" check "$VBDCTL_OUT/$1.json" | ck_lines
+}
+# lab_connected VBD: driver link present and xenstore backend state 4
+lab_connected() {
+  local id=${1#vbd-}
+  [ -L "$DEVS/$1/driver" ] && [ "$(xenstore-read /local/domain/0/backend/vbd/${id%%-*}/${id#*-}/state 2>/dev/null)" = 4 ]
+}
+# vb_cycle NAME DISK: vbdctl unbind; 2 s; vbdctl bind, with checks; records the disruption
+# (window = unbind start .. bind return; unbound_ms = vbdctl bind's unbound_ms)
+vb_cycle() {
+  local name=$1 d=$2 v t0 ub urc unb
+  v=$(lab_vbd "$d")
+  # only cheap builtins between unbind and bind: python in dom0 takes seconds under TCG and
+  # would stretch the unbound window; the JSON is checked after the bind
+  vb "$name-unbind" unbind "$DOMID" "$d" --yes --timeout 120
+  t0=$VB_T0 urc=$VB_RC
+  [ -L "$DEVS/$v/driver" ] && unb=1 || unb=0
+  sleep "${CYCLE_UNBOUND_S:-2}"
+  vb "$name-bind" bind "$DOMID" "$d" --yes --timeout 120
+  lab_connected "$v"; ck "$name.bind.connected" $? "driver link + xenstore state 4 after bind returned"
+  ck "$name.unbind.exit" "$urc" "exit $urc"
+  ck "$name.unbind.sysfs_unbound" "$unb" "driver link gone after unbind returned"
+  ck "$name.unbind.ok" "$(jget "$VBDCTL_OUT/$name-unbind.json" 'd["ok"]')"
+  ck "$name.bind.exit" "$VB_RC" "exit $VB_RC"
+  ck "$name.bind.ok" "$(jget "$VBDCTL_OUT/$name-bind.json" 'd["ok"] and d["backend_state"] == 4 and d["consistent"] is True')" \
+    "$(head -c 600 "$VBDCTL_OUT/$name-bind.json" | tr '\n' ' ')"
+  ub=$(jget "$VBDCTL_OUT/$name-bind.json" 'int(d["unbound_ms"])')
+  case "$ub" in ''|*[!0-9]*) ub=$(awk -v a="$t0" -v b="$VB_T1" 'BEGIN{printf "%d", (b - a) * 1000}') ;; esac
+  printf '%s\t%s\t%s\t%s\t%s\n' unbind-bind "$v" "$t0" "$VB_T1" "$ub" >> "$DISRUPTIONS"
+  lab_log "disruption unbind-bind $v unbound_ms=$ub (vbdctl)"
+}
+# vb_upgrade NAME KIND ARGS...: vbdctl upgrade-backend --yes --json --timeout 120 ARGS; records
+# one disruption per vbd from vbdctl's per-vbd unbound_ms (window = the command's run)
+vb_upgrade() {
+  local name=$1 kind=$2 v ub i n; shift 2
+  vb "$name" upgrade-backend --yes --timeout 120 "$@"
+  n=$(jget "$VBDCTL_OUT/$name.json" 'len(d.get("vbds") or [])')
+  case "$n" in ''|*[!0-9]*) n=0 ;; esac
+  for ((i = 0; i < n; i++)); do
+    v=vbd-$(jget "$VBDCTL_OUT/$name.json" "'%d-%d' % (d['vbds'][$i]['domid'], d['vbds'][$i]['devid'])")
+    ub=$(jget "$VBDCTL_OUT/$name.json" "d['vbds'][$i].get('unbound_ms')")
+    case "$ub" in ''|*[!0-9]*) continue ;; esac
+    printf '%s\t%s\t%s\t%s\t%s\n' "$kind" "$v" "$VB_T0" "$VB_T1" "$ub" >> "$DISRUPTIONS"
+  done
+  return $VB_RC
+}
+# module identity as seen in sysfs: srcversion (or none) + build-id
+lab_module_id() { echo "$(cat /sys/module/xen_blkback/srcversion 2>/dev/null || echo none)/$(python3 "$LAB/vbdcheck.py" build-id-loaded 2>/dev/null)"; }
+lab_vbdctl_checks_json() { python3 "$LAB/vbdcheck.py" checks-json "$CHECKS"; }
