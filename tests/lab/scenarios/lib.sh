@@ -261,7 +261,7 @@ ck_lines() {
   while IFS=$'\t' read -r n r d; do ck "$n" "$r" "$d"; done
 }
 # jget FILE EXPR: a value out of a JSON file (python expression on d)
-jget() { python3 "$LAB/vbdcheck.py" get "$1" "$2"; }
+jget() { python3 "$LAB/vbdcheck.py" get "$1" "$2"; }   # one value; several: call get with pairs
 # vb NAME ARGS...: run $VBDCTL --json ARGS > $VBDCTL_OUT/NAME.json (stderr NAME.err); sets VB_RC, VB_T0, VB_T1
 vb() {
   local name=$1; shift
@@ -307,11 +307,14 @@ vb_cycle() {
   lab_connected "$v"; ck "$name.bind.connected" $? "driver link + xenstore state 4 after bind returned"
   ck "$name.unbind.exit" "$urc" "exit $urc"
   ck "$name.unbind.sysfs_unbound" "$unb" "driver link gone after unbind returned"
-  ck "$name.unbind.ok" "$(jget "$VBDCTL_OUT/$name-unbind.json" 'd["ok"]')"
+  local r
+  mapfile -t r < <(python3 "$LAB/vbdcheck.py" get "$VBDCTL_OUT/$name-unbind.json" 'd["ok"]' \
+    "$VBDCTL_OUT/$name-bind.json" 'd["ok"] and d["backend_state"] == 4 and d["consistent"] is True' \
+    "$VBDCTL_OUT/$name-bind.json" 'int(d["unbound_ms"])')
+  ck "$name.unbind.ok" "${r[0]:-}"
   ck "$name.bind.exit" "$VB_RC" "exit $VB_RC"
-  ck "$name.bind.ok" "$(jget "$VBDCTL_OUT/$name-bind.json" 'd["ok"] and d["backend_state"] == 4 and d["consistent"] is True')" \
-    "$(head -c 600 "$VBDCTL_OUT/$name-bind.json" | tr '\n' ' ')"
-  ub=$(jget "$VBDCTL_OUT/$name-bind.json" 'int(d["unbound_ms"])')
+  ck "$name.bind.ok" "${r[1]:-}" "$(head -c 600 "$VBDCTL_OUT/$name-bind.json" | tr '\n' ' ')"
+  ub=${r[2]:-}
   case "$ub" in ''|*[!0-9]*) ub=$(awk -v a="$t0" -v b="$VB_T1" 'BEGIN{printf "%d", (b - a) * 1000}') ;; esac
   printf '%s\t%s\t%s\t%s\t%s\n' unbind-bind "$v" "$t0" "$VB_T1" "$ub" >> "$DISRUPTIONS"
   lab_log "disruption unbind-bind $v unbound_ms=$ub (vbdctl)"
