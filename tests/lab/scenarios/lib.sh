@@ -322,14 +322,13 @@ vb_cycle() {
 # vb_upgrade NAME KIND ARGS...: vbdctl upgrade-backend --yes --json --timeout 120 ARGS; records
 # one disruption per vbd from vbdctl's per-vbd unbound_ms (window = the command's run)
 vb_upgrade() {
-  local name=$1 kind=$2 v ub i n; shift 2
+  local name=$1 kind=$2 v ub p; shift 2
   vb "$name" upgrade-backend --yes --timeout 120 "$@"
-  n=$(jget "$VBDCTL_OUT/$name.json" 'len(d.get("vbds") or [])')
-  case "$n" in ''|*[!0-9]*) n=0 ;; esac
-  for ((i = 0; i < n; i++)); do
-    v=vbd-$(jget "$VBDCTL_OUT/$name.json" "'%d-%d' % (d['vbds'][$i]['domid'], d['vbds'][$i]['devid'])")
-    ub=$(jget "$VBDCTL_OUT/$name.json" "d['vbds'][$i].get('unbound_ms')")
-    case "$ub" in ''|*[!0-9]*) continue ;; esac
+  # one python start for all vbds: "vbd-D-N:unbound_ms ..."
+  for p in $(jget "$VBDCTL_OUT/$name.json" \
+      "' '.join('vbd-%d-%d:%s' % (v['domid'], v['devid'], v.get('unbound_ms')) for v in d.get('vbds') or [])"); do
+    v=${p%%:*} ub=${p#*:}
+    case "$v:$ub" in vbd-*-*:*[!0-9]*|vbd-*-*:) continue ;; vbd-*-*:*) ;; *) continue ;; esac
     printf '%s\t%s\t%s\t%s\t%s\n' "$kind" "$v" "$VB_T0" "$VB_T1" "$ub" >> "$DISRUPTIONS"
   done
   return $VB_RC
