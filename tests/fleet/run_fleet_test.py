@@ -246,8 +246,12 @@ def scenario_check_mode(root):
 def module_run(workdir, host, args, check_mode=False):
     """Run the module once through ansible ad-hoc; return (rc, result dict)."""
     env = dict(os.environ)
+    # ansible-core's own tree callback writes the result as JSON, one file per host (the
+    # json stdout callback lives in ansible.posix, which ansible-core alone does not have)
+    tree = tempfile.mkdtemp(prefix="tree-", dir=workdir)
     env.update({"ANSIBLE_COLLECTIONS_PATH": COLLECTIONS, "ANSIBLE_NOCOLOR": "1",
-                "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "json",
+                "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "minimal",
+                "ANSIBLE_CALLBACKS_ENABLED": "ansible.builtin.tree", "ANSIBLE_CALLBACK_TREE_DIR": tree,
                 "ANSIBLE_LOCAL_TEMP": os.path.join(workdir, "ansible-tmp"),
                 "ANSIBLE_PYTHON_INTERPRETER": "auto_silent"})
     env.pop("VBDCTL_HOST", None)
@@ -256,7 +260,13 @@ def module_run(workdir, host, args, check_mode=False):
     if check_mode:
         cmd.append("--check")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=120)
-    res = json.loads(p.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    try:
+        with open(os.path.join(tree, "localhost")) as f:
+            res = json.load(f)
+        # the tree file leaves out "failed": the minimal callback's status line has it
+        res.setdefault("failed", "localhost | FAILED!" in p.stdout)
+    except (OSError, ValueError) as e:
+        raise RuntimeError(f"{cmd} left no result ({e}); exit {p.returncode}\n{p.stdout}\n{p.stderr}") from e
     return p.returncode, res
 
 
