@@ -1,5 +1,5 @@
 // The real adapters over sysfs trees captured from a real dom0 in the lab
-// (tests/data/lab-sysfs, taken by tests/lab/run observe): what they read must be what
+// (tests/data/lab-sysfs, taken by tests/lab/run trace): what they read must be what
 // the kernel showed in each state.
 
 #include <doctest/doctest.h>

@@ -182,7 +182,7 @@ lab_results() {
   cat "${RESULTS:-$OUT/results.json}"
 }
 
-# --- tracing (observe scenario) ----------------------------------------------
+# --- tracing (trace scenario) ----------------------------------------------
 # lab_trace_start NAME: background tracer writing $TRACE_DIR/NAME.jsonl
 lab_trace_start() {
   TRACE_NAME=$1

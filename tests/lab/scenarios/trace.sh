@@ -1,5 +1,5 @@
 #!/bin/bash
-# observe: record what the real kernel does (no vbdctl), for tests/data/:
+# trace: record what the real kernel does (no vbdctl), for tests/data/:
 #   lab-sysfs/{bound,unbound,unloaded,updated}/sys/...  sysfs trees as files+symlinks
 #   lab-traces/NN-OP.jsonl  xenstore watch events + 50 ms sysfs polls per operation
 #   lab-traces/NN-OP.xenstore-{backend,frontend}.{before,after}.txt, NN-OP.dmesg-after.txt
@@ -27,7 +27,7 @@ cat /sys/bus/xen-backend/drivers_autoprobe > "$TRACE_DIR/drivers_autoprobe.txt" 
 record_ref "dom0 toolstack up, no guest"
 
 lab_start_guest || exit 1
-lab_wait_guest_io 300 || { lab_stop_guest; lab_results observe; exit 1; }
+lab_wait_guest_io 300 || { lab_stop_guest; lab_results trace; exit 1; }
 lab_check_geometry
 B=$(lab_vbd xvdb); C=$(lab_vbd xvdc)
 xenstore-ls -f /local/domain/0/backend/vbd > "$TRACE_DIR/xenstore-backend.initial.txt"
@@ -142,4 +142,4 @@ dmesg > "$TRACE_DIR/dom0-dmesg-final.txt"
 lab_wait_fio_pass 300 || lab_fail "no verified fio pass after the last operation"
 lab_stop_guest
 cp "$OUT/guest-console.log" "$TRACE_DIR/guest-console.log"
-lab_results observe
+lab_results trace
