@@ -100,15 +100,21 @@ for f in wrong-vermagic-flags wrong-vermagic; do
   lab_log "insmod $f: $(grep -E '^# (LOADED|NOT LOADED)' "$TRACE_DIR/insmod-$f.txt")"
 done
 
+# trace_modprobe TRACE KIND: trace a modprobe that auto-binds both vbds; the disruption
+# window of each runs from $t0 (the first unbind) until it was seen reconnected
+trace_modprobe() {
+  lab_trace_start "$1"
+  lab_mark "modprobe xen-blkback (resolves $(modinfo -n xen-blkback)): begin"
+  modprobe xen-blkback
+  lab_mark "modprobe: returned"
+  lab_wait_bound $B $C
+  lab_mark "both bound and backend state 4 (seen by the scenario)"
+  lab_trace_stop 3
+  lab_disruption "$2" $B $t0 ${BOUND_AT[$B]:-$(lab_now)}; lab_disruption "$2" $C $t0 ${BOUND_AT[$C]:-$(lab_now)}
+}
+
 # 4: modprobe (stock) ---------------------------------------------------------
-lab_trace_start 04-modprobe-stock
-lab_mark "modprobe xen-blkback (resolves $(modinfo -n xen-blkback)): begin"
-modprobe xen-blkback
-lab_mark "modprobe: returned"
-lab_wait_bound $B $C
-lab_mark "both bound and backend state 4 (seen by the scenario)"
-lab_trace_stop 3
-lab_disruption reload-stock $B $t0 ${BOUND_AT[$B]:-$(lab_now)}; lab_disruption reload-stock $C $t0 ${BOUND_AT[$C]:-$(lab_now)}
+trace_modprobe 04-modprobe-stock reload-stock
 record_ref "stock module reloaded, both bound"
 sleep 3
 
@@ -118,14 +124,7 @@ lab_unbind $B; lab_unbind $C; lab_wait_unbound $B; lab_wait_unbound $C
 lab_rmmod > /dev/null
 lab_use_depmod updated
 modinfo -n xen-blkback >> "$TRACE_DIR/modinfo-resolve.txt"
-lab_trace_start 05-modprobe-updated
-lab_mark "modprobe xen-blkback (resolves $(modinfo -n xen-blkback)): begin"
-modprobe xen-blkback
-lab_mark "modprobe: returned"
-lab_wait_bound $B $C
-lab_mark "both bound and backend state 4 (seen by the scenario)"
-lab_trace_stop 3
-lab_disruption upgrade $B $t0 ${BOUND_AT[$B]:-$(lab_now)}; lab_disruption upgrade $C $t0 ${BOUND_AT[$C]:-$(lab_now)}
+trace_modprobe 05-modprobe-updated upgrade
 record_ref "updated module loaded, both bound"
 snap updated
 { for f in srcversion version taint refcnt initstate coresize; do echo "$f: $(cat /sys/module/xen_blkback/$f 2>&1)"; done; } > "$TRACE_DIR/updated-module-sysfs.txt"
