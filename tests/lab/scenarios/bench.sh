@@ -43,7 +43,7 @@ RESULTS=$OUT/results-8disks.json
 DISRUPTIONS=$OUT/disruptions-8disks.tsv
 LAB_DISKS="xvdb xvdc xvdd xvde xvdf xvdg xvdh xvdi" LAB_IO_DISKS="xvdb xvdc"
 export LAB_DISKS LAB_IO_DISKS
-lab_start_guest || exit 1
+lab_start_guest || lab_abort bench
 if lab_wait_guest_io 300; then
   lab_check_geometry
   lab_log "phase 1: $(all_vbds | wc -l) vbds"
@@ -63,7 +63,7 @@ lab_set_guest guest1 -1disk
 RESULTS=$OUT/results-1disk.json
 DISRUPTIONS=$OUT/disruptions-1disk.tsv
 LAB_DISKS="xvdb" LAB_IO_DISKS="xvdb"
-lab_start_guest || exit 1
+lab_start_guest || lab_abort bench
 if lab_wait_guest_io 300; then
   lab_log "phase 2: $(all_vbds | wc -l) vbds"
   sleep "$GAP"

@@ -28,14 +28,18 @@ lab_fe() { echo "/local/domain/$DOMID/device/vbd/${DEVID[$1]}"; }
 # xvdb's backend advertises one page / one queue before the guest connects.
 lab_start_guest() {
   mkdir -p /var/lib/lab
-  local d loops=() disks=() io
+  local d disks=() extra=() io=" ${LAB_IO_DISKS:-xvdb xvdc} "
   # LAB_DISKS: every disk the guest gets (bench adds idle ones: xvdd..); LAB_IO_DISKS: the
-  # ones the guest runs fio + probe on (default: xvdb xvdc)
+  # ones the guest runs fio + probe on (default: xvdb xvdc). Only the I/O disks are in the
+  # config: libxl runs every disk's block hotplug script at create, they serialise on one
+  # lock, and under TCG the 8th of 8 outlives libxl's hotplug timeout. The idle ones are
+  # attached afterwards, one `xl block-attach` at a time.
   for d in ${LAB_DISKS:-xvdb xvdc}; do
     case "$d" in xvdb|xvdc) truncate -s 256M /var/lib/lab/$GUEST-$d.img ;; *) truncate -s 16M /var/lib/lab/$GUEST-$d.img ;; esac
-    disks+=("\"phy:$(losetup -f --show /var/lib/lab/$GUEST-$d.img),$d,w\"")
+    d="phy:$(losetup -f --show /var/lib/lab/$GUEST-$d.img),$d,w"
+    if [[ $io == *" $(cut -d, -f2 <<<"$d") "* ]]; then disks+=("\"$d\""); else extra+=("$d"); fi
   done
-  io=${LAB_IO_DISKS:-xvdb xvdc}
+  io=${io# }; io=${io% }
   cat > /var/lib/lab/$GUEST.cfg <<CFG
 name = "$GUEST"
 type = "pv"
@@ -52,6 +56,10 @@ CFG
   xl create -p /var/lib/lab/$GUEST.cfg || { lab_fail "xl create failed"; return 1; }
   DOMID=$(xl domid $GUEST)
   export DOMID
+  for d in "${extra[@]}"; do
+    xl block-attach $GUEST "$d" || { lab_fail "xl block-attach $GUEST $d failed"; return 1; }
+  done
+  [ ${#extra[@]} = 0 ] || lab_log "attached ${#extra[@]} more disks"
   # blkfront uses min(its max_ring_page_order / max_queues, backend's advertised keys)
   xenstore-write "$(lab_be xvdb)/max-ring-page-order" 0 "$(lab_be xvdb)/multi-queue-max-queues" 1
   lab_log "guest domid $DOMID created paused, xvdb limited to order 0 / 1 queue; unpausing"
@@ -173,6 +181,10 @@ lab_stop_guest() {
   cp "$GUEST_LOG" "$OUT/guest-console${GSUF:-}.log" 2>/dev/null
   grep -E "GUEST (SUMMARY|DISKSTATE)|SUMMARY" "$OUT/guest-console${GSUF:-}.log" | sed 's/^/LAB guest: /'
 }
+
+# lab_abort SCENARIO: the guest could not be started: results.json with ok false and the
+# failures so far, and end the scenario
+lab_abort() { RESULTS=$OUT/results.json lab_results "$1" > /dev/null; exit 1; }
 
 # lab_results SCENARIO [EXTRA_JSON]: match stalls to disruptions, write results.json
 lab_results() {

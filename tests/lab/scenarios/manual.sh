@@ -5,7 +5,7 @@
 set -u
 . /lab/lib.sh
 N_UB=0 N_RELOAD=0 N_UP=0
-lab_start_guest || exit 1
+lab_start_guest || lab_abort manual
 lab_wait_guest_io 300 || { lab_stop_guest; lab_results manual; exit 1; }
 lab_check_geometry
 sleep 5

@@ -17,7 +17,7 @@ finish() {
   local x; x=$(lab_vbdctl_checks_json)
   lab_results smoke "{\"cycles\":{\"unbind_bind\":$N_UB,\"upgrade\":$N_UP},${x#\{}"
 }
-lab_start_guest || exit 1
+lab_start_guest || lab_abort smoke
 lab_wait_guest_io 300 || { finish; exit 1; }
 lab_check_geometry
 sleep 3

@@ -20,7 +20,7 @@ done
 N_UB=0 N_UP=0 F_UB=0 F_UP=0
 [ -n "${VBDCTL:-}" ] || { lab_fail "stress needs --vbdctl"; printf '{"scenario":"stress","ok":false,"error":"no --vbdctl"}\n' > "$OUT/results.json"; exit 1; }
 # keep the check log small: only failures are kept per cycle
-lab_start_guest || exit 1
+lab_start_guest || lab_abort stress
 lab_wait_guest_io 300 || { lab_stop_guest; lab_results stress; exit 1; }
 lab_check_geometry
 lab_use_depmod updated

@@ -26,7 +26,7 @@ done
 cat /sys/bus/xen-backend/drivers_autoprobe > "$TRACE_DIR/drivers_autoprobe.txt" 2>&1
 record_ref "dom0 toolstack up, no guest"
 
-lab_start_guest || exit 1
+lab_start_guest || lab_abort trace
 lab_wait_guest_io 300 || { lab_stop_guest; lab_results trace; exit 1; }
 lab_check_geometry
 B=$(lab_vbd xvdb); C=$(lab_vbd xvdc)
