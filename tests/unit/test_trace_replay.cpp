@@ -1,6 +1,7 @@
 // Replays the lab's recorded operations (tests/data/lab-traces/*.jsonl, taken on a real
 // Xen 4.17 / Linux 6.1 dom0) on the simulator and checks that it shows the same sequence of
-// observable states: xenstore writes per vbd, driver links, module references.
+// observable states: xenstore writes per vbd, driver links, module references. Every
+// recording is replayed: three boots, two kernel builds (see lab-traces/README.md).
 
 #include <doctest/doctest.h>
 
@@ -18,8 +19,12 @@ namespace {
 
 using nlohmann::json;
 
+// The recordings, each a directory under lab-traces/ with the same operation files.
+const std::vector<std::string> recordings = {"", "run2/", "run3/"};
+
 std::vector<json> trace(const std::string& name) {
     std::ifstream in(std::string(VBDCTL_TEST_DATA) + "/lab-traces/" + name);
+    CAPTURE(name);
     REQUIRE(in.good());
     std::vector<json> out;
     for (std::string line; std::getline(in, line);)
@@ -41,7 +46,8 @@ std::map<std::string, Writes> real_writes(const std::vector<json>& t) {
         auto rest = p.substr(base.size());
         auto slash = rest.find('/');
         std::string key = rest.substr(slash + 1);
-        out[rest.substr(0, slash)].push_back(key == "state" ? "state=" + e["value"].get<std::string>() : key);
+        out[rest.substr(0, slash)].push_back(
+            key == "state" ? "state=" + e["value"].get<std::string>() : key);
     }
     return out;
 }
@@ -105,96 +111,110 @@ struct Sim {
 } // namespace
 
 TEST_CASE("replay 01: unbind writes nothing to xenstore and drops two references, one then one") {
-    auto t = trace("01-unbind-xvdb.jsonl");
-    CHECK(real_writes(t).empty());
-    auto refs = real_refcnts(t);
-    REQUIRE(refs.size() >= 2);
-    int real_drop = std::stoi(refs.front()) - std::stoi(refs.back());
-    CHECK(real_drop == vbd::refs_per_bound_vbd);
+    for (const auto& rec : recordings) {
+        CAPTURE(rec);
+        auto t = trace(rec + "01-unbind-xvdb.jsonl");
+        CHECK(real_writes(t).empty());
+        auto refs = real_refcnts(t);
+        REQUIRE(refs.size() >= 2);
+        int real_drop = std::stoi(refs.front()) - std::stoi(refs.back());
+        CHECK(real_drop == vbd::refs_per_bound_vbd);
 
-    Sim s;
-    int before = s.refcnt();
-    REQUIRE(s.h->bus.unbind("vbd", "vbd-1-51712").has_value());
-    CHECK_FALSE(s.bound("vbd-1-51712"));
-    // The probe's reference goes with the driver link; the blkif's after its deferred free.
-    CHECK(s.refcnt() == before - 1);
-    auto writes = s.drain_events();
-    CHECK(writes.empty());
-    CHECK(before - s.refcnt() == real_drop);
-    auto st = s.h->xenstore.read("/local/domain/0/backend/vbd/1/51712/state");
-    CHECK(st.value() == "4");
-    auto dev = s.h->bus.device("vbd-1-51712");
-    CHECK(dev->state == "Connected"); // sysfs keeps saying Connected, as the lab saw
-    CHECK(dev->statistics.empty());
+        Sim s;
+        int before = s.refcnt();
+        REQUIRE(s.h->bus.unbind("vbd", "vbd-1-51712").has_value());
+        CHECK_FALSE(s.bound("vbd-1-51712"));
+        // The probe's reference goes with the driver link; the blkif's after its deferred free.
+        CHECK(s.refcnt() == before - 1);
+        auto writes = s.drain_events();
+        CHECK(writes.empty());
+        CHECK(before - s.refcnt() == real_drop);
+        auto st = s.h->xenstore.read("/local/domain/0/backend/vbd/1/51712/state");
+        CHECK(st.value() == "4");
+        auto dev = s.h->bus.device("vbd-1-51712");
+        CHECK(dev->state == "Connected"); // sysfs keeps saying Connected, as the lab saw
+        CHECK(dev->statistics.empty());
+    }
 }
 
 TEST_CASE("replay 02: bind writes the probe keys, InitWait, the connect keys, Connected") {
-    auto t = trace("02-bind-xvdb.jsonl");
-    auto real = real_writes(t);
-    REQUIRE(real.size() == 1);
-    const Writes& expected = real.begin()->second;
-    REQUIRE(expected.back() == "state=4");
+    for (const auto& rec : recordings) {
+        CAPTURE(rec);
+        auto t = trace(rec + "02-bind-xvdb.jsonl");
+        auto real = real_writes(t);
+        REQUIRE(real.size() == 1);
+        const Writes& expected = real.begin()->second;
+        REQUIRE(expected.back() == "state=4");
 
-    Sim s;
-    REQUIRE(s.h->bus.unbind("vbd", "vbd-1-51712").has_value());
-    s.drain_events();
-    int before = s.refcnt();
-    REQUIRE(s.h->bus.bind("vbd", "vbd-1-51712").has_value());
-    CHECK(s.refcnt() == before + vbd::refs_per_bound_vbd); // same poll in the lab: +2
-    auto writes = s.drain_events();
-    CHECK(writes["51712"] == expected);
+        Sim s;
+        REQUIRE(s.h->bus.unbind("vbd", "vbd-1-51712").has_value());
+        s.drain_events();
+        int before = s.refcnt();
+        REQUIRE(s.h->bus.bind("vbd", "vbd-1-51712").has_value());
+        CHECK(s.refcnt() == before + vbd::refs_per_bound_vbd); // same poll in the lab: +2
+        auto writes = s.drain_events();
+        CHECK(writes["51712"] == expected);
+    }
 }
 
 TEST_CASE("replay 03: unbinding all and rmmod leave xenstore alone; references reach 0") {
-    auto t = trace("03-unbind-all-rmmod.jsonl");
-    CHECK(real_writes(t).empty());
-    auto refs = real_refcnts(t);
-    CHECK(refs.back() == "absent");
-
-    Sim s;
-    auto devs = s.h->bus.devices().value();
-    for (const auto& d : devs) REQUIRE(s.h->bus.unbind("vbd", d).has_value());
-    s.drain_events();
-    CHECK(s.refcnt() == 0);
-    REQUIRE(s.h->modules.unload("xen_blkback").has_value());
-    CHECK(s.refcnt() == -100); // not loaded
-    CHECK(s.h->bus.driver_registered("vbd").value() == false);
-    CHECK(s.h->bus.devices()->size() == 6); // the devices stay on the bus
-    CHECK(s.h->xenstore.read("/local/domain/0/backend/vbd/1/51712/state").value() == "4");
-    CHECK(s.h->xenstore.read("/local/domain/1/device/vbd/51712/state").value() == "4");
-}
-
-TEST_CASE("replay 04/05: modprobe probes every unbound vbd, then each connects as a bind does") {
-    for (const char* file : {"04-modprobe-stock.jsonl", "05-modprobe-updated.jsonl"}) {
-        CAPTURE(file);
-        auto t = trace(file);
-        auto real = real_writes(t);
-        REQUIRE(real.size() == 2);
-        auto bind_real = real_writes(trace("02-bind-xvdb.jsonl")).begin()->second;
-        for (const auto& [devid, w] : real) CHECK(w == bind_real);
-        // The lab's order: both probes (InitWait) before the first connect write.
-        std::vector<std::string> order;
-        for (const auto& e : t)
-            if (e["src"] == "xs" && std::string(e["path"]).ends_with("/state"))
-                order.push_back(e["value"]);
-        CHECK(order == std::vector<std::string>{"2", "2", "4", "4"});
-        CHECK(real_refcnts(t).back() == "4");
+    for (const auto& rec : recordings) {
+        CAPTURE(rec);
+        auto t = trace(rec + "03-unbind-all-rmmod.jsonl");
+        CHECK(real_writes(t).empty());
+        auto refs = real_refcnts(t);
+        CHECK(refs.back() == "absent");
 
         Sim s;
         auto devs = s.h->bus.devices().value();
-        for (const auto& d : devs) REQUIRE(s.h->bus.unbind("vbd", d).has_value());
+        for (const auto& d : devs)
+            REQUIRE(s.h->bus.unbind("vbd", d).has_value());
         s.drain_events();
+        CHECK(s.refcnt() == 0);
         REQUIRE(s.h->modules.unload("xen_blkback").has_value());
-        REQUIRE(s.h->bus.autoprobe().value());
-        auto path = s.h->modules.resolve("xen_blkback");
-        REQUIRE(path.has_value());
-        REQUIRE(s.h->modules.load(*path, {}).has_value());
-        // Probes run inside the load: every vbd is in InitWait before anything connects.
-        CHECK(s.h->xenstore.read("/local/domain/0/backend/vbd/1/51712/state").value() == "2");
-        CHECK(s.h->xenstore.read("/local/domain/0/backend/vbd/1/51728/state").value() == "2");
-        auto writes = s.drain_events();
-        CHECK(writes["51712"] == bind_real);
-        CHECK(writes["51728"] == bind_real);
-        CHECK(s.refcnt() == 6 * vbd::refs_per_bound_vbd);
+        CHECK(s.refcnt() == -100); // not loaded
+        CHECK(s.h->bus.driver_registered("vbd").value() == false);
+        CHECK(s.h->bus.devices()->size() == 6); // the devices stay on the bus
+        CHECK(s.h->xenstore.read("/local/domain/0/backend/vbd/1/51712/state").value() == "4");
+        CHECK(s.h->xenstore.read("/local/domain/1/device/vbd/51712/state").value() == "4");
     }
+}
+
+TEST_CASE("replay 04/05: modprobe probes every unbound vbd, then each connects as a bind does") {
+    for (const auto& rec : recordings)
+        for (const char* file : {"04-modprobe-stock.jsonl", "05-modprobe-updated.jsonl"}) {
+            CAPTURE(rec);
+            CAPTURE(file);
+            auto t = trace(rec + file);
+            auto real = real_writes(t);
+            REQUIRE(real.size() == 2);
+            auto bind_real = real_writes(trace(rec + "02-bind-xvdb.jsonl")).begin()->second;
+            for (const auto& [devid, w] : real)
+                CHECK(w == bind_real);
+            // The lab's order: both probes (InitWait) before the first connect write.
+            std::vector<std::string> order;
+            for (const auto& e : t)
+                if (e["src"] == "xs" && std::string(e["path"]).ends_with("/state"))
+                    order.push_back(e["value"]);
+            CHECK(order == std::vector<std::string>{"2", "2", "4", "4"});
+            CHECK(real_refcnts(t).back() == "4");
+
+            Sim s;
+            auto devs = s.h->bus.devices().value();
+            for (const auto& d : devs)
+                REQUIRE(s.h->bus.unbind("vbd", d).has_value());
+            s.drain_events();
+            REQUIRE(s.h->modules.unload("xen_blkback").has_value());
+            REQUIRE(s.h->bus.autoprobe().value());
+            auto path = s.h->modules.resolve("xen_blkback");
+            REQUIRE(path.has_value());
+            REQUIRE(s.h->modules.load(*path, {}).has_value());
+            // Probes run inside the load: every vbd is in InitWait before anything connects.
+            CHECK(s.h->xenstore.read("/local/domain/0/backend/vbd/1/51712/state").value() == "2");
+            CHECK(s.h->xenstore.read("/local/domain/0/backend/vbd/1/51728/state").value() == "2");
+            auto writes = s.drain_events();
+            CHECK(writes["51712"] == bind_real);
+            CHECK(writes["51728"] == bind_real);
+            CHECK(s.refcnt() == 6 * vbd::refs_per_bound_vbd);
+        }
 }
