@@ -28,16 +28,16 @@ lab_fe() { echo "/local/domain/$DOMID/device/vbd/${DEVID[$1]}"; }
 # xvdb's backend advertises one page / one queue before the guest connects.
 lab_start_guest() {
   mkdir -p /var/lib/lab
-  local d disks=() extra=() io=" ${LAB_IO_DISKS:-xvdb xvdc} "
+  local d spec disks=() extra=() io=" ${LAB_IO_DISKS:-xvdb xvdc} "
   # LAB_DISKS: every disk the guest gets (bench adds idle ones: xvdd..); LAB_IO_DISKS: the
   # ones the guest runs fio + probe on (default: xvdb xvdc). Only the I/O disks are in the
   # config: libxl runs every disk's block hotplug script at create, they serialise on one
-  # lock, and under TCG the 8th of 8 outlives libxl's hotplug timeout. The idle ones are
+  # lock, and under TCG 8 of them outlived libxl's hotplug timeout. The idle ones are
   # attached afterwards, one `xl block-attach` at a time.
   for d in ${LAB_DISKS:-xvdb xvdc}; do
     case "$d" in xvdb|xvdc) truncate -s 256M /var/lib/lab/$GUEST-$d.img ;; *) truncate -s 16M /var/lib/lab/$GUEST-$d.img ;; esac
-    d="phy:$(losetup -f --show /var/lib/lab/$GUEST-$d.img),$d,w"
-    if [[ $io == *" $(cut -d, -f2 <<<"$d") "* ]]; then disks+=("\"$d\""); else extra+=("$d"); fi
+    spec="phy:$(losetup -f --show /var/lib/lab/$GUEST-$d.img),$d,w"
+    if [[ $io == *" $d "* ]]; then disks+=("\"$spec\""); else extra+=("$spec"); fi
   done
   io=${io# }; io=${io% }
   cat > /var/lib/lab/$GUEST.cfg <<CFG
