@@ -117,7 +117,7 @@ int run_recover(Context& c, const RecoverOptions& o) {
         out["op"] = r->op;
         out["step"] = r->step;
         out["actions"] = r->actions;
-        out["module_after"] = module_json(r->module_after);
+        out["module_after"] = module_json(r->module_after, blkback_param_types(*c.host));
         out["vbds"] = nlohmann::json::array();
         for (const auto& w : r->vbds)
             out["vbds"].push_back({{"domid", w.id.domid}, {"devid", w.id.devid}, {"connected", w.connected},

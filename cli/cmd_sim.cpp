@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "app.hpp"
+#include "render.hpp"
 #include "vbdctl/inventory.hpp"
 
 namespace vbdcli {
@@ -12,6 +13,7 @@ namespace {
 struct SimInitOptions {
     unsigned guests = 0, vbds_per_guest = 2;
     std::string kernel = "6.1.0-sim-amd64";
+    std::vector<std::string> blkback_params;
 };
 
 struct SimFaultOptions {
@@ -37,9 +39,17 @@ int run_init(Context& c, const SimInitOptions& o) {
         o.kernel.find_first_of(" /\n") != std::string::npos)
         return report({vbd::Errc::invalid_argument, "invalid kernel release '" + o.kernel + "'",
                        {}, "e.g. 6.1.0-sim-amd64 or 4.19.0"});
+    vbd::sim::InitOptions init{o.guests, o.vbds_per_guest, o.kernel, {}};
+    for (const auto& p : o.blkback_params) {
+        auto eq = p.find('=');
+        if (eq == std::string::npos || eq == 0)
+            return report({vbd::Errc::invalid_argument, "invalid --blkback-param '" + p + "'", {},
+                           "use NAME=VALUE, e.g. feature_persistent=N"});
+        init.blkback_params[p.substr(0, eq)] = p.substr(eq + 1);
+    }
     auto lock = c.host->state.lock();
     if (!lock) return report(lock.error());
-    if (auto r = (*sim)->init({o.guests, o.vbds_per_guest, o.kernel}); !r) return report(r.error());
+    if (auto r = (*sim)->init(init); !r) return report(r.error());
     vbd::Inventory inv(*c.host);
     auto n = inv.list(std::nullopt);
     if (c.g.json) {
@@ -128,6 +138,45 @@ int run_fault(Context& c, const SimFaultOptions& o) {
     return Exit::ok;
 }
 
+int run_guests(Context& c) {
+    auto sim = need_sim(c, false);
+    if (!sim) return report(sim.error());
+    auto guests = (*sim)->guests();
+    if (c.g.json) {
+        auto j = json_header(c);
+        j["guests"] = nlohmann::json::array();
+        for (const auto& g : guests) {
+            nlohmann::json disks = nlohmann::json::array(), console = nlohmann::json::array();
+            for (const auto& d : g.disks)
+                disks.push_back({{"devid", d.devid}, {"vdev", vbd::devid_to_vdev(d.devid).value_or("")},
+                                 {"persistent_grants", d.persistent}, {"disabled", d.disabled}});
+            for (const auto& [ms, line] : g.console) console.push_back({{"ms", ms}, {"line", line}});
+            j["guests"].push_back({{"domid", g.domid}, {"name", g.name}, {"disks", disks}, {"console", console}});
+        }
+        print_json(j);
+        return Exit::ok;
+    }
+    for (const auto& g : guests) {
+        std::cout << "guest " << g.domid << " " << g.name << "\n";
+        for (const auto& d : g.disks)
+            std::cout << "  " << vbd::devid_to_vdev(d.devid).value_or(std::to_string(d.devid))
+                      << ": persistent grants " << (d.persistent ? "on" : "off")
+                      << (d.disabled ? ", DISABLED (the guest lost this disk)" : "") << "\n";
+        for (const auto& [ms, line] : g.console) std::cout << "  [" << ms << " ms] " << line << "\n";
+    }
+    return Exit::ok;
+}
+
+int run_param(Context& c, const std::vector<std::string>& args) {
+    auto sim = need_sim(c, true);
+    if (!sim) return report(sim.error());
+    auto lock = c.host->state.lock();
+    if (!lock) return report(lock.error());
+    if (auto r = (*sim)->write_param(args.at(0), args.at(1)); !r) return report(r.error());
+    note(c, "xen_blkback parameter " + args[0] + " set to " + args[1] + " (read at each vbd's next connect)");
+    return Exit::ok;
+}
+
 int run_show_modules(Context& c) {
     auto sim = need_sim(c, false);
     if (!sim) return report(sim.error());
@@ -137,6 +186,7 @@ int run_show_modules(Context& c) {
     if (c.g.json) {
         auto j = json_header(c);
         j["modprobe_resolves"] = resolved ? nlohmann::json(*resolved) : nlohmann::json(nullptr);
+        j["loaded"] = loaded ? module_json(*loaded, blkback_param_types(*c.host)) : nlohmann::json(nullptr);
         j["files"] = nlohmann::json::array();
         for (const auto& f : files)
             j["files"].push_back({{"path", f.path}, {"name", f.name}, {"vermagic", f.vermagic},
@@ -172,6 +222,8 @@ void add_sim(CLI::App& app, Command& cmd) {
         ->capture_default_str();
     init->add_option("--kernel", io->kernel, "Kernel release (before 5.5: no rebind support)")
         ->capture_default_str();
+    init->add_option("--blkback-param", io->blkback_params,
+                     "NAME=VALUE xen-blkback was loaded with before the guests connected (repeatable)");
     init->callback([&cmd, io] { cmd.run = [io](Context& c) { return run_init(c, *io); }; });
 
     auto fo = std::make_shared<SimFaultOptions>();
@@ -182,6 +234,16 @@ void add_sim(CLI::App& app, Command& cmd) {
     fault->add_option("KIND", fo->args, "Fault kind and its arguments, or list, clear")->required();
     fault->add_option("--at-step", fo->at_step, "Step of upgrade-backend (destroy-guest)");
     fault->callback([&cmd, fo] { cmd.run = [fo](Context& c) { return run_fault(c, *fo); }; });
+
+    auto* guests = sim->add_subcommand("guests", "Each guest from inside: its disks as blkfront sees "
+                                                 "them (persistent grants, disabled) and its kernel log");
+    guests->callback([&cmd] { cmd.run = [](Context& c) { return run_guests(c); }; });
+
+    auto pa = std::make_shared<std::vector<std::string>>();
+    auto* param = sim->add_subcommand("param", "Write a xen-blkback parameter at runtime, as "
+                                               "`echo VALUE > /sys/module/xen_blkback/parameters/NAME`");
+    param->add_option("NAME VALUE", *pa, "Parameter and value")->required()->expected(2);
+    param->callback([&cmd, pa] { cmd.run = [pa](Context& c) { return run_param(c, *pa); }; });
 
     auto* mods = sim->add_subcommand("show-modules", "List the simulated module files");
     mods->callback([&cmd] { cmd.run = [](Context& c) { return run_show_modules(c); }; });

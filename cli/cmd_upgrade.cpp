@@ -1,5 +1,6 @@
 // vbdctl upgrade-backend: reload xen-blkback under running guests.
 
+#include <algorithm>
 #include <iostream>
 
 #include "app.hpp"
@@ -14,7 +15,8 @@ namespace {
 struct UpgradeCliOptions {
     std::string module_file;
     std::vector<std::string> params, only;
-    bool canary = false, dry_run = false, yes = false, assume_rebind = false, force_vermagic = false;
+    bool canary = false, dry_run = false, yes = false, assume_rebind = false, force_vermagic = false,
+         reset_params = false;
     double timeout_s = 30;
 };
 
@@ -38,6 +40,7 @@ vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
         if (colon != std::string::npos) spec.vbd = s.substr(colon + 1);
         u.only.push_back(spec);
     }
+    u.reset_params = o.reset_params;
     u.canary = o.canary;
     u.assume_rebind = o.assume_rebind;
     u.allow_no_rollback = o.yes;
@@ -46,17 +49,33 @@ vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
     return u;
 }
 
+nlohmann::json typed_params(const std::map<std::string, std::string>& values,
+                            const std::vector<vbd::ModuleParam>& types) {
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [k, v] : values) {
+        auto t = std::find_if(types.begin(), types.end(), [&](const auto& p) { return p.name == k; });
+        j[k] = param_json(t == types.end() ? "" : t->type, v);
+    }
+    return j;
+}
+
 nlohmann::json plan_json(const vbd::UpgradePlan& p) {
     nlohmann::json j;
     j["preflight"] = nlohmann::json::array();
     for (const auto& c : p.checks)
         j["preflight"].push_back({{"check", c.name}, {"ok", c.ok}, {"detail", c.detail}});
     j["plan"] = p.steps;
+    j["param_changes"] = nlohmann::json::array();
+    for (const auto& c : p.params.changes)
+        j["param_changes"].push_back({{"name", c.name}, {"type", c.type},
+                                      {"before", param_json(c.type, c.before)},
+                                      {"after", param_json(c.type, c.after)},
+                                      {"source", vbd::to_string(c.source)}});
     j["target"] = {{"path", p.target.path},
                    {"srcversion", p.target.srcversion ? nlohmann::json(*p.target.srcversion) : nlohmann::json(nullptr)},
                    {"version", p.target.version ? nlohmann::json(*p.target.version) : nlohmann::json(nullptr)},
                    {"vermagic", p.target.vermagic},
-                   {"params", p.opts.params}};
+                   {"params", typed_params(p.params.load, p.target.params)}};
     j["planned_vbds"] = nlohmann::json::array();
     for (const auto& v : p.vbds)
         j["planned_vbds"].push_back({{"domid", v.vbd.id.domid}, {"devid", v.vbd.id.devid},
@@ -69,6 +88,12 @@ void print_plan(const vbd::UpgradePlan& p) {
     std::cout << "preflight:\n";
     for (const auto& c : p.checks)
         std::cout << "  " << (c.ok ? "ok    " : "FAIL  ") << c.name << ": " << c.detail << "\n";
+    std::cout << "parameters:" << (p.params.changes.empty() ? " every value carried over\n" : "\n");
+    for (const auto& c : p.params.changes)
+        std::cout << "  " << c.name << ": " << c.before.value_or("(not loaded)") << " -> "
+                  << c.after.value_or("the module's default")
+                  << (c.source == vbd::ParamSource::reset ? " (--reset-params)" : " (" + std::string(vbd::to_string(c.source)) + ")")
+                  << "\n";
     std::cout << "plan:\n";
     for (const auto& s : p.steps) std::cout << "  " << s << "\n";
     for (const auto& v : p.vbds)
@@ -93,7 +118,7 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
             j["ok"] = !plan->refused();
             j["dry_run"] = o.dry_run;
             j["refused"] = plan->refused();
-            j["module_before"] = module_json(plan->module_before);
+            j["module_before"] = module_json(plan->module_before, plan->target.params);
             print_json(j);
         } else {
             print_plan(*plan);
@@ -130,8 +155,8 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
                                  {"consistent", v.consistent}, {"gone", v.gone},
                                  {"error", v.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.error)}});
         j["window_ms"] = r.window_ms;
-        j["module_before"] = module_json(r.module_before);
-        j["module_after"] = module_json(r.module_after);
+        j["module_before"] = module_json(r.module_before, plan->target.params);
+        j["module_after"] = module_json(r.module_after, plan->target.params);
         j["target"] = r.target_path;
         const auto pj = plan_json(*plan);
         for (auto it = pj.begin(); it != pj.end(); ++it) j[it.key()] = it.value();
@@ -171,7 +196,10 @@ void add_upgrade(CLI::App& app, Command& cmd) {
                                    "Reload xen-blkback (optionally another build or new parameters) "
                                    "under every vbd this domain serves, with preflight, journal and rollback");
     sub->add_option("--module-file", o->module_file, "Load this xen-blkback.ko (default: what modprobe resolves)");
-    sub->add_option("--param", o->params, "NAME=VALUE for the new module (repeatable)");
+    sub->add_option("--param", o->params, "NAME=VALUE for the new module (repeatable); every other "
+                                          "parameter keeps its running value, then modprobe.d's");
+    sub->add_flag("--reset-params", o->reset_params, "Do not carry the running module's parameter values "
+                                                     "over: load the module's defaults (plus modprobe.d and --param)");
     sub->add_option("--only", o->only, "DOMID[:VBD]: gate and verify only these vbds (repeatable); "
                                        "every vbd is still rebound, as the module cannot unload otherwise");
     sub->add_flag("--canary", o->canary, "Bind one vbd first and prove it before binding the rest");

@@ -107,15 +107,42 @@ json check_json(const vbd::VbdCheck& c) {
     return j;
 }
 
-json module_json(const std::optional<vbd::LoadedModule>& m) {
+json param_json(std::string_view type, const std::optional<std::string>& value) {
+    if (!value) return nullptr;
+    if (type == "bool" || type == "invbool") {
+        if (*value == "Y") return true;
+        if (*value == "N") return false;
+    }
+    static const std::string_view ints[] = {"byte", "short", "ushort", "int", "uint", "long", "ulong", "ullong", "hexint"};
+    if (std::find(std::begin(ints), std::end(ints), type) != std::end(ints)) {
+        bool neg = value->starts_with("-");
+        if (auto n = vbd::parse_uint(neg ? value->substr(1) : *value, INT64_MAX))
+            return neg ? json(-static_cast<int64_t>(*n)) : json(*n);
+    }
+    return *value;
+}
+
+json module_json(const std::optional<vbd::LoadedModule>& m, const std::vector<vbd::ModuleParam>& types) {
     if (!m) return nullptr;
+    json params = json::object();
+    for (const auto& [k, v] : m->params) {
+        auto t = std::find_if(types.begin(), types.end(), [&](const vbd::ModuleParam& p) { return p.name == k; });
+        params[k] = param_json(t == types.end() ? "" : t->type, v);
+    }
     return {{"name", m->name},
             {"loaded", true},
             {"refcnt", m->refcnt},
             {"srcversion", m->srcversion ? json(*m->srcversion) : json(nullptr)},
             {"version", m->version ? json(*m->version) : json(nullptr)},
             {"build_id", m->build_id ? json(*m->build_id) : json(nullptr)},
-            {"params", m->params}};
+            {"params", params}};
+}
+
+std::vector<vbd::ModuleParam> blkback_param_types(vbd::Host& host) {
+    auto path = host.modules.resolve("xen_blkback");
+    if (!path) return {};
+    auto f = host.modules.inspect(*path);
+    return f ? f->params : std::vector<vbd::ModuleParam>{};
 }
 
 std::string Table::str() const {

@@ -13,7 +13,14 @@ namespace vbdcli {
 
 nlohmann::json vbd_json(const vbd::Vbd& v, bool full);
 nlohmann::json check_json(const vbd::VbdCheck& c);
-nlohmann::json module_json(const std::optional<vbd::LoadedModule>& m);
+/// A module parameter's value typed by its parmtype: bools as booleans, integer types as
+/// numbers, anything else (or an unknown type) as text; null for nullopt.
+nlohmann::json param_json(std::string_view type, const std::optional<std::string>& value);
+/// The loaded module; its parameters typed with `types` (modinfo of a file of the module).
+nlohmann::json module_json(const std::optional<vbd::LoadedModule>& m,
+                           const std::vector<vbd::ModuleParam>& types = {});
+/// The parameter types of the module file modprobe resolves for xen_blkback (empty if none).
+std::vector<vbd::ModuleParam> blkback_param_types(vbd::Host& host);
 
 /// A left-aligned text table with a header row.
 class Table {

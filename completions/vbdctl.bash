@@ -7,7 +7,7 @@
 
 _vbdctl_global_opts='-h --help --host --json -v --verbose -q --quiet --version'
 _vbdctl_commands='list show check watch unbind bind recover upgrade-backend sim'
-_vbdctl_sim_commands='init fault show-modules'
+_vbdctl_sim_commands='init fault guests param show-modules'
 _vbdctl_fault_kinds='module-load-fail reconnect-fatal destroy-guest slow-drain corrupt-ring crash-after-step stall-ring list clear'
 
 # Options of a command ("sim init" for sim's subcommands), and which of them take a value.
@@ -19,10 +19,10 @@ _vbdctl_cmd_opts()
         unbind) echo '-h --help -y --yes --timeout --assume-rebind-support' ;;
         bind | recover) echo '-h --help -y --yes --timeout' ;;
         upgrade-backend)
-            echo '-h --help --module-file --param --only --canary -n --dry-run -y --yes' \
+            echo '-h --help --module-file --param --reset-params --only --canary -n --dry-run -y --yes' \
                 '--assume-rebind-support --force-vermagic --timeout'
             ;;
-        "sim init") echo '-h --help --guests --vbds-per-guest --kernel' ;;
+        "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param' ;;
         "sim fault") echo '-h --help --at-step' ;;
         *) echo '-h --help' ;;
     esac
@@ -32,7 +32,7 @@ _vbdctl_takes_value()
 {
     case $1 in
         --host | --samples | --interval | --count | --timeout | --module-file | --param | --only | \
-            --guests | --vbds-per-guest | --kernel | --at-step)
+            --guests | --vbds-per-guest | --kernel | --blkback-param | --at-step)
             return 0
             ;;
     esac
@@ -133,7 +133,7 @@ _vbdctl()
             return
             ;;
         --samples | --interval | --count | --timeout | --param | --guests | --vbds-per-guest | \
-            --kernel | --at-step)
+            --kernel | --blkback-param | --at-step)
             return
             ;;
     esac

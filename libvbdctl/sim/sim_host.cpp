@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../src/local/adapters.hpp"
 #include "../src/state_dir.hpp"
 #include "vbdctl/sim.hpp"
 #include "world.hpp"
@@ -101,6 +102,7 @@ class SimModules final : public Modules {
     Result<std::optional<LoadedModule>> loaded(std::string_view name) override;
     Result<ModuleFile> inspect(std::string_view path) override;
     Result<std::string> resolve(std::string_view name) override;
+    Result<std::string> config_options(std::string_view name) override;
     Result<void> load(std::string_view path, const std::map<std::string, std::string>& params) override;
     Result<void> unload(std::string_view name) override;
     Result<std::string> keep_copy(std::string_view path, std::string_view dir) override;
@@ -169,6 +171,7 @@ class Impl final : public SimHost {
 
     Host& host() override { return host_; }
     Result<void> init(const InitOptions& opts) override {
+        VBD_TRY_VOID(World::check_init(opts));
         world = World::make(opts);
         xs_.reset_seen();
         dirty = true;
@@ -182,6 +185,12 @@ class Impl final : public SimHost {
     std::vector<Fault> faults() override { return world.faults(); }
     Result<void> clear_faults() override {
         world.clear_faults();
+        dirty = true;
+        return flush();
+    }
+    std::vector<GuestView> guests() override { return world.guests(); }
+    Result<void> write_param(const std::string& name, const std::string& value) override {
+        VBD_TRY_VOID(world.write_param(name, value));
         dirty = true;
         return flush();
     }
@@ -435,6 +444,14 @@ Result<std::string> SimModules::resolve(std::string_view name) {
     if (name != "xen_blkback" && name != "xen-blkback")
         return fail(Errc::not_found, "module not found", std::string(name));
     return s_.world.modprobe_path();
+}
+
+// The simulated host's /etc/modprobe.d is FILE.d/modprobe.d, read by the real libkmod.
+Result<std::string> SimModules::config_options(std::string_view name) {
+    std::string dir = s_.host().state.path() + "/modprobe.d";
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) return std::string();
+    return local::modprobe_options({dir}, name);
 }
 
 Result<void> SimModules::load(std::string_view path, const std::map<std::string, std::string>& params) {

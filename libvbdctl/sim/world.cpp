@@ -21,10 +21,36 @@ std::string vermagic_for(const std::string& release) {
     return release + " SMP preempt mod_unload modversions ";
 }
 
-const std::vector<std::string> blkback_params = {
-    "max_buffer_pages", "max_persistent_grants", "persistent_grant_unused_seconds",
-    "max_queues",       "max_ring_page_order",   "log_stats",
-    "feature_persistent", "buffer_squeeze_duration_ms"};
+// xen-blkback's parameters with modinfo's parmtype, as Linux 6.1 declares them.
+const std::vector<ModuleParam> blkback_params = {
+    {"max_buffer_pages", "int"},   {"max_persistent_grants", "int"},
+    {"persistent_grant_unused_seconds", "uint"}, {"max_queues", "uint"},
+    {"max_ring_page_order", "int"}, {"log_stats", "int"},
+    {"feature_persistent", "bool"}, {"buffer_squeeze_duration_ms", "int"}};
+
+// Parameters writable at runtime (mode 0644); max_ring_page_order is 0444.
+bool runtime_writable(const std::string& name) {
+    return name != "max_ring_page_order" &&
+           std::any_of(blkback_params.begin(), blkback_params.end(),
+                       [&](const ModuleParam& p) { return p.name == name; });
+}
+
+// A value as the kernel's param_set_* stores it and /sys/module shows it (bools as Y/N);
+// nullopt where the kernel refuses it (-EINVAL).
+std::optional<std::string> kernel_param_value(const std::string& name, const std::string& v) {
+    auto p = std::find_if(blkback_params.begin(), blkback_params.end(),
+                          [&](const ModuleParam& x) { return x.name == name; });
+    if (p == blkback_params.end()) return std::nullopt;
+    if (p->type == "bool") {
+        if (v == "y" || v == "Y" || v == "1" || v == "on") return "Y";
+        if (v == "n" || v == "N" || v == "0" || v == "off") return "N";
+        return std::nullopt;
+    }
+    bool neg = p->type == "int" && v.starts_with("-");
+    auto n = parse_uint(neg ? v.substr(1) : v, p->type == "int" ? INT32_MAX : UINT32_MAX);
+    if (!n) return std::nullopt;
+    return (neg && *n ? "-" : "") + std::to_string(*n);
+}
 
 std::map<std::string, std::string> blkback_defaults() {
     return {{"max_buffer_pages", "1024"},     {"max_persistent_grants", "1056"},
@@ -43,7 +69,7 @@ bool has_prefix_path(const std::string& path, const std::string& prefix) {
 // ---------------------------------------------------------------- building worlds
 
 void World::add_guest(uint32_t domid, const std::string& name) {
-    guests_[domid] = Guest{name, true};
+    guests_[domid] = Guest{name, true, {}};
     std::string d = "/local/domain/" + std::to_string(domid);
     xs_write(d + "/name", name);
     xs_write(d + "/domid", std::to_string(domid));
@@ -86,7 +112,7 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
         {"max-ring-page-order", "4"},
         {"feature-flush-cache", "1"},
         {"feature-discard", "1"},
-        {"feature-persistent", "1"},
+        {"feature-persistent", param_bool("feature_persistent") ? "1" : "0"},
         {"sectors", "41943040"},
         {"info", "0"},
         {"sector-size", "512"},
@@ -121,7 +147,10 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
     if (protocol) xs_write(fe + "/protocol", protocol);
     if (order > 0) xs_write(fe + "/ring-page-order", std::to_string(order));
     if (queues > 1) xs_write(fe + "/multi-queue-num-queues", std::to_string(queues));
+    // blkfront (its feature_persistent defaults to on) advertises, then decides once.
     xs_write(fe + "/feature-persistent", "1");
+    devices_[dev_name(id)].fe_persistent = param_bool("feature_persistent");
+    devices_[dev_name(id)].be_persistent = param_bool("feature_persistent");
     RingGeometry g{protocol && std::string(protocol) == "x86_32-abi" ? Protocol::x86_32
                                                                      : Protocol::x86_64,
                    order};
@@ -153,6 +182,14 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
     }
 }
 
+Result<void> World::check_init(const InitOptions& opts) {
+    for (const auto& [k, v] : opts.blkback_params)
+        if (!kernel_param_value(k, v))
+            return fail(Errc::invalid_argument, "xen-blkback has no parameter " + k + " taking '" + v + "'",
+                        k, "e.g. --blkback-param feature_persistent=N");
+    return {};
+}
+
 World World::make(const InitOptions& opts) {
     World w;
     w.kernel_release = opts.kernel;
@@ -174,6 +211,10 @@ World World::make(const InitOptions& opts) {
         "5e2d1c0b9a8f7e6d5c4b3a29181706f5e4d3c2b1", blkback_params};
     w.module_ = ModuleLoad{stock, blkback_defaults()};
     w.module_->params["max_queues"] = std::to_string(w.cpus);
+    for (const auto& [k, v] : opts.blkback_params) {
+        auto kv = kernel_param_value(k, v);
+        if (kv) w.module_->params[k] = *kv;
+    }
 
     if (opts.guests == 0) {
         // The built-in world: every shape of vbd an operator meets.
@@ -281,6 +322,8 @@ void World::advance_rings(int64_t dt) {
         auto fe = xs_read("/local/domain/" + std::to_string(id.domid) + "/device/vbd/" +
                           std::to_string(id.devid) + "/state");
         if (fe != "4") continue;
+        Device& dev = devices_[dev_name(id)];
+        if (dev.fe_disabled) continue; // the guest lost this disk: its I/O hangs, nothing moves
         uint32_t pending = r.req_prod - r.rsp_prod;
         if (pending > r.size) continue; // a corrupt ring: nothing sane moves on it
         r.carry += r.rate * static_cast<double>(dt) / 1000.0;
@@ -289,7 +332,21 @@ void World::advance_rings(int64_t dt) {
         if (backend_serving(id) && !r.stalled) {
             // The backend answers everything outstanding; the guest refills its queue.
             r.rsp_prod += pending;
-            auto& st = devices_[dev_name(id)].stats;
+            if (pending > 0 && dev.be_persistent && !dev.fe_persistent) {
+                // blkback kept the data grants mapped (persistent) while blkfront expects them
+                // back: blkif_completion fails and blkfront stops the device for good.
+                std::string vdev = devid_to_vdev(id.devid).value_or(std::to_string(id.devid));
+                guest_log(id.domid, "backed has not unmapped grant: " +
+                                        std::to_string(r.grefs.empty() ? 0 : r.grefs.back() + 1));
+                guest_log(id.domid, vdev + " disabled for further use");
+                dev.fe_disabled = true;
+                // Every queue's outstanding requests were answered; the guest submits no more
+                // (its processes hang in D state): dom0 sees idle rings, both ends Connected.
+                for (auto& [k2, other] : rings_of(id))
+                    if (other->req_prod - other->rsp_prod <= other->size) other->rsp_prod = other->req_prod;
+                continue;
+            }
+            auto& st = dev.stats;
             st["wr_req"] += pending / 2;
             st["rd_req"] += pending - pending / 2;
             st["wr_sect"] += 8 * (pending / 2);
@@ -321,8 +378,15 @@ void World::advance_to(int64_t t) {
         } else if (e.kind == "drained") {
             // The old instance's deferred free: its in-flight requests got their responses.
             auto id = parse_sysfs_name(e.device);
+            // Those requests were spread over the queues: answer each ring's own share only.
+            uint32_t left = d->second.inflight;
             if (id)
-                for (auto& [k, r] : rings_of(*id)) r->rsp_prod += d->second.inflight;
+                for (auto& [k, r] : rings_of(*id)) {
+                    uint32_t pending = r->req_prod - r->rsp_prod;
+                    uint32_t take = pending <= r->size ? std::min(pending, left) : 0;
+                    r->rsp_prod += take;
+                    left -= take;
+                }
             d->second.inflight = 0;
             d->second.blkif_ref = false;
             if (d->second.removed) devices_.erase(d);
@@ -393,6 +457,46 @@ unsigned World::param_uint(const std::string& name, unsigned fallback) const {
     return v ? static_cast<unsigned>(*v) : fallback;
 }
 
+bool World::param_bool(const std::string& name) const {
+    if (!module_) return false;
+    auto it = module_->params.find(name);
+    return it != module_->params.end() && it->second == "Y";
+}
+
+Result<void> World::write_param(const std::string& name, const std::string& value) {
+    if (!module_) return fail(Errc::not_found, "xen_blkback is not loaded", name);
+    if (!runtime_writable(name))
+        return fail(Errc::invalid_argument,
+                    "/sys/module/xen_blkback/parameters/" + name + " is not writable at runtime", name);
+    auto v = kernel_param_value(name, value);
+    if (!v) return fail(Errc::invalid_argument, "write error: Invalid argument ('" + value + "')", name);
+    module_->params[name] = *v; // read again at the next connect
+    return {};
+}
+
+void World::guest_log(uint32_t domid, std::string text) {
+    auto g = guests_.find(domid);
+    if (g == guests_.end()) return;
+    auto& c = g->second.console;
+    c.push_back(ConsoleLine{now_, std::move(text)});
+    if (c.size() > 200) c.erase(c.begin());
+}
+
+std::vector<GuestView> World::guests() const {
+    std::vector<GuestView> out;
+    for (const auto& [domid, g] : guests_) {
+        GuestView v{domid, g.name, {}, {}};
+        for (const auto& [name, d] : devices_) {
+            auto id = parse_sysfs_name(name);
+            if (!id || id->domid != domid || d.removed) continue;
+            v.disks.push_back(FrontendView{id->devid, d.fe_persistent, d.fe_disabled});
+        }
+        for (const auto& l : g.console) v.console.emplace_back(l.at, l.text);
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
 int World::refcnt() const {
     int n = 0;
     for (const auto& [name, d] : devices_) n += (d.bound ? 1 : 0) + (d.blkif_ref ? 1 : 0);
@@ -457,17 +561,29 @@ void World::connect(const std::string& name) {
                                    std::to_string(r->size));
     // xen_blkif_map attaches with req_cons = rsp_prod_pvt = rsp_prod; statistics restart.
     d.connected = true;
+    // connect_ring: persistent grants when the parameter is on and the frontend offers them.
+    d.be_persistent = param_bool("feature_persistent") &&
+                      parse_uint(xs_read(fe + "/feature-persistent").value_or("0"), UINT32_MAX).value_or(0) != 0;
     for (auto& [k, v] : d.stats) v = 0;
     // connect() advertises the device, then switches to Connected (lab trace order).
     std::string be = backend_path(*id);
     const std::pair<const char*, std::string> advertised[] = {
         {"feature-flush-cache", "1"}, {"discard-granularity", "4096"}, {"discard-alignment", "0"},
         {"discard-secure", "0"},      {"feature-discard", "1"},        {"feature-barrier", "1"},
-        {"feature-persistent", "1"},  {"sectors", xs_read(be + "/sectors").value_or("0")},
+        // Since 6.0-rc4 blkback advertises its parameter, not the negotiated value.
+        {"feature-persistent", param_bool("feature_persistent") ? "1" : "0"},
+        {"sectors", xs_read(be + "/sectors").value_or("0")},
         {"info", "0"},                {"sector-size", "512"},          {"physical-sector-size", "512"},
     };
     for (const auto& [k, v] : advertised) xs_write(be + "/" + k, v);
     xs_write(be + "/state", "4");
+    // A connected blkfront only re-reads the size (blkfront_connect): no renegotiation. One
+    // that disabled the disk runs its first-connect path again and trips BUG_ON(info->gd)
+    // in xenwatch (seen in the lab, Linux 6.1): the guest no longer reacts to xenstore.
+    if (xs_read(fe + "/state") == "4") {
+        if (d.fe_disabled) guest_log(id->domid, "kernel BUG at drivers/block/xen-blkfront.c:1081!");
+        else guest_log(id->domid, "Setting capacity to " + xs_read(be + "/sectors").value_or("0"));
+    }
 }
 
 Result<void> World::bind(const std::string& name) {
@@ -559,8 +675,12 @@ Result<void> World::load_module(const std::string& path,
     if (tail(f->second.vermagic) != tail(vermagic_for(kernel_release)))
         return fail(Errc::io, "init_module failed: Invalid module format", path);
     ModuleLoad m{path, blkback_defaults()};
-    for (const auto& [k, v] : params)
-        if (m.params.contains(k)) m.params[k] = v; // unknown parameters are ignored with a warning
+    for (const auto& [k, v] : params) {
+        if (!m.params.contains(k)) continue; // unknown parameters are ignored with a warning
+        auto kv = kernel_param_value(k, v);
+        if (!kv) return fail(Errc::io, "init_module failed: Invalid argument ('" + v + "' invalid for parameter `" + k + "')", path);
+        m.params[k] = *kv;
+    }
     if (m.params["max_queues"] == "0") m.params["max_queues"] = std::to_string(cpus);
     if (auto o = parse_uint(m.params["max_ring_page_order"], 1u << 20); !o || *o > 4)
         m.params["max_ring_page_order"] = "4"; // blkback clamps to XENBUS_MAX_RING_GRANT_ORDER
@@ -718,7 +838,9 @@ json World::to_json() const {
     for (const auto& [n, d] : devices_)
         devs[n] = {{"bound", d.bound},         {"blkif_ref", d.blkif_ref},
                    {"connected", d.connected}, {"removed", d.removed},
-                   {"inflight", d.inflight},   {"stats", d.stats}};
+                   {"inflight", d.inflight},   {"stats", d.stats},
+                   {"be_persistent", d.be_persistent}, {"fe_persistent", d.fe_persistent},
+                   {"fe_disabled", d.fe_disabled}};
     j["devices"] = std::move(devs);
     json rings = json::object();
     for (const auto& [k, r] : rings_)
@@ -728,12 +850,18 @@ json World::to_json() const {
                     {"grefs", r.grefs}};
     j["rings"] = std::move(rings);
     json guests = json::object();
-    for (const auto& [d, g] : guests_) guests[std::to_string(d)] = {{"name", g.name}, {"running", g.running}};
+    for (const auto& [d, g] : guests_) {
+        json console = json::array();
+        for (const auto& l : g.console) console.push_back({l.at, l.text});
+        guests[std::to_string(d)] = {{"name", g.name}, {"running", g.running}, {"console", console}};
+    }
     j["guests"] = std::move(guests);
     if (module_) j["module"] = {{"path", module_->path}, {"params", module_->params}};
     json files = json::object();
     for (const auto& [p, f] : module_files_) {
-        json fj = {{"name", f.name}, {"vermagic", f.vermagic}, {"params", f.params}};
+        json params = json::object();
+        for (const auto& prm : f.params) params[prm.name] = prm.type;
+        json fj = {{"name", f.name}, {"vermagic", f.vermagic}, {"params", params}};
         if (f.srcversion) fj["srcversion"] = *f.srcversion;
         if (f.version) fj["version"] = *f.version;
         if (f.build_id) fj["build_id"] = *f.build_id;
@@ -771,6 +899,9 @@ Result<World> World::from_json(const json& j) try {
         dev.removed = d.at("removed");
         dev.inflight = d.at("inflight");
         dev.stats = d.at("stats").get<std::map<std::string, uint64_t>>();
+        dev.be_persistent = d.value("be_persistent", true);
+        dev.fe_persistent = d.value("fe_persistent", true);
+        dev.fe_disabled = d.value("fe_disabled", false);
         w.devices_[n] = dev;
     }
     for (const auto& [k, r] : j.at("rings").items()) {
@@ -788,13 +919,19 @@ Result<World> World::from_json(const json& j) try {
         w.rings_[k] = ring;
     }
     for (const auto& [d, g] : j.at("guests").items())
-        w.guests_[static_cast<uint32_t>(std::stoul(d))] = Guest{g.at("name"), g.at("running")};
+    {
+        Guest guest{g.at("name"), g.at("running"), {}};
+        for (const auto& l : g.value("console", json::array()))
+            guest.console.push_back(ConsoleLine{l.at(0).get<int64_t>(), l.at(1).get<std::string>()});
+        w.guests_[static_cast<uint32_t>(std::stoul(d))] = std::move(guest);
+    }
     if (j.contains("module"))
         w.module_ = ModuleLoad{j["module"].at("path"),
                                  j["module"].at("params").get<std::map<std::string, std::string>>()};
     for (const auto& [p, f] : j.at("module_files").items()) {
         ModuleFileInfo info{f.at("name"), f.at("vermagic"), std::nullopt, std::nullopt,
-                            std::nullopt, f.at("params").get<std::vector<std::string>>()};
+                            std::nullopt, {}};
+        for (const auto& [pn, pt] : f.at("params").items()) info.params.push_back({pn, pt.get<std::string>()});
         if (f.contains("srcversion")) info.srcversion = f["srcversion"].get<std::string>();
         if (f.contains("version")) info.version = f["version"].get<std::string>();
         if (f.contains("build_id")) info.build_id = f["build_id"].get<std::string>();

@@ -39,12 +39,20 @@ struct Device {
     bool removed = false;        ///< gone from the bus (guest destroyed), ref still draining
     uint32_t inflight = 0;       ///< requests the unbound instance still completes
     std::map<std::string, uint64_t> stats;
+    /// blkback's persistent-grant decision at its last connect (its parameter && the
+    /// frontend's key); it is remade at every connect.
+    bool be_persistent = false;
+    /// blkfront's decision, made once at the frontend's own connect (its parameter && the
+    /// backend's key then) and kept across backend rebinds (XEN-FACTS.md).
+    bool fe_persistent = false;
+    /// blkfront met a grant the backend kept mapped and stopped the disk for good.
+    bool fe_disabled = false;
 };
 
 struct ModuleFileInfo {
     std::string name, vermagic;
     std::optional<std::string> srcversion, version, build_id;
-    std::vector<std::string> params;
+    std::vector<ModuleParam> params;
 };
 
 struct ModuleLoad {
@@ -52,9 +60,16 @@ struct ModuleLoad {
     std::map<std::string, std::string> params; ///< every parameter, with defaults filled in
 };
 
+/// One line of a guest's kernel log, as its console shows it.
+struct ConsoleLine {
+    int64_t at = 0;
+    std::string text;
+};
+
 struct Guest {
     std::string name;
     bool running = true;
+    std::vector<ConsoleLine> console; ///< what the guest's kernel logged (bounded)
 };
 
 /// Something the kernel does later: finish a connect, run a deferred free.
@@ -67,6 +82,8 @@ struct Event {
 class World {
   public:
     static World make(const InitOptions& opts);
+    /// Errc::invalid_argument for options make() cannot honour (an unknown parameter...).
+    static Result<void> check_init(const InitOptions& opts);
     static Result<World> from_json(const nlohmann::json& j);
     nlohmann::json to_json() const;
 
@@ -111,6 +128,11 @@ class World {
 
     Result<RingSnapshot> ring_snapshot(uint32_t domid, uint32_t gref) const;
     std::optional<std::string> guest_name(uint32_t domid) const;
+    /// Every guest with its frontends' view of each disk and its console.
+    std::vector<GuestView> guests() const;
+
+    /// A write to /sys/module/xen_blkback/parameters/NAME (only the 0644 ones).
+    Result<void> write_param(const std::string& name, const std::string& value);
 
     // --- faults --------------------------------------------------------------------------
     Result<void> add_fault(const Fault& f);
@@ -124,6 +146,8 @@ class World {
     void add_guest(uint32_t domid, const std::string& name);
     void add_vbd(VbdId id, unsigned order, unsigned queues, const char* protocol,
                  XenbusState fe_state, double rate, uint32_t iodepth);
+    void guest_log(uint32_t domid, std::string text);
+    bool param_bool(const std::string& name) const;
     std::string backend_path(VbdId id) const;
     void advance_rings(int64_t dt_ms);
     void probe(const std::string& name);

@@ -178,6 +178,10 @@ Result<Vbd> Inventory::describe(uint32_t self, VbdId id, Detail detail) {
         if (auto st = parse_xenbus_state(*s)) v.backend_state = *st;
         else v.problems.push_back("backend state: " + st.error().what);
     }
+    auto flag = [](const std::optional<std::string>& text) {
+        return text && parse_uint(*text, UINT32_MAX).value_or(0) != 0;
+    };
+    v.backend_persistent = flag(be("feature-persistent"));
     v.physical_device = be("physical-device").value_or("");
     v.mode = be("mode").value_or("");
     v.params = be("params").value_or("");
@@ -188,6 +192,7 @@ Result<Vbd> Inventory::describe(uint32_t self, VbdId id, Detail detail) {
         auto r = xs.read(v.frontend_path + "/" + key);
         return r ? *r : std::nullopt;
     };
+    v.frontend_persistent = flag(fe("feature-persistent"));
     if (auto s = fe("state")) {
         if (auto st = parse_xenbus_state(*s)) v.frontend_state = *st;
         else v.problems.push_back("frontend state: " + st.error().what);

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "paths.hpp"
+#include "vbdctl/reconnect.hpp"
 
 namespace vbd {
 
@@ -334,6 +335,11 @@ Result<BindResult> bind_vbd(Host& host, VbdId id, const BindOptions& opts, const
     if (!VBD_TRY(host.bus.driver_registered("vbd")))
         return fail(Errc::refused, "xen-blkback is not loaded (no drivers/vbd)", name,
                     "run `vbdctl recover` or modprobe xen-blkback");
+    // max_queues and feature_persistent may have been written since the unbind.
+    auto hazards = VBD_TRY(hazards_now(host, v));
+    if (!hazards.empty())
+        return fail(Errc::refused, "refusing to bind: " + hazards[0].kind + ": " + hazards[0].reason, name,
+                    hazards[0].hint);
     auto journal = VBD_TRY(read_journal(host.state));
     std::optional<int64_t> unbound_at;
     if (journal)
@@ -412,8 +418,20 @@ Result<RecoverReport> recover(Host& host, const RunControl& ctl, Millis timeout)
         VBD_TRY(wait_refcnt(host, bound * refs_per_bound_vbd, timeout, ctl));
     }
     std::vector<VbdId> to_bind;
-    for (auto id : ids)
-        if (auto d = host.bus.device(id.sysfs_name()); d && !d->bound()) to_bind.push_back(id);
+    std::vector<ConnectWait> refused;
+    for (auto id : ids) {
+        auto d = host.bus.device(id.sysfs_name());
+        if (!d || d->bound()) continue;
+        auto v = VBD_TRY(inv.get(id, Detail::summary));
+        auto hazards = VBD_TRY(hazards_now(host, v));
+        if (hazards.empty()) {
+            to_bind.push_back(id);
+            continue;
+        }
+        std::string why = "left unbound: " + hazards[0].kind + ": " + hazards[0].reason + " (" + hazards[0].hint + ")";
+        rep.actions.push_back(id.sysfs_name() + " " + why);
+        refused.push_back(ConnectWait{id, false, why, 0});
+    }
     ctl.report({"bind", 0, to_bind.size(), "recover"});
     auto waits = wait_connected(
         host, to_bind,
@@ -434,6 +452,7 @@ Result<RecoverReport> recover(Host& host, const RunControl& ctl, Millis timeout)
             }
         }
     }
+    waits.insert(waits.end(), refused.begin(), refused.end());
     rep.vbds = waits;
     VBD_TRY_VOID(host.bus.set_autoprobe(autoprobe_was));
     bool all = std::all_of(waits.begin(), waits.end(), [](const ConnectWait& w) { return w.connected; });

@@ -1,5 +1,7 @@
 #include "vbdctl/upgrade.hpp"
 
+#include "vbdctl/reconnect.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <set>
@@ -17,20 +19,6 @@ bool same_module(const LoadedModule& m, const ModuleFile& f) {
     if (m.srcversion && f.srcversion) return *m.srcversion == *f.srcversion;
     if (m.build_id && f.build_id) return *m.build_id == *f.build_id;
     return false;
-}
-
-bool param_value_ok(const std::string& v) {
-    if (v.empty() || v.size() > 64) return false;
-    return std::all_of(v.begin(), v.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-    });
-}
-
-unsigned param_or(const std::map<std::string, std::string>& p, const std::string& k, unsigned dflt) {
-    auto it = p.find(k);
-    if (it == p.end()) return dflt;
-    auto v = parse_uint(it->second, 1u << 20);
-    return v ? static_cast<unsigned>(*v) : dflt;
 }
 
 } // namespace
@@ -112,20 +100,14 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
                   vm_ok ? "'" + vm + "' matches the running kernel"
                         : "'" + vm + "' does not match the running kernel (" + release +
                               (reference ? ", '" + trim(reference->vermagic) + "'" : "") + ")");
-        for (const auto& [k, v] : opts.params) {
-            bool known = std::find(target->params.begin(), target->params.end(), k) != target->params.end();
-            check("param " + k, known && param_value_ok(v),
-                  !known ? "the module has no parameter '" + k + "'"
-                         : param_value_ok(v) ? k + "=" + v : "invalid value '" + v + "'");
-        }
+        // A bad value from any source is bad input: refuse before anything else (exit 2).
+        auto config = VBD_TRY(host.modules.config_options("xen_blkback"));
+        plan.params = VBD_TRY(plan_params(plan.module_before, *target, {opts.params, opts.reset_params, config}));
     }
 
-    // Limits the new module will impose on every frontend at reconnect (read-only at runtime).
+    // What the new module will impose on every frontend when it connects it.
     unsigned cpus = VBD_TRY(host.kernel.online_cpus());
-    unsigned new_order = std::min(param_or(opts.params, "max_ring_page_order", max_ring_page_order),
-                                  max_ring_page_order);
-    unsigned new_queues = param_or(opts.params, "max_queues", 0);
-    if (new_queues == 0) new_queues = cpus;
+    auto limits = connect_limits(target ? plan.params.load : opts.params, cpus, true);
 
     Inventory inv(host);
     auto all = VBD_TRY(inv.list(std::nullopt));
@@ -153,6 +135,8 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
     for (auto& v : all)
         if (v.device_present) present.push_back(std::move(v));
     auto health = VBD_TRY(check_rings(host, present, {std::max(2u, opts.samples), opts.interval}));
+    // kind -> reason -> the vbds it applies to, so a shared reason is said once.
+    std::map<std::string, std::map<std::string, std::pair<std::string, std::string>>> hazards;
     unsigned max_order = 0, max_q = 0;
     for (auto& h : health) {
         PlannedVbd p;
@@ -163,6 +147,12 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
         if (h.vbd.rings) {
             max_order = std::max(max_order, h.vbd.rings->geometry.page_order);
             max_q = std::max(max_q, static_cast<unsigned>(h.vbd.rings->queues.size()));
+        }
+        // Every vbd is reconnected, whatever --only says.
+        for (const auto& z : connect_hazards(h.vbd, limits)) {
+            auto& [vbds, hint] = hazards[z.kind][z.reason];
+            vbds += (vbds.empty() ? "" : ", ") + name;
+            hint = z.hint;
         }
         for (const auto& q : h.queues) {
             // An inconsistent ring fails blkback's re-attach check: refuse whatever --only says.
@@ -182,12 +172,21 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
         if (!h.vbd.bound) p.note += std::string(p.note.empty() ? "" : "; ") + "currently unbound: will be bound";
         plan.vbds.push_back(std::move(p));
     }
-    check("ring-page-order", max_order <= new_order,
-          "new max_ring_page_order " + std::to_string(new_order) + ", frontends use up to " +
-              std::to_string(max_order));
-    check("queues", max_q <= new_queues,
-          "new max_queues allows " + std::to_string(new_queues) + ", frontends use up to " +
-              std::to_string(max_q));
+    auto verdict = [&](const char* kind, std::string ok_detail) {
+        auto it = hazards.find(kind);
+        if (it == hazards.end()) return check(kind, true, std::move(ok_detail));
+        std::string detail;
+        for (const auto& [reason, who] : it->second)
+            detail += (detail.empty() ? "" : "; ") + who.first + ": " + reason + " (" + who.second + ")";
+        return check(kind, false, detail);
+    };
+    verdict("ring-page-order", "new max_ring_page_order " + std::to_string(limits.ring_page_order) +
+                                   ", frontends use up to " + std::to_string(max_order));
+    verdict("queues", "new max_queues allows " + std::to_string(limits.queues) + ", frontends use up to " +
+                          std::to_string(max_q));
+    verdict("persistent grants",
+            std::string("new feature_persistent ") + (limits.persistent ? "Y" : "N") +
+                ": no connected frontend would see persistent grants turned on under it");
 
     if (plan.old_path.empty()) {
         check("rollback", opts.allow_no_rollback,
@@ -411,7 +410,7 @@ UpgradeReport Runner::run() {
         rep_.vbds.push_back(VbdOutcome{p.vbd.id, p.vbd.vdev, 0, p.vbd.backend_state, false, false, {}});
     }
     j_.target_path = plan_.target.path;
-    j_.target_params = plan_.opts.params;
+    j_.target_params = plan_.params.load;
     j_.rollback_path = plan_.rollback_path;
     j_.old_params = plan_.module_before ? plan_.module_before->params : std::map<std::string, std::string>{};
     j_.old_srcversion = plan_.module_before ? plan_.module_before->srcversion : std::nullopt;
@@ -454,7 +453,7 @@ UpgradeReport Runner::run() {
         return timed(step_load, [&]() -> Result<void> {
             // Bind each vbd ourselves, under a watch, instead of letting the load probe them.
             VBD_TRY_VOID(host_.bus.set_autoprobe(false));
-            VBD_TRY_VOID(host_.modules.load(plan_.target.path, plan_.opts.params));
+            VBD_TRY_VOID(host_.modules.load(plan_.target.path, plan_.params.load));
             loaded_new_ = true;
             return {};
         });

@@ -69,7 +69,7 @@ def healthy(testcase, world, allow_gone=()):
 class ReadOnly(unittest.TestCase):
     def test_default_world_shape(self):
         j = run_json("list", host="sim")
-        self.assertEqual(j["schema_version"], 1)
+        self.assertEqual(j["schema_version"], 2)
         vbds = j["vbds"]
         self.assertGreaterEqual(len(vbds), 6)
         for d in (1, 2, 3):
@@ -266,9 +266,10 @@ class Upgrade(unittest.TestCase):
     def test_refusals(self):
         w = World()
         self.refused_with_nothing_unbound(w, "--param", "max_ring_page_order=1",
-                                          expect="frontends use up to 2")
-        self.refused_with_nothing_unbound(w, "--param", "max_queues=2", expect="frontends use up to 4")
-        self.refused_with_nothing_unbound(w, "--param", "no_such_param=1", expect="no parameter")
+                                          expect="vbd-2-51712: frontend ring-page-order 2 exceeds max_ring_page_order 1")
+        self.refused_with_nothing_unbound(w, "--param", "max_queues=2",
+                                          expect="vbd-1-51728: frontend uses 4 queues, max_queues allows 2")
+        self.assertIn("no parameter", w("upgrade-backend", "--yes", "--param", "no_such_param=1", check=2).stderr)
         self.refused_with_nothing_unbound(w, "--module-file", "/var/lib/vbdctl-sim/xen-blkback-4.19.0-27.ko",
                                           expect="does not match the running kernel")
         self.refused_with_nothing_unbound(w, "--module-file", "/nonexistent.ko", expect="no such module file")
@@ -381,6 +382,135 @@ class Upgrade(unittest.TestCase):
         w = World()
         p = w("recover", "--yes", check=0)
         self.assertIn("nothing to recover", p.stdout)
+
+
+class ModuleParameters(unittest.TestCase):
+    """The parameters of a reload: carried over, typed, checked against what the kernel
+    would punish (issue 11, sections 1 and 2)."""
+
+    def disabled_disks(self, w):
+        """Disks a guest has lost, from inside the guests (blkfront stopped them)."""
+        return [(g["domid"], d["vdev"]) for g in w.json("sim", "guests")["guests"]
+                for d in g["disks"] if d["disabled"]]
+
+    def assert_nothing_changed(self, w, params_before):
+        self.assertTrue(all(v["bound"] for v in w.vbds().values()), w.vbds())
+        self.assertEqual(w.json("sim", "show-modules")["loaded"]["params"], params_before)
+        self.assertEqual(self.disabled_disks(w), [])
+        self.assertFalse(os.path.exists(w.journal_path()))
+
+    def test_plain_upgrade_keeps_persistent_grants_off(self):
+        # The hazard seen on real Xen: loaded with feature_persistent=0, guests connected, a
+        # plain upgrade loaded the defaults (Y) and every busy guest lost its disk.
+        w = World("--blkback-param", "feature_persistent=N", "--blkback-param", "log_stats=1")
+        j = w.json("upgrade-backend", "--yes")
+        self.assertTrue(j["ok"], j)
+        self.assertIs(j["module_after"]["params"]["feature_persistent"], False)
+        self.assertEqual(j["module_after"]["params"]["log_stats"], 1)
+        self.assertEqual(j["module_after"]["params"]["max_queues"], 4)
+        self.assertEqual([c for c in j["param_changes"]], [], j["param_changes"])
+        w("sim", "param", "max_buffer_pages", "512", check=0)  # runtime write, carried too
+        j = w.json("upgrade-backend", "--yes", "--module-file",
+                   "/lib/modules/6.1.0-sim-amd64/kernel/drivers/block/xen-blkback/xen-blkback.ko")
+        self.assertEqual(j["module_after"]["params"]["max_buffer_pages"], 512)
+        self.assertEqual(self.disabled_disks(w), [])
+        healthy(self, w)
+
+    def test_turning_persistent_grants_on_is_refused(self):
+        w = World("--blkback-param", "feature_persistent=N")
+        before = w.json("sim", "show-modules")["loaded"]["params"]
+        for extra in (["--param", "feature_persistent=Y"], ["--reset-params"]):
+            j = w.json("upgrade-backend", "--yes", *extra, check=1)
+            self.assertTrue(j["refused"], j)
+            failed = [p for p in j["preflight"] if not p["ok"]]
+            self.assertEqual([p["check"] for p in failed], ["persistent grants"], failed)
+            for vbd in ("vbd-1-51712", "vbd-2-51712", "vbd-3-51712"):
+                self.assertIn(vbd, failed[0]["detail"])
+            self.assertNotIn("vbd-4-51712", failed[0]["detail"])  # its frontend never connected
+            row = [c for c in j["param_changes"] if c["name"] == "feature_persistent"]
+            self.assertEqual(row, [{"name": "feature_persistent", "type": "bool", "before": False,
+                                    "after": True if extra[0] == "--param" else None,
+                                    "source": "--param" if extra[0] == "--param" else "default"}])
+            self.assert_nothing_changed(w, before)
+        # The dry run says the same, and a config file that turns them on is refused too.
+        j = w.json("upgrade-backend", "--dry-run", "--param", "feature_persistent=1", check=1)
+        self.assertTrue(j["refused"])
+        os.makedirs(w.host[4:] + ".d/modprobe.d")
+        with open(w.host[4:] + ".d/modprobe.d/blkback.conf", "w") as f:
+            f.write("options xen-blkback feature_persistent=Y\n")
+        j = w.json("upgrade-backend", "--yes", check=1)
+        self.assertEqual([c["source"] for c in j["param_changes"] if c["name"] == "feature_persistent"],
+                         ["modprobe.d"])
+        self.assert_nothing_changed(w, before)
+        # Turning them off is safe.
+        os.remove(w.host[4:] + ".d/modprobe.d/blkback.conf")
+        w2 = World()
+        j = w2.json("upgrade-backend", "--yes", "--param", "feature_persistent=N")
+        self.assertIs(j["module_after"]["params"]["feature_persistent"], False)
+        self.assertEqual(self.disabled_disks(w2), [])
+        healthy(self, w2)
+
+    def test_bind_refused_after_runtime_write(self):
+        # feature_persistent is 0644 and read at every connect: a bind is a reconnect too.
+        w = World("--blkback-param", "feature_persistent=N")
+        w("unbind", "1", "xvda", "--yes", check=0)
+        w("sim", "param", "feature_persistent", "Y", check=0)
+        j = w.json("bind", "1", "xvda", "--yes", check=1)
+        self.assertFalse(j["ok"])
+        self.assertIn("persistent grants", j["error"])
+        self.assertFalse(w.vbds()[(1, "xvda")]["bound"])
+        w("sim", "param", "feature_persistent", "N", check=0)
+        w("bind", "1", "xvda", "--yes", check=0)
+        self.assertEqual(self.disabled_disks(w), [])
+        healthy(self, w)
+
+    def test_runtime_max_queues_below_frontend_refused_at_bind(self):
+        w = World()
+        w("unbind", "1", "xvdb", "--yes", check=0)  # 4 queues
+        w("sim", "param", "max_queues", "2", check=0)
+        j = w.json("bind", "1", "xvdb", "--yes", check=1)
+        self.assertIn("max_queues", j["error"])
+        self.assertFalse(w.vbds()[(1, "xvdb")]["bound"])
+
+    def test_parameters_survive_a_second_upgrade(self):
+        # Issue 11, section 1: the second run used to load the defaults silently.
+        w = World()
+        w("upgrade-backend", "--yes", "--param", "max_queues=8", "--param", "feature_persistent=N", check=0)
+        j = w.json("upgrade-backend", "--yes", "--module-file",
+                   "/lib/modules/6.1.0-sim-amd64/kernel/drivers/block/xen-blkback/xen-blkback.ko")
+        self.assertEqual(j["module_after"]["params"]["max_queues"], 8)
+        self.assertIs(j["module_after"]["params"]["feature_persistent"], False)
+        # --reset-params: defaults (max_queues 0 = online CPUs), each change shown.
+        # (with N kept: the guests connected while the backend advertised them off)
+        j = w.json("upgrade-backend", "--yes", "--reset-params", "--param", "feature_persistent=N")
+        self.assertEqual(j["module_after"]["params"]["max_queues"], 4)
+        rows = {c["name"]: c for c in j["param_changes"]}
+        self.assertEqual(rows["max_queues"]["before"], 8)
+        self.assertEqual(rows["max_queues"]["source"], "default")
+        text = w("upgrade-backend", "--dry-run", "--param", "log_stats=1", check=0).stdout
+        self.assertIn("log_stats: 0 -> 1 (--param)", text)
+
+    def test_modprobe_d_options_apply(self):
+        w = World()
+        os.makedirs(w.host[4:] + ".d/modprobe.d")
+        with open(w.host[4:] + ".d/modprobe.d/tuning.conf", "w") as f:
+            f.write("# site tuning\noptions xen_blkback max_persistent_grants=2048 log_stats=1\n")
+        j = w.json("upgrade-backend", "--yes", "--param", "log_stats=0")
+        self.assertEqual(j["module_after"]["params"]["max_persistent_grants"], 2048)
+        self.assertEqual(j["module_after"]["params"]["log_stats"], 0)  # --param wins
+        self.assertEqual([(c["name"], c["source"]) for c in j["param_changes"]],
+                         [("max_persistent_grants", "modprobe.d")])
+
+    def test_bad_parameters_exit_2_and_change_nothing(self):
+        w = World()
+        before = w.json("sim", "show-modules")["loaded"]["params"]
+        for p in ("max_queues=abc", "max_queues=-1", "max_ring_page_order=5", "feature_persistent=maybe",
+                  "no_such_param=1", "log_stats=99999999999", "max_buffer_pages=1 2", "=3", "x"):
+            p_ = w("upgrade-backend", "--yes", "--param", p, check=2)
+            self.assertIn("error", p_.stderr)
+        w("sim", "param", "max_ring_page_order", "2", check=2)  # 0444: not writable at runtime
+        w("sim", "param", "feature_persistent", "maybe", check=2)
+        self.assert_nothing_changed(w, before)
 
 
 if __name__ == "__main__":

@@ -285,7 +285,7 @@ def scenario_module(root):
           ["module_before"]["srcversion"] is None, "check mode: would change, nothing loaded")
     rc, r = module_run(d, host, ["state=upgraded"])
     check(rc == 0 and r["changed"] and r["srcversion_after"] == "8C1F2D3E4A5B6C7D8E9F0A1"
-          and isinstance(r["window_ms"], int) and r["vbdctl"]["schema_version"] == 1,
+          and isinstance(r["window_ms"], int) and r["vbdctl"]["schema_version"] == 2,
           f"state=upgraded: changed, srcversion {r.get('srcversion_before')} -> {r.get('srcversion_after')}, "
           f"window {r.get('window_ms')} ms")
     rc, r = module_run(d, host, ["state=upgraded"])
@@ -293,7 +293,7 @@ def scenario_module(root):
           "state=upgraded again (same srcversion and params): not a change")
     rc, r = module_run(d, host, ["state=upgraded", "canary=true", "only=1,2:xvdb",
                                  "params={\"max_ring_page_order\":3}"])
-    check(rc == 0 and r["changed"] and r["module_after"]["params"]["max_ring_page_order"] == "3"
+    check(rc == 0 and r["changed"] and r["module_after"]["params"]["max_ring_page_order"] == 3
           and r["cmd"].count("--only") == 2 and "--canary" in r["cmd"]
           and "max_ring_page_order=3" in r["cmd"], "state=upgraded with new params, canary, only: changed")
     rc, r = module_run(d, host, ["state=recovered"])

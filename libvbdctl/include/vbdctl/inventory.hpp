@@ -62,6 +62,10 @@ struct Vbd {
     std::optional<FrontendRings> rings; ///< nullopt when the frontend has not published them
     std::vector<QueueState> queues;
     std::map<std::string, uint64_t> statistics;
+    /// Both ends' `feature-persistent` keys as the other end reads them (xenbus_read_unsigned:
+    /// absent or not a number is 0): what blkfront saw when it connected, what blkback sees.
+    bool backend_persistent = false;
+    bool frontend_persistent = false;
     std::optional<std::string> error_node; ///< text of error/backend/vbd/D/N/error
     std::vector<std::string> problems;     ///< malformed values met, one sentence each
     std::optional<ToolstackDisk> toolstack_disk;        ///< full detail only: the configured disk

@@ -106,6 +106,12 @@ struct LoadedModule {
     std::string taint;
 };
 
+/// A module parameter as modinfo lists it (`parmtype`: int, uint, bool, charp, ...).
+struct ModuleParam {
+    std::string name;
+    std::string type;
+};
+
 /// What modinfo says about a module file.
 struct ModuleFile {
     std::string path;
@@ -114,7 +120,14 @@ struct ModuleFile {
     std::optional<std::string> srcversion;
     std::optional<std::string> version;
     std::optional<std::string> build_id;
-    std::vector<std::string> params; ///< parameter names
+    std::vector<ModuleParam> params;
+
+    /// The parameter called name, or nullptr.
+    const ModuleParam* param(std::string_view param_name) const {
+        for (const auto& p : params)
+            if (p.name == param_name) return &p;
+        return nullptr;
+    }
 };
 
 /// Kernel modules (libkmod).
@@ -127,6 +140,9 @@ class Modules {
     virtual Result<ModuleFile> inspect(std::string_view path) = 0;
     /// The file modprobe would load for name on the running kernel.
     virtual Result<std::string> resolve(std::string_view name) = 0;
+    /// The options modprobe would pass to name from its configuration (`options` lines of
+    /// modprobe.d), as one string ("NAME=VALUE NAME2=VALUE2"); empty when there are none.
+    virtual Result<std::string> config_options(std::string_view name) = 0;
     /// Loads a module file with the given parameters (no dependency resolution).
     virtual Result<void> load(std::string_view path,
                               const std::map<std::string, std::string>& params) = 0;

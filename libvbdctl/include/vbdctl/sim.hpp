@@ -2,6 +2,7 @@
 /// The simulated host ("--host sim[:FILE]"): every port over one model of xenbus, xen-blkback
 /// and running guests. With a file, the world persists there across invocations.
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,23 @@ struct InitOptions {
     unsigned guests = 0; ///< 0: the built-in default world
     unsigned vbds_per_guest = 2;
     std::string kernel = "6.1.0-sim-amd64";
+    /// Parameters xen-blkback was loaded with before the guests connected (NAME -> VALUE).
+    std::map<std::string, std::string> blkback_params;
+};
+
+/// One disk as its guest's blkfront sees it.
+struct FrontendView {
+    uint32_t devid = 0;
+    bool persistent = false; ///< blkfront uses persistent grants (decided at its connect)
+    bool disabled = false;   ///< blkfront stopped the disk: the guest has lost it
+};
+
+/// A simulated guest: its disks from the inside and what its kernel logged.
+struct GuestView {
+    uint32_t domid = 0;
+    std::string name;
+    std::vector<FrontendView> disks;
+    std::vector<std::pair<int64_t, std::string>> console; ///< (virtual ms, line)
 };
 
 /// A fault injected with `vbdctl sim fault`. Kinds: module-load-fail, reconnect-fatal,
@@ -42,6 +60,10 @@ class SimHost {
     virtual Result<void> clear_faults() = 0;
     /// Every module file the simulated host has, with modinfo.
     virtual std::vector<ModuleFile> module_files() = 0;
+    /// Every guest, seen from inside (frontends, console).
+    virtual std::vector<GuestView> guests() = 0;
+    /// What `echo VALUE > /sys/module/xen_blkback/parameters/NAME` does (needs the lock).
+    virtual Result<void> write_param(const std::string& name, const std::string& value) = 0;
     /// Writes the world to its file now (no-op without a file or without the lock).
     virtual Result<void> flush() = 0;
 };

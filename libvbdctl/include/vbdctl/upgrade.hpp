@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "vbdctl/lifecycle.hpp"
+#include "vbdctl/params.hpp"
 
 namespace vbd {
 
@@ -20,7 +21,8 @@ struct OnlySpec {
 
 struct UpgradeOptions {
     std::optional<std::string> module_file;         ///< else what modprobe resolves
-    std::map<std::string, std::string> params;      ///< NAME=VALUE for the new module
+    std::map<std::string, std::string> params;      ///< --param NAME=VALUE: override the carried values
+    bool reset_params = false;                      ///< carry nothing over from the running module
     std::vector<OnlySpec> only;                     ///< gate and verify only these vbds
     bool canary = false;
     bool assume_rebind = false;
@@ -55,6 +57,7 @@ struct UpgradePlan {
     std::string old_path;      ///< the loaded module's file, when identified
     std::string rollback_path; ///< our copy of it (empty in a dry run or when impossible)
     ModuleFile target;
+    ParamPlan params;          ///< what the new module is loaded with, and what changes
     bool autoprobe_before = true;
     std::vector<std::string> steps;
     std::unique_ptr<Lock> lock;

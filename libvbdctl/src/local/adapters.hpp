@@ -4,6 +4,8 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "vbdctl/ports.hpp"
 
@@ -12,6 +14,9 @@ namespace vbd::local {
 Result<std::unique_ptr<XenStore>> open_xenstore();
 std::unique_ptr<BackendBus> make_sysfs_bus(std::string root);
 Result<std::unique_ptr<Modules>> open_kmod(std::string root);
+/// The modprobe options for module name from the configuration in config_dirs only (read
+/// through libkmod, as modprobe reads /etc/modprobe.d): lets the simulator honour a directory.
+Result<std::string> modprobe_options(const std::vector<std::string>& config_dirs, std::string_view name);
 std::unique_ptr<RingReader> make_gnttab_reader();
 std::unique_ptr<Toolstack> make_xenlight(XenStore& fallback);
 std::unique_ptr<Kernel> make_kernel();

@@ -95,6 +95,17 @@ struct ModRef {
     }
 };
 
+// libkmod merges the `options` lines of every configuration file (and the kernel command
+// line's NAME.PARAM=VALUE) for a module, as modprobe applies them.
+Result<std::string> options_of(kmod_ctx* ctx, std::string_view name) {
+    ModRef mod;
+    std::string n(name);
+    if (int rc = kmod_module_new_from_name(ctx, n.c_str(), &mod.m); rc < 0)
+        return fail(Errc::io, std::string("libkmod: ") + std::strerror(-rc), n);
+    const char* o = kmod_module_get_options(mod.m);
+    return std::string(o ? o : "");
+}
+
 class KmodModules final : public Modules {
   public:
     KmodModules(kmod_ctx* ctx, std::string root) : ctx_(ctx), sys_module_(fs::path(root) / "sys/module") {}
@@ -150,8 +161,13 @@ class KmodModules final : public Modules {
             else if (key == "version") f.version = value;
             else if (key == "name") f.name = value;
             else if (key == "parm" || key == "parmtype") {
-                std::string pn = value.substr(0, value.find(':'));
-                if (std::find(f.params.begin(), f.params.end(), pn) == f.params.end()) f.params.push_back(pn);
+                // "parm" is NAME:description, "parmtype" NAME:TYPE; a parameter may lack either.
+                auto colon = value.find(':');
+                std::string pn = value.substr(0, colon);
+                auto it = std::find_if(f.params.begin(), f.params.end(),
+                                       [&](const ModuleParam& x) { return x.name == pn; });
+                if (it == f.params.end()) it = f.params.insert(f.params.end(), ModuleParam{pn, ""});
+                if (key == "parmtype" && colon != std::string::npos) it->type = value.substr(colon + 1);
             }
         }
         kmod_module_info_free_list(info);
@@ -173,6 +189,8 @@ class KmodModules final : public Modules {
         if (out.empty()) return fail(Errc::not_found, "module is built in or has no file", n);
         return out;
     }
+
+    Result<std::string> config_options(std::string_view name) override { return options_of(ctx_, name); }
 
     Result<void> load(std::string_view path, const std::map<std::string, std::string>& params) override {
         std::string p(path), opts;
@@ -214,6 +232,17 @@ class KmodModules final : public Modules {
 };
 
 } // namespace
+
+Result<std::string> modprobe_options(const std::vector<std::string>& config_dirs, std::string_view name) {
+    std::vector<const char*> paths;
+    for (const auto& d : config_dirs) paths.push_back(d.c_str());
+    paths.push_back(nullptr);
+    kmod_ctx* ctx = kmod_new(nullptr, paths.data());
+    if (!ctx) return fail(Errc::io, "libkmod: cannot create a context");
+    auto r = options_of(ctx, name);
+    kmod_unref(ctx);
+    return r;
+}
 
 Result<std::unique_ptr<Modules>> open_kmod(std::string root) {
     kmod_ctx* ctx = kmod_new(nullptr, nullptr);

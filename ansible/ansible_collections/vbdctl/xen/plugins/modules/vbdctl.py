@@ -14,7 +14,7 @@ version_added: "0.1.0"
 description:
   - Wraps the C(vbdctl) command line tool, which unbinds, rebinds and upgrades xen-blkback
     under running guests with a preflight, a journal and automatic rollback.
-  - Every state runs C(vbdctl --json ...) and returns the tool's JSON object (schema_version 1)
+  - Every state runs C(vbdctl --json ...) and returns the tool's JSON object (schema_version 2)
     in RV(vbdctl).
   - C(state=facts) runs C(vbdctl list --json) and returns the inventory as the fact C(vbdctl_inventory).
   - C(state=checked) runs C(vbdctl check --json) and fails the host when any ring is inconsistent
@@ -131,10 +131,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 vbdctl:
-  description: The JSON object vbdctl printed (schema_version 1); empty when it printed none.
+  description: The JSON object vbdctl printed (schema_version 2); empty when it printed none.
   returned: always
   type: dict
-  sample: {"schema_version": 1, "ok": true, "window_ms": 243}
+  sample: {"schema_version": 2, "ok": true, "window_ms": 243}
 cmd:
   description: The command that was run.
   returned: always
@@ -385,9 +385,8 @@ def main():
             failed_checks = ["%s: %s" % (c.get("check"), c.get("detail"))
                              for c in out.get("preflight") or [] if not c.get("ok")]
             fail("upgrade refused: %s" % "; ".join(failed_checks), failed_checks=failed_checks)
-        wanted = target.get("params") or {}
-        loaded_params = (before or {}).get("params") or {}
-        same_params = all(str(loaded_params.get(k)) == str(v) for k, v in wanted.items())
+        # vbdctl lists every parameter value the reload would change (none: all carried over).
+        same_params = not out.get("param_changes")
         result["changed"] = not (before and before.get("loaded", True)
                                  and srcversion(before) == target.get("srcversion") and same_params)
         module.exit_json(**result)
