@@ -16,7 +16,7 @@ struct UpgradeCliOptions {
     std::string module_file;
     std::vector<std::string> params, only;
     bool canary = false, dry_run = false, yes = false, assume_rebind = false, force_vermagic = false,
-         reset_params = false;
+         reset_params = false, force = false, without_rollback = false;
     double timeout_s = 30;
 };
 
@@ -43,7 +43,8 @@ vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
     u.reset_params = o.reset_params;
     u.canary = o.canary;
     u.assume_rebind = o.assume_rebind;
-    u.allow_no_rollback = o.yes;
+    u.allow_no_rollback = o.without_rollback;
+    u.force = o.force;
     u.force_vermagic = o.force_vermagic;
     u.timeout = vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000));
     return u;
@@ -110,12 +111,14 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
     if (!opts) return report(opts.error());
     auto plan = vbd::plan_upgrade(*c.host, *opts, o.dry_run);
     if (!plan) return report(plan.error());
-    if (o.dry_run || plan->refused()) {
+    if (o.dry_run || plan->refused() || plan->noop) {
         if (c.g.json) {
             auto j = json_header(c);
             const auto pj = plan_json(*plan);
             for (auto it = pj.begin(); it != pj.end(); ++it) j[it.key()] = it.value();
             j["ok"] = !plan->refused();
+            j["changed"] = false;
+            j["noop"] = plan->noop;
             j["dry_run"] = o.dry_run;
             j["refused"] = plan->refused();
             j["module_before"] = module_json(plan->module_before, plan->target.params);
@@ -124,10 +127,11 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
             print_plan(*plan);
         }
         if (plan->refused()) {
-            std::cerr << "vbdctl: error: upgrade refused before any change (see the FAIL lines)\n";
+            std::cerr << "vbdctl: error: upgrade refused before any change ("
+                      << (c.g.json ? "see the preflight entries with ok false" : "see the FAIL lines") << ")\n";
             return Exit::failed;
         }
-        if (!c.g.json) std::cout << "dry run: nothing changed\n";
+        if (!c.g.json) std::cout << (plan->noop ? "nothing to do: nothing changed\n" : "dry run: nothing changed\n");
         return Exit::ok;
     }
     if (!c.g.json && c.g.verbosity >= 0) print_plan(*plan);
@@ -139,6 +143,8 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
     if (c.g.json) {
         auto j = json_header(c);
         j["ok"] = r.ok;
+        j["changed"] = r.reloaded;
+        j["noop"] = false;
         j["interrupted"] = r.interrupted;
         j["rolled_back"] = r.rolled_back;
         j["failure"] = r.failure.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.failure);
@@ -204,7 +210,10 @@ void add_upgrade(CLI::App& app, Command& cmd) {
                                        "every vbd is still rebound, as the module cannot unload otherwise");
     sub->add_flag("--canary", o->canary, "Bind one vbd first and prove it before binding the rest");
     sub->add_flag("-n,--dry-run", o->dry_run, "Print the preflight and the plan; change nothing");
-    sub->add_flag("-y,--yes", o->yes, "Do not ask; also proceed when no rollback copy can be kept");
+    sub->add_flag("-y,--yes", o->yes, "Do not ask for confirmation");
+    sub->add_flag("--force", o->force, "Reload even when the target is the loaded module and no parameter changes");
+    sub->add_flag("--without-rollback", o->without_rollback,
+                  "Proceed when no copy of the loaded module can be kept for a rollback");
     sub->add_flag("--assume-rebind-support", o->assume_rebind, "Trust that this pre-5.5 kernel has the rebind backport");
     sub->add_flag("--force-vermagic", o->force_vermagic, "Load a module whose vermagic differs from the running kernel's");
     sub->add_option("--timeout", o->timeout_s, "Seconds to wait for each vbd to reconnect")

@@ -19,7 +19,8 @@ _vbdctl_cmd_opts()
         unbind) echo '-h --help -y --yes --timeout --assume-rebind-support' ;;
         bind | recover) echo '-h --help -y --yes --timeout' ;;
         upgrade-backend)
-            echo '-h --help --module-file --param --reset-params --only --canary -n --dry-run -y --yes' \
+            echo '-h --help --module-file --param --reset-params --force --without-rollback --only --canary' \
+                '-n --dry-run -y --yes' \
                 '--assume-rebind-support --force-vermagic --timeout'
             ;;
         "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param' ;;

@@ -188,11 +188,16 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
             std::string("new feature_persistent ") + (limits.persistent ? "Y" : "N") +
                 ": no connected frontend would see persistent grants turned on under it");
 
+    // The module already loaded, with the same values: a reload would only stall every guest.
+    plan.noop = !opts.force && plan.module_before && target && same_module(*plan.module_before, *target) &&
+                plan.params.changes.empty();
     if (plan.old_path.empty()) {
-        check("rollback", opts.allow_no_rollback,
+        check("rollback", opts.allow_no_rollback || plan.noop,
               "rollback impossible: no module file matches the loaded xen_blkback (srcversion/build-id)" +
-                  std::string(opts.allow_no_rollback ? "; proceeding because of --yes" : "; pass --yes to proceed without"));
-    } else if (dry_run || plan.refused()) {
+                  std::string(plan.noop ? "; not needed, nothing to do"
+                              : opts.allow_no_rollback ? "; proceeding because of --without-rollback"
+                                                       : "; pass --without-rollback to proceed without"));
+    } else if (dry_run || plan.refused() || plan.noop) {
         check("rollback", true, "would keep a copy of " + plan.old_path + " in " + host.state.path() + "/rollback");
     } else {
         auto copy = host.modules.keep_copy(plan.old_path, host.state.path() + "/rollback");
@@ -216,6 +221,13 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
         "7 verify: every vbd Connected, rings consistent and moving; restore drivers_autoprobe",
     };
     plan.target.path = target_path;
+    if (plan.noop) {
+        std::string id = plan.module_before->srcversion ? "srcversion " + *plan.module_before->srcversion
+                         : plan.module_before->build_id ? "build-id " + *plan.module_before->build_id
+                                                        : "the same build";
+        plan.steps = {"nothing to do: " + target_path + " is the loaded module (" + id +
+                      ") and every parameter keeps its value (--force reloads anyway)"};
+    }
     return plan;
 }
 
@@ -455,6 +467,7 @@ UpgradeReport Runner::run() {
             VBD_TRY_VOID(host_.bus.set_autoprobe(false));
             VBD_TRY_VOID(host_.modules.load(plan_.target.path, plan_.params.load));
             loaded_new_ = true;
+            rep_.reloaded = true;
             return {};
         });
     };

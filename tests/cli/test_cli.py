@@ -501,6 +501,45 @@ class ModuleParameters(unittest.TestCase):
         self.assertEqual([(c["name"], c["source"]) for c in j["param_changes"]],
                          [("max_persistent_grants", "modprobe.d")])
 
+    def test_upgrade_to_the_loaded_module_is_a_noop(self):
+        # Issue 11, section 3: it reloaded anyway, stalling every guest, and Ansible then
+        # reloaded on every play.
+        w = World()
+        stock = "/lib/modules/6.1.0-sim-amd64/kernel/drivers/block/xen-blkback/xen-blkback.ko"
+        consoles = lambda: [g["console"] for g in w.json("sim", "guests")["guests"]]
+        before = consoles()
+        j = w.json("upgrade-backend", "--yes", "--module-file", stock)
+        self.assertTrue(j["ok"])
+        self.assertIs(j["changed"], False)
+        self.assertTrue(j["noop"])
+        self.assertNotIn("steps", j)
+        self.assertEqual(consoles(), before)  # no frontend saw its backend reconnect
+        self.assertFalse(os.path.exists(w.journal_path()))
+        self.assertIn("nothing to do", w("upgrade-backend", "--yes", "--module-file", stock, check=0).stdout)
+        # Another parameter value is a change; so is --force.
+        j = w.json("upgrade-backend", "--yes", "--module-file", stock, "--param", "log_stats=1")
+        self.assertIs(j["changed"], True)
+        j = w.json("upgrade-backend", "--yes", "--module-file", stock, "--force")
+        self.assertIs(j["changed"], True)
+        self.assertNotEqual(consoles(), before)
+        # After a real upgrade, the same command again does nothing.
+        self.assertIs(w.json("upgrade-backend", "--yes")["changed"], True)
+        self.assertIs(w.json("upgrade-backend", "--yes")["changed"], False)
+        self.assertTrue(w.json("upgrade-backend", "--dry-run")["noop"])
+        healthy(self, w)
+
+    def test_yes_does_not_waive_the_rollback_copy(self):
+        # --yes answers the confirmation only; going on without a rollback copy has its own flag.
+        w = World()
+        other = "/var/lib/vbdctl-sim/xen-blkback-4.19.0-27.ko"  # no other file is this build
+        w("upgrade-backend", "--yes", "--force-vermagic", "--module-file", other, check=0)
+        j = w.json("upgrade-backend", "--yes", check=1)
+        rollback = [c for c in j["preflight"] if c["check"] == "rollback"][0]
+        self.assertFalse(rollback["ok"])
+        self.assertIn("--without-rollback", rollback["detail"])
+        j = w.json("upgrade-backend", "--yes", "--without-rollback")
+        self.assertTrue(j["ok"] and j["changed"])
+
     def test_bad_parameters_exit_2_and_change_nothing(self):
         w = World()
         before = w.json("sim", "show-modules")["loaded"]["params"]

@@ -243,7 +243,7 @@ def scenario_check_mode(root):
     check(re.search(r"^changed: \[host\d+\]", out, re.M) is not None, "check mode reports the upgrade as a change")
 
 
-def module_run(workdir, host, args, check_mode=False):
+def module_run(workdir, host, args, check_mode=False, diff=False):
     """Run the module once through ansible ad-hoc; return (rc, result dict)."""
     env = dict(os.environ)
     # ansible-core's own tree callback writes the result as JSON, one file per host (the
@@ -259,12 +259,15 @@ def module_run(workdir, host, args, check_mode=False):
     cmd = ["ansible", "localhost", "-c", "local", "-m", "vbdctl.xen.vbdctl", "-a", margs]
     if check_mode:
         cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, timeout=120)
     try:
         with open(os.path.join(tree, "localhost")) as f:
             res = json.load(f)
         # the tree file leaves out "failed": the minimal callback's status line has it
         res.setdefault("failed", "localhost | FAILED!" in p.stdout)
+        res["_stdout"] = p.stdout  # where --diff output goes (the tree file leaves it out)
     except (OSError, ValueError) as e:
         raise RuntimeError(f"{cmd} left no result ({e}); exit {p.returncode}\n{p.stdout}\n{p.stderr}") from e
     return p.returncode, res
@@ -289,8 +292,13 @@ def scenario_module(root):
           f"state=upgraded: changed, srcversion {r.get('srcversion_before')} -> {r.get('srcversion_after')}, "
           f"window {r.get('window_ms')} ms")
     rc, r = module_run(d, host, ["state=upgraded"])
-    check(rc == 0 and not r["changed"] and r["window_ms"] is not None,
-          "state=upgraded again (same srcversion and params): not a change")
+    check(rc == 0 and not r["changed"] and r["vbdctl"]["noop"] is True and "window_ms" not in r,
+          "state=upgraded again (same srcversion and params): nothing reloaded, not a change")
+    rc, r = module_run(d, host, ["state=upgraded"], check_mode=True)
+    check(rc == 0 and not r["changed"], "check mode of a no-op upgrade: not a change")
+    rc, r = module_run(d, host, ["state=upgraded", "params={\"max_ring_page_order\":3}"], check_mode=True, diff=True)
+    check(rc == 0 and r["changed"] and "-max_ring_page_order: 4" in r["_stdout"]
+          and "+max_ring_page_order: 3" in r["_stdout"], f"--diff shows the parameter change: {r['_stdout'][:400]}")
     rc, r = module_run(d, host, ["state=upgraded", "canary=true", "only=1,2:xvdb",
                                  "params={\"max_ring_page_order\":3}"])
     check(rc == 0 and r["changed"] and r["module_after"]["params"]["max_ring_page_order"] == 3

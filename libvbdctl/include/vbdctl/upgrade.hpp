@@ -26,7 +26,8 @@ struct UpgradeOptions {
     std::vector<OnlySpec> only;                     ///< gate and verify only these vbds
     bool canary = false;
     bool assume_rebind = false;
-    bool allow_no_rollback = false;                 ///< --yes: proceed without a rollback copy
+    bool allow_no_rollback = false;                 ///< --without-rollback: proceed without a rollback copy
+    bool force = false;                             ///< reload even when nothing would change
     bool force_vermagic = false;
     Millis timeout{30000};                          ///< per connect wait
     Millis drain_timeout{60000};
@@ -58,6 +59,7 @@ struct UpgradePlan {
     std::string rollback_path; ///< our copy of it (empty in a dry run or when impossible)
     ModuleFile target;
     ParamPlan params;          ///< what the new module is loaded with, and what changes
+    bool noop = false;         ///< the target is the loaded module with the same values: run nothing
     bool autoprobe_before = true;
     std::vector<std::string> steps;
     std::unique_ptr<Lock> lock;
@@ -87,6 +89,7 @@ struct UpgradeReport {
     bool ok = false;
     bool interrupted = false;
     bool rolled_back = false;
+    bool reloaded = false; ///< a new module instance was loaded (the host changed)
     std::string failure;
     std::vector<std::string> restored;
     std::vector<StepRecord> steps;
@@ -97,7 +100,8 @@ struct UpgradeReport {
 };
 
 /// Runs every preflight check and builds the plan; changes nothing (with dry_run it also
-/// takes no rollback copy and releases the lock). Errors are only for broken hosts.
+/// takes no rollback copy and releases the lock). A plan with `noop` set must not be run.
+/// Errors: Errc::invalid_argument for bad parameters, else only for broken hosts.
 Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dry_run);
 
 /// Carries out a plan that was not refused. Never returns with a guest's vbd unbound

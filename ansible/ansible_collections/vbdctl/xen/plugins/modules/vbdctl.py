@@ -20,9 +20,10 @@ description:
   - C(state=checked) runs C(vbdctl check --json) and fails the host when any ring is inconsistent
     (C(req_prod - rsp_prod > size)) or stuck (requests pending, no responses).
   - C(state=upgraded) runs C(vbdctl upgrade-backend --yes --json). If the tool rolls back, the task
-    fails and RV(rolled_back) is true. The task reports C(changed) only when the loaded module
-    differs afterwards (srcversion, build id or parameters); reloading the same build with the same
-    parameters is not a change.
+    fails and RV(rolled_back) is true. The task reports C(changed) as vbdctl does: when the target is
+    the module already loaded and every parameter keeps its value, vbdctl does nothing (no reload,
+    no guest stalls) and the task is not C(changed). In C(--diff) mode the task shows each
+    parameter value that changes (vbdctl's C(param_changes)) and the srcversion before and after.
   - C(state=recovered) runs C(vbdctl recover --yes --json) and is C(changed) only when there was a
     journal of an interrupted run to finish.
   - On any non-zero exit the task fails with the tool's message (its stderr) and exit code.
@@ -230,11 +231,17 @@ import json
 from ansible.module_utils.basic import AnsibleModule
 
 
-def module_identity(m):
-    """What makes two loaded modules the same build with the same parameters."""
-    if not m:
-        return None
-    return (m.get("srcversion"), m.get("build_id"), m.get("params") or {})
+def param_diff(before, out):
+    """Ansible's --diff view of an upgrade: the srcversion and every parameter that changes."""
+    def lines(side, module_side):
+        rows = ["srcversion: %s" % (module_side or {}).get("srcversion")]
+        for c in out.get("param_changes") or []:
+            value = c.get(side)
+            rows.append("%s: %s" % (c.get("name"), "(module default)" if value is None else value))
+        return "\n".join(rows) + "\n"
+    after = out.get("module_after") or out.get("target") or {}
+    return {"before": lines("before", before), "after": lines("after", after),
+            "before_header": "xen_blkback (loaded)", "after_header": "xen_blkback (after upgrade-backend)"}
 
 
 def srcversion(m):
@@ -374,6 +381,8 @@ def main():
     result["module_before"] = before
     result["srcversion_before"] = srcversion(before)
     result["dry_run"] = bool(module.check_mode)
+    if module._diff:
+        result["diff"] = param_diff(before, out)
     if module.check_mode:
         target = out.get("target") or {}
         result["module_after"] = target
@@ -385,10 +394,8 @@ def main():
             failed_checks = ["%s: %s" % (c.get("check"), c.get("detail"))
                              for c in out.get("preflight") or [] if not c.get("ok")]
             fail("upgrade refused: %s" % "; ".join(failed_checks), failed_checks=failed_checks)
-        # vbdctl lists every parameter value the reload would change (none: all carried over).
-        same_params = not out.get("param_changes")
-        result["changed"] = not (before and before.get("loaded", True)
-                                 and srcversion(before) == target.get("srcversion") and same_params)
+        # vbdctl's dry run says whether a run would do anything at all.
+        result["changed"] = not out.get("noop")
         module.exit_json(**result)
 
     after = out.get("module_after")
@@ -398,8 +405,8 @@ def main():
         if key in out:
             result[key] = out[key]
     result["rolled_back"] = bool(out.get("rolled_back"))
-    # Honest: only a different build or different parameters afterwards is a change.
-    result["changed"] = module_identity(before) != module_identity(after)
+    # vbdctl reports whether it reloaded the module; a no-op run changed nothing.
+    result["changed"] = bool(out.get("changed"))
     if rc != 0 or out.get("ok") is False:
         fail("vbdctl upgrade-backend failed (exit %d)%s" % (rc, ": " + out["failure"] if out.get("failure") else ""))
     module.exit_json(**result)
