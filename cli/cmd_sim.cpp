@@ -111,11 +111,20 @@ int run_fault(Context& c, const SimFaultOptions& o) {
         if (!id) return report(id.error());
         f.domid = id->domid;
         f.devid = id->devid;
-    } else if (kind == "destroy-guest") {
-        if (!want(1) || o.at_step < 1) return usage("destroy-guest needs DOMID --at-step K");
+    } else if (kind == "destroy-guest" || kind == "create-guest") {
+        if (!want(1) || o.at_step < 1) return usage(kind + " needs DOMID --at-step K");
         auto d = vbd::parse_domid(a[1]);
         if (!d) return report(d.error());
         f.domid = *d;
+    } else if (kind == "detach") {
+        if (!want(2) || o.at_step < 1) return usage("detach needs DOMID VBD --at-step K");
+        auto d = vbd::parse_domid(a[1]);
+        if (!d) return report(d.error());
+        vbd::Inventory inv(*c.host);
+        auto id = inv.resolve(*d, a[2]);
+        if (!id) return report(id.error());
+        f.domid = id->domid;
+        f.devid = id->devid;
     } else if (kind == "slow-drain") {
         if (!want(1)) return usage("slow-drain needs SECONDS");
         try {
@@ -229,10 +238,11 @@ void add_sim(CLI::App& app, Command& cmd) {
     auto fo = std::make_shared<SimFaultOptions>();
     auto* fault = sim->add_subcommand(
         "fault", "Inject a fault: module-load-fail | reconnect-fatal DOMID VBD | destroy-guest "
-                 "DOMID --at-step K | slow-drain SECONDS | corrupt-ring DOMID VBD | "
-                 "crash-after-step K | stall-ring DOMID VBD; or list, clear");
+                 "DOMID --at-step K | create-guest DOMID --at-step K | detach DOMID VBD --at-step K | "
+                 "slow-drain SECONDS | corrupt-ring DOMID VBD | crash-after-step K | stall-ring DOMID VBD; "
+                 "or list, clear");
     fault->add_option("KIND", fo->args, "Fault kind and its arguments, or list, clear")->required();
-    fault->add_option("--at-step", fo->at_step, "Step of upgrade-backend (destroy-guest)");
+    fault->add_option("--at-step", fo->at_step, "Step of upgrade-backend (destroy-guest, create-guest, detach)");
     fault->callback([&cmd, fo] { cmd.run = [fo](Context& c) { return run_fault(c, *fo); }; });
 
     auto* guests = sim->add_subcommand("guests", "Each guest from inside: its disks as blkfront sees "

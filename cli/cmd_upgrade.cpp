@@ -159,6 +159,7 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
                                  {"unbound_ms", v.unbound_ms},
                                  {"backend_state", v.backend_state ? nlohmann::json(static_cast<int>(*v.backend_state)) : nlohmann::json(nullptr)},
                                  {"consistent", v.consistent}, {"gone", v.gone},
+                                 {"note", v.note.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.note)},
                                  {"error", v.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.error)}});
         j["window_ms"] = r.window_ms;
         j["module_before"] = module_json(r.module_before, plan->target.params);
@@ -175,7 +176,8 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
         for (const auto& v : r.vbds)
             t.add({std::to_string(v.id.domid), v.vdev.empty() ? std::to_string(v.id.devid) : v.vdev,
                    std::to_string(v.unbound_ms), state_name(v.backend_state),
-                   v.consistent ? "consistent" : "-", v.gone ? "guest gone" : v.error});
+                   v.consistent ? "consistent" : "-",
+                   !v.error.empty() ? v.error : !v.note.empty() ? v.note : v.gone ? "guest gone" : ""});
         std::cout << t.str() << "window: " << r.window_ms << " ms\n"
                   << "module before: srcversion " << srcv(r.module_before) << "\n"
                   << "module after:  srcversion " << srcv(r.module_after) << " from " << r.target_path << "\n";

@@ -8,7 +8,7 @@
 _vbdctl_global_opts='-h --help --host --json -v --verbose -q --quiet --version'
 _vbdctl_commands='list show check watch unbind bind recover upgrade-backend sim'
 _vbdctl_sim_commands='init fault guests param show-modules'
-_vbdctl_fault_kinds='module-load-fail reconnect-fatal destroy-guest slow-drain corrupt-ring crash-after-step stall-ring list clear'
+_vbdctl_fault_kinds='module-load-fail reconnect-fatal destroy-guest create-guest detach slow-drain corrupt-ring crash-after-step stall-ring list clear'
 
 # Options of a command ("sim init" for sim's subcommands), and which of them take a value.
 _vbdctl_cmd_opts()
@@ -172,7 +172,7 @@ _vbdctl()
                 return
             fi
             case ${args[0]} in
-                reconnect-fatal | corrupt-ring | stall-ring)
+                reconnect-fatal | corrupt-ring | stall-ring | detach)
                     case ${#args[@]} in
                         1) _vbdctl_domids ;;
                         2) _vbdctl_vbds "${args[1]}" ;;

@@ -144,13 +144,63 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
     devices_[dev_name(id)] = dev;
     if (!fe_ready) return;
 
+    publish_rings(id, order, queues, protocol, rate, iodepth);
+    // Both ends connected at boot: each decided with the module's feature_persistent.
+    devices_[dev_name(id)].fe_persistent = param_bool("feature_persistent");
+    devices_[dev_name(id)].be_persistent = param_bool("feature_persistent");
+}
+
+void World::create_guest(uint32_t domid, const std::string& name) {
+    // xl create: the toolstack writes both ends at Initialising and the device appears on
+    // the bus; blkback probes it when loaded and autoprobe is on, and the guest's blkfront
+    // then connects as at any boot.
+    add_guest(domid, name);
+    VbdId id{domid, 51712};
+    add_vbd(id, 0, 1, nullptr, XenbusState::Initialising, 0, 0);
+    xs_write(backend_path(id) + "/state", "1");
+    Device& d = devices_[dev_name(id)];
+    d.bound = d.blkif_ref = d.connected = false;
+    d.fe_live = true;
+    if (module_ && autoprobe) probe(dev_name(id));
+}
+
+void World::detach(VbdId id) {
+    // xl block-detach: online 0 and Closing on the backend; blkfront closes in turn; libxl
+    // waits for Closed (written by blkback when bound) up to 10 s, then removes the device.
+    std::string name = dev_name(id), be = backend_path(id);
+    auto it = devices_.find(name);
+    if (it == devices_.end() || it->second.removed) return;
+    xs_write(be + "/online", "0");
+    xs_write(be + "/state", "5");
+    schedule(now_ + guest_react_ms, "frontend-closed", name);
+    schedule(now_ + (it->second.bound ? 3 * guest_react_ms : 10000), "toolstack-remove", name);
+}
+
+void World::remove_vbd(VbdId id) {
+    std::string name = dev_name(id);
+    auto it = devices_.find(name);
+    if (it == devices_.end()) return;
+    Device& d = it->second;
+    d.removed = true;
+    d.bound = d.connected = false;
+    if (d.blkif_ref) schedule(now_ + static_cast<int64_t>(drain_ms_), "drained", name);
+    else devices_.erase(it);
+    std::string key = std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/";
+    std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(key); });
+    xs_remove(backend_path(id));
+    xs_remove("/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid));
+    xs_remove("/libxl/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid));
+}
+
+// What blkfront's talk_to_blkback writes: the ring's grant refs and event channels, its
+// protocol and feature-persistent; the guest then drives I/O at rate with iodepth in flight.
+void World::publish_rings(VbdId id, unsigned order, unsigned queues, const char* protocol, double rate,
+                          uint32_t iodepth) {
+    std::string fe = "/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid);
     if (protocol) xs_write(fe + "/protocol", protocol);
     if (order > 0) xs_write(fe + "/ring-page-order", std::to_string(order));
     if (queues > 1) xs_write(fe + "/multi-queue-num-queues", std::to_string(queues));
-    // blkfront (its feature_persistent defaults to on) advertises, then decides once.
-    xs_write(fe + "/feature-persistent", "1");
-    devices_[dev_name(id)].fe_persistent = param_bool("feature_persistent");
-    devices_[dev_name(id)].be_persistent = param_bool("feature_persistent");
+    xs_write(fe + "/feature-persistent", "1"); // blkfront's own feature_persistent defaults to on
     RingGeometry g{protocol && std::string(protocol) == "x86_32-abi" ? Protocol::x86_32
                                                                      : Protocol::x86_64,
                    order};
@@ -390,6 +440,25 @@ void World::advance_to(int64_t t) {
             d->second.inflight = 0;
             d->second.blkif_ref = false;
             if (d->second.removed) devices_.erase(d);
+        } else if (e.kind == "frontend-init") {
+            // blkfront saw InitWait: it publishes its ring and says Initialised.
+            auto id = parse_sysfs_name(e.device);
+            std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
+                             std::to_string(id->devid);
+            if (xs_read(fe + "/state") != "1") continue;
+            publish_rings(*id, 0, 1, "x86_64-abi", 300, 8);
+            xs_write(fe + "/state", "3");
+            if (d->second.bound) schedule(now_ + connect_latency_ms, "connect", e.device);
+        } else if (e.kind == "frontend-connected") {
+            // blkfront_connect: the one moment it decides about persistent grants.
+            auto id = parse_sysfs_name(e.device);
+            std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
+                             std::to_string(id->devid);
+            if (xs_read(fe + "/state") != "3") continue;
+            d->second.fe_persistent = xs_read(backend_path(*id) + "/feature-persistent") == "1";
+            xs_write(fe + "/state", "4");
+        } else if (e.kind == "toolstack-remove") {
+            if (auto id = parse_sysfs_name(e.device)) remove_vbd(*id);
         } else if (e.kind == "frontend-closed") {
             auto id = parse_sysfs_name(e.device);
             if (!id) continue;
@@ -522,6 +591,8 @@ void World::probe(const std::string& name) {
     if (fe == "3" || fe == "4")
         schedule(now_ + connect_latency_ms + static_cast<int64_t>(rings_of(*id).size()),
                  "connect", name);
+    else if (fe == "1" && d.fe_live)
+        schedule(now_ + guest_react_ms, "frontend-init", name);
 }
 
 void World::fatal(const std::string& name, const std::string& msg) {
@@ -580,6 +651,7 @@ void World::connect(const std::string& name) {
     // A connected blkfront only re-reads the size (blkfront_connect): no renegotiation. One
     // that disabled the disk runs its first-connect path again and trips BUG_ON(info->gd)
     // in xenwatch (seen in the lab, Linux 6.1): the guest no longer reacts to xenstore.
+    if (xs_read(fe + "/state") == "3" && d.fe_live) schedule(now_ + guest_react_ms, "frontend-connected", name);
     if (xs_read(fe + "/state") == "4") {
         if (d.fe_disabled) guest_log(id->domid, "kernel BUG at drivers/block/xen-blkfront.c:1081!");
         else guest_log(id->domid, "Setting capacity to " + xs_read(be + "/sectors").value_or("0"));
@@ -767,6 +839,13 @@ Result<void> World::add_fault(const Fault& f) {
         if (!guests_.contains(f.domid))
             return fail(Errc::not_found, "no such guest", "domain " + std::to_string(f.domid));
         if (f.step < 1) return fail(Errc::invalid_argument, "destroy-guest needs --at-step K >= 1");
+    } else if (f.kind == "create-guest") {
+        if (guests_.contains(f.domid) || f.domid == 0 || f.domid > max_domid)
+            return fail(Errc::invalid_argument, "domain " + std::to_string(f.domid) + " exists or is not a guest domid");
+        if (f.step < 1) return fail(Errc::invalid_argument, "create-guest needs --at-step K >= 1");
+    } else if (f.kind == "detach") {
+        VBD_TRY_VOID(need_vbd());
+        if (f.step < 1) return fail(Errc::invalid_argument, "detach needs --at-step K >= 1");
     } else if (f.kind == "slow-drain") {
         if (!(f.seconds >= 0 && f.seconds <= 3600))
             return fail(Errc::invalid_argument, "slow-drain needs SECONDS in 0..3600");
@@ -781,13 +860,15 @@ Result<void> World::add_fault(const Fault& f) {
 
 bool World::on_journal_step(int k) {
     for (auto it = faults_.begin(); it != faults_.end();) {
-        if (it->kind == "destroy-guest" && it->step == k) {
-            uint32_t d = it->domid;
-            it = faults_.erase(it);
-            destroy_guest(d);
-        } else {
+        if (it->step != k || (it->kind != "destroy-guest" && it->kind != "create-guest" && it->kind != "detach")) {
             ++it;
+            continue;
         }
+        Fault f = *it;
+        it = faults_.erase(it);
+        if (f.kind == "destroy-guest") destroy_guest(f.domid);
+        else if (f.kind == "create-guest") create_guest(f.domid, "new" + std::to_string(f.domid));
+        else detach({f.domid, f.devid});
     }
     for (auto it = faults_.begin(); it != faults_.end(); ++it)
         if (it->kind == "crash-after-step" && it->step == k) {
@@ -840,7 +921,7 @@ json World::to_json() const {
                    {"connected", d.connected}, {"removed", d.removed},
                    {"inflight", d.inflight},   {"stats", d.stats},
                    {"be_persistent", d.be_persistent}, {"fe_persistent", d.fe_persistent},
-                   {"fe_disabled", d.fe_disabled}};
+                   {"fe_disabled", d.fe_disabled}, {"fe_live", d.fe_live}};
     j["devices"] = std::move(devs);
     json rings = json::object();
     for (const auto& [k, r] : rings_)
@@ -902,6 +983,7 @@ Result<World> World::from_json(const json& j) try {
         dev.be_persistent = d.value("be_persistent", true);
         dev.fe_persistent = d.value("fe_persistent", true);
         dev.fe_disabled = d.value("fe_disabled", false);
+        dev.fe_live = d.value("fe_live", false);
         w.devices_[n] = dev;
     }
     for (const auto& [k, r] : j.at("rings").items()) {

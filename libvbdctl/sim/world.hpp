@@ -47,6 +47,9 @@ struct Device {
     bool fe_persistent = false;
     /// blkfront met a grant the backend kept mapped and stopped the disk for good.
     bool fe_disabled = false;
+    /// A running blkfront drives this frontend through its states (a guest created during
+    /// the simulation); the built-in world's frontends only react to closing.
+    bool fe_live = false;
 };
 
 struct ModuleFileInfo {
@@ -141,12 +144,19 @@ class World {
     /// Called when a mutating command journals step k; returns true when it must crash.
     bool on_journal_step(int k);
     void destroy_guest(uint32_t domid);
+    /// `xl create` of a guest with one disk (xvda) while the host runs.
+    void create_guest(uint32_t domid, const std::string& name);
+    /// `xl block-detach`: the toolstack takes one vbd away.
+    void detach(VbdId id);
 
   private:
     void add_guest(uint32_t domid, const std::string& name);
     void add_vbd(VbdId id, unsigned order, unsigned queues, const char* protocol,
                  XenbusState fe_state, double rate, uint32_t iodepth);
     void guest_log(uint32_t domid, std::string text);
+    void publish_rings(VbdId id, unsigned order, unsigned queues, const char* protocol, double rate,
+                       uint32_t iodepth);
+    void remove_vbd(VbdId id);
     bool param_bool(const std::string& name) const;
     std::string backend_path(VbdId id) const;
     void advance_rings(int64_t dt_ms);

@@ -182,6 +182,7 @@ Result<Vbd> Inventory::describe(uint32_t self, VbdId id, Detail detail) {
         return text && parse_uint(*text, UINT32_MAX).value_or(0) != 0;
     };
     v.backend_persistent = flag(be("feature-persistent"));
+    if (auto o = be("online")) v.online = parse_uint(*o, UINT32_MAX).value_or(1) != 0;
     v.physical_device = be("physical-device").value_or("");
     v.mode = be("mode").value_or("");
     v.params = be("params").value_or("");

@@ -263,6 +263,11 @@ Result<Prepared> prepare(Host& host, VbdId id) {
     Inventory inv(host);
     Vbd v = VBD_TRY(inv.get(id, Detail::summary));
     if (!v.device_present) return fail(Errc::refused, "not on the xen-backend bus", id.sysfs_name());
+    if (v.detaching())
+        return fail(Errc::refused, "the toolstack is detaching this disk (backend online " +
+                                       std::string(v.online ? "1" : "0") + ", state " +
+                                       std::string(v.backend_state ? to_string(*v.backend_state) : "absent") + ")",
+                    id.sysfs_name(), "leave it to the toolstack (xl block-detach / block-attach)");
     return Prepared{std::move(lock), std::move(v)};
 }
 

@@ -161,6 +161,11 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
             else if (p.gated && q.progress == Progress::stuck)
                 check("ring " + name + " q" + std::to_string(q.queue), false, q.reason);
         }
+        if (h.vbd.detaching())
+            check("detaching " + name, false,
+                  "the toolstack is detaching it (online " + std::string(h.vbd.online ? "1" : "0") +
+                      ", backend " + std::string(h.vbd.backend_state ? to_string(*h.vbd.backend_state) : "absent") +
+                      "): the module cannot be reloaded under it; wait until the toolstack has removed it");
         if (!h.vbd.connected())
             p.note = "not Connected (backend " +
                      std::string(h.vbd.backend_state ? to_string(*h.vbd.backend_state) : "absent") +
@@ -250,7 +255,22 @@ class Runner {
     Result<void> bind(const std::vector<size_t>& which);
     Result<void> verify(const std::vector<size_t>& which, bool need_progress);
     void rollback(const std::string& why);
+    Result<void> adopt_newcomers();
     bool exists(size_t i) { return host_.bus.device(plan_.vbds[i].vbd.id.sysfs_name()).has_value(); }
+    /// Whether the toolstack took vbd i away, or is doing so (then it is left alone).
+    bool left_to_toolstack(size_t i) {
+        if (!exists(i)) return true;
+        auto online = host_.xenstore.read(plan_.vbds[i].vbd.backend_path + "/online");
+        return online && *online && **online == "0";
+    }
+    void mark_gone(size_t i) {
+        auto& out = rep_.vbds[i];
+        out.gone = true;
+        if (!exists(i)) return;
+        out.note = "detached during the run: left to the toolstack";
+        auto st = host_.xenstore.read(plan_.vbds[i].vbd.backend_path + "/state");
+        if (st && *st) out.backend_state = parse_xenbus_state(**st).value_or(XenbusState::Unknown);
+    }
 
     Host& host_;
     UpgradePlan& plan_;
@@ -274,7 +294,10 @@ Result<void> Runner::unbind_all() {
     // All unbinds are issued back to back; the old instances then drain in parallel.
     for (size_t i = 0; i < plan_.vbds.size(); ++i) {
         const auto& v = plan_.vbds[i].vbd;
-        if (!exists(i)) continue;
+        if (left_to_toolstack(i)) {
+            mark_gone(i);
+            continue;
+        }
         auto dev = host_.bus.device(v.id.sysfs_name());
         if (!dev || !dev->bound()) continue;
         VBD_TRY_VOID(host_.bus.unbind("vbd", v.id.sysfs_name()));
@@ -294,7 +317,10 @@ Result<void> Runner::bind(const std::vector<size_t>& which) {
     std::vector<size_t> idx;
     std::set<VbdId> initwait_ok;
     for (size_t i : which) {
-        if (!exists(i)) continue; // the guest went away: nothing to give back
+        if (left_to_toolstack(i)) { // the guest or the disk went away: nothing to give back
+            mark_gone(i);
+            continue;
+        }
         if (!plan_.vbds[i].must_connect) initwait_ok.insert(plan_.vbds[i].vbd.id);
         auto dev = host_.bus.device(plan_.vbds[i].vbd.id.sysfs_name());
         if (dev && dev->bound()) continue;
@@ -314,8 +340,8 @@ Result<void> Runner::bind(const std::vector<size_t>& which) {
         auto& out = rep_.vbds[i];
         if (unbound_at_[i].count()) out.unbound_ms = (host_.clock.now() - unbound_at_[i]).count();
         if (waits[k].connected) continue;
-        if (!exists(i)) {
-            out.gone = true;
+        if (left_to_toolstack(i)) {
+            mark_gone(i);
             continue;
         }
         out.error = waits[k].error;
@@ -329,8 +355,8 @@ Result<void> Runner::verify(const std::vector<size_t>& which, bool need_progress
     std::vector<Vbd> vbds;
     std::vector<size_t> idx;
     for (size_t i : which) {
-        if (!exists(i)) {
-            rep_.vbds[i].gone = true;
+        if (left_to_toolstack(i)) {
+            mark_gone(i);
             continue;
         }
         auto v = inv_.get(plan_.vbds[i].vbd.id, Detail::summary);
@@ -362,6 +388,30 @@ Result<void> Runner::verify(const std::vector<size_t>& which, bool need_progress
     }
     if (!errors.empty()) return fail(Errc::failed, "postflight failed: " + errors);
     return {};
+}
+
+Result<void> Runner::adopt_newcomers() {
+    // A guest created while the module was out (or autoprobe off) has vbd devices nobody
+    // binds: bind each unbound one whose frontend waits for a backend, in this run.
+    std::set<VbdId> planned;
+    for (const auto& p : plan_.vbds) planned.insert(p.vbd.id);
+    auto all = VBD_TRY(inv_.list(std::nullopt));
+    std::vector<size_t> added;
+    for (auto& v : all) {
+        bool waiting = v.frontend_state && *v.frontend_state >= XenbusState::Initialising &&
+                       *v.frontend_state <= XenbusState::Initialised;
+        if (planned.contains(v.id) || !v.device_present || v.bound || v.detaching() || !waiting) continue;
+        added.push_back(plan_.vbds.size());
+        rep_.vbds.push_back(VbdOutcome{v.id, v.vdev, 0, v.backend_state, false, false, "appeared during the run", {}});
+        j_.vbds.push_back({v.id, 0, v.backend_state});
+        unbound_at_.push_back(Millis(0));
+        // Its frontend has not connected yet: bound and waiting (InitWait) is its goal.
+        plan_.vbds.push_back(PlannedVbd{std::move(v), false, false, "appeared during the run"});
+    }
+    if (added.empty()) return {};
+    ctl_.report({"bind", 0, added.size(), "vbds that appeared during the run"});
+    VBD_TRY_VOID(host_.state.write_journal(j_.to_text()));
+    return bind(added);
 }
 
 void Runner::rollback(const std::string& why) {
@@ -419,7 +469,7 @@ UpgradeReport Runner::run() {
     j_ = Journal::begin("upgrade", host_.clock.wall_now().count());
     for (const auto& p : plan_.vbds) {
         j_.vbds.push_back({p.vbd.id, 0, p.vbd.backend_state});
-        rep_.vbds.push_back(VbdOutcome{p.vbd.id, p.vbd.vdev, 0, p.vbd.backend_state, false, false, {}});
+        rep_.vbds.push_back(VbdOutcome{p.vbd.id, p.vbd.vdev, 0, p.vbd.backend_state, false, false, {}, {}});
     }
     j_.target_path = plan_.target.path;
     j_.target_params = plan_.params.load;
@@ -492,10 +542,13 @@ UpgradeReport Runner::run() {
                 VBD_TRY_VOID(verify({c}, true));
                 ctl_.report({"canary", 1, 1, plan_.vbds[c].vbd.id.sysfs_name() + " proven"});
             }
-            return bind(all);
+            VBD_TRY_VOID(bind(all));
+            return adopt_newcomers();
         }));
         return timed(step_verify, [&]() -> Result<void> {
-            VBD_TRY_VOID(verify(all, true));
+            std::vector<size_t> everyone(plan_.vbds.size()); // with the vbds that appeared
+            for (size_t i = 0; i < everyone.size(); ++i) everyone[i] = i;
+            VBD_TRY_VOID(verify(everyone, true));
             return host_.bus.set_autoprobe(plan_.autoprobe_before);
         });
     };

@@ -384,6 +384,62 @@ class Upgrade(unittest.TestCase):
         self.assertIn("nothing to recover", p.stdout)
 
 
+class GuestsComeAndGo(unittest.TestCase):
+    """Issue 11, section 5 and the detach rule of section 4: the toolstack acts during a run."""
+
+    def test_guest_created_while_the_module_is_out_is_bound(self):
+        w = World()
+        w("sim", "fault", "create-guest", "9", "--at-step", "5", check=0)  # as the new module loads
+        j = w.json("upgrade-backend", "--yes")
+        self.assertTrue(j["ok"], j)
+        new = [v for v in j["vbds"] if v["domid"] == 9]
+        self.assertEqual(len(new), 1, j["vbds"])
+        self.assertEqual(new[0]["note"], "appeared during the run")
+        v = w.vbds()[(9, "xvda")]
+        self.assertTrue(v["bound"])
+        self.assertEqual((v["backend_state"], v["frontend_state"]), (4, 4))
+        healthy(self, w)
+
+    def test_guest_created_before_the_unload_rolls_back_safely(self):
+        # The old module binds it (autoprobe is still on), so rmmod fails: roll back, no loss.
+        w = World()
+        w("sim", "fault", "create-guest", "9", "--at-step", "4", check=0)
+        j = w.json("upgrade-backend", "--yes", check=1)
+        self.assertTrue(j["rolled_back"])
+        self.assertIn("delete_module", j["failure"])
+        healthy(self, w)
+
+    def test_disk_detached_during_the_run_is_left_to_the_toolstack(self):
+        w = World()
+        w("sim", "fault", "detach", "2", "xvdb", "--at-step", "3", check=0)
+        j = w.json("upgrade-backend", "--yes")
+        self.assertTrue(j["ok"], j)
+        d = [v for v in j["vbds"] if (v["domid"], v["devid"]) == (2, 51728)][0]
+        self.assertTrue(d["gone"])
+        self.assertIn("detached during the run", d["note"])
+        self.assertFalse(w.vbds()[(2, "xvdb")]["bound"])  # vbdctl did not bind it again
+        # Detached before the unbind: vbdctl does not unbind it; blkback closes it and the
+        # toolstack removes it, which lets the module go.
+        w2 = World()
+        w2("sim", "fault", "detach", "1", "xvdb", "--at-step", "1", check=0)
+        j = w2.json("upgrade-backend", "--yes")
+        self.assertTrue(j["ok"], j)
+        self.assertTrue([v for v in j["vbds"] if (v["domid"], v["devid"]) == (1, 51728)][0]["gone"])
+        self.assertNotIn((1, "xvdb"), w2.vbds())
+        healthy(self, w2)
+
+    def test_disk_being_detached_is_never_unbound_or_rebound(self):
+        w = World()
+        w("unbind", "1", "xvda", "--yes", check=0)
+        w("sim", "fault", "detach", "1", "xvda", "--at-step", "1", check=0)
+        w("unbind", "3", "xvda", "--yes", check=0)  # its journal step: xl block-detach 1 xvda
+        self.assertIn("detaching", w("bind", "1", "xvda", "--yes", check=1).stderr)
+        self.assertIn("detaching", w("unbind", "1", "xvda", "--yes", check=1).stderr)
+        j = w.json("upgrade-backend", "--dry-run", check=1)
+        self.assertIn("detaching vbd-1-51712", [c["check"] for c in j["preflight"] if not c["ok"]])
+        w("bind", "3", "xvda", "--yes", check=0)
+
+
 class ModuleParameters(unittest.TestCase):
     """The parameters of a reload: carried over, typed, checked against what the kernel
     would punish (issue 11, sections 1 and 2)."""

@@ -93,7 +93,7 @@ expect "vbdctl unbind --" "--assume-rebind-support --help --host --json --quiet 
 expect "vbdctl upgrade-backend --d" "--dry-run"
 expect "vbdctl --host sim:$world sim " "fault guests init param show-modules"
 expect "vbdctl --host sim:$world sim init --" "--blkback-param --guests --help --host --json --kernel --quiet --vbds-per-guest --verbose"
-expect "vbdctl --host sim:$world sim fault " "clear corrupt-ring crash-after-step destroy-guest list module-load-fail reconnect-fatal slow-drain stall-ring"
+expect "vbdctl --host sim:$world sim fault " "clear corrupt-ring crash-after-step create-guest destroy-guest detach list module-load-fail reconnect-fatal slow-drain stall-ring"
 expect "vbdctl --host sim:$world sim fault stall-ring " "1 2 3 4"
 expect "vbdctl --host sim:$world sim fault corrupt-ring 2 " "xvda xvdb"
 expect "vbdctl --host sim:$world sim fault slow-drain " ""

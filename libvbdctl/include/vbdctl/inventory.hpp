@@ -66,6 +66,7 @@ struct Vbd {
     /// absent or not a number is 0): what blkfront saw when it connected, what blkback sees.
     bool backend_persistent = false;
     bool frontend_persistent = false;
+    bool online = true; ///< backend `online`; 0 while the toolstack detaches the disk
     std::optional<std::string> error_node; ///< text of error/backend/vbd/D/N/error
     std::vector<std::string> problems;     ///< malformed values met, one sentence each
     std::optional<ToolstackDisk> toolstack_disk;        ///< full detail only: the configured disk
@@ -79,6 +80,11 @@ struct Vbd {
             if (q.snapshot) n += q.snapshot->pending();
         return n;
     }
+
+    /// The toolstack is taking this disk away: `xl block-detach` writes online 0, then
+    /// Closing. Never unbind or rebind it; leave it to the toolstack. (Closing with online 1
+    /// is blkback's own fatal error, not a detach.)
+    bool detaching() const { return !online; }
 
     bool connected() const {
         return backend_state == XenbusState::Connected &&

@@ -37,11 +37,11 @@ struct GuestView {
 };
 
 /// A fault injected with `vbdctl sim fault`. Kinds: module-load-fail, reconnect-fatal,
-/// destroy-guest, slow-drain, corrupt-ring, crash-after-step, stall-ring.
+/// destroy-guest, create-guest, detach, slow-drain, corrupt-ring, crash-after-step, stall-ring.
 struct Fault {
     std::string kind;
     uint32_t domid = 0, devid = 0;
-    int step = 0;       ///< destroy-guest, crash-after-step
+    int step = 0;       ///< destroy-guest, create-guest, detach, crash-after-step
     double seconds = 0; ///< slow-drain
 };
 

@@ -81,7 +81,8 @@ struct VbdOutcome {
     int64_t unbound_ms = 0;
     std::optional<XenbusState> backend_state;
     bool consistent = false;
-    bool gone = false; ///< the guest went away during the run
+    bool gone = false; ///< the guest or the disk went away during the run
+    std::string note;  ///< "appeared during the run", "detached during the run: ..."
     std::string error;
 };
 
