@@ -102,8 +102,9 @@ int run_fault(Context& c, const SimFaultOptions& o) {
     auto want = [&](size_t n) { return a.size() == n + 1; };
     if (kind == "module-load-fail") {
         if (!want(0)) return usage("module-load-fail takes no arguments");
-    } else if (kind == "reconnect-fatal" || kind == "corrupt-ring" || kind == "stall-ring") {
+    } else if (kind == "reconnect-fatal" || kind == "corrupt-ring" || kind == "stall-ring" || kind == "detach") {
         if (!want(2)) return usage(kind + " needs DOMID VBD");
+        if (kind == "detach" && o.at_step < 1) return usage("detach needs DOMID VBD --at-step K");
         auto d = vbd::parse_domid(a[1]);
         if (!d) return report(d.error());
         vbd::Inventory inv(*c.host);
@@ -116,15 +117,7 @@ int run_fault(Context& c, const SimFaultOptions& o) {
         auto d = vbd::parse_domid(a[1]);
         if (!d) return report(d.error());
         f.domid = *d;
-    } else if (kind == "detach") {
-        if (!want(2) || o.at_step < 1) return usage("detach needs DOMID VBD --at-step K");
-        auto d = vbd::parse_domid(a[1]);
-        if (!d) return report(d.error());
-        vbd::Inventory inv(*c.host);
-        auto id = inv.resolve(*d, a[2]);
-        if (!id) return report(id.error());
-        f.domid = id->domid;
-        f.devid = id->devid;
+
     } else if (kind == "slow-drain") {
         if (!want(1)) return usage("slow-drain needs SECONDS");
         try {
