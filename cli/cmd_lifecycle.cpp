@@ -38,6 +38,7 @@ int run_unbind(Context& c, const OneVbdOptions& o) {
         if (r) {
             j["backend_state"] = static_cast<int>(r->backend_state);
             j["drain_ms"] = r->drain_ms;
+            j["drain_evidence"] = r->drain_evidence;
             j["rebind_evidence"] = r->rebind.evidence;
         } else {
             j["error"] = r.error().message();
@@ -48,7 +49,8 @@ int run_unbind(Context& c, const OneVbdOptions& o) {
     if (!c.g.json)
         std::cout << id->sysfs_name() << " unbound: backend state " << vbd::to_string(r->backend_state)
                   << " (the guest keeps its disk; its I/O waits), old instance drained in "
-                  << r->drain_ms << " ms\n  evidence of rebind support: " << r->rebind.evidence
+                  << r->drain_ms << " ms\n  drain: " << r->drain_evidence
+                  << "\n  evidence of rebind support: " << r->rebind.evidence
                   << "\n  bind it again with: vbdctl bind " << id->domid << " " << o.vbd << "\n";
     return Exit::ok;
 }

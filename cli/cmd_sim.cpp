@@ -14,6 +14,7 @@ struct SimInitOptions {
     unsigned guests = 0, vbds_per_guest = 2;
     std::string kernel = "6.1.0-sim-amd64";
     std::vector<std::string> blkback_params;
+    bool builtin = false;
 };
 
 struct SimFaultOptions {
@@ -39,7 +40,7 @@ int run_init(Context& c, const SimInitOptions& o) {
         o.kernel.find_first_of(" /\n") != std::string::npos)
         return report({vbd::Errc::invalid_argument, "invalid kernel release '" + o.kernel + "'",
                        {}, "e.g. 6.1.0-sim-amd64 or 4.19.0"});
-    vbd::sim::InitOptions init{o.guests, o.vbds_per_guest, o.kernel, {}};
+    vbd::sim::InitOptions init{o.guests, o.vbds_per_guest, o.kernel, {}, o.builtin};
     for (const auto& p : o.blkback_params) {
         auto eq = p.find('=');
         if (eq == std::string::npos || eq == 0)
@@ -226,6 +227,7 @@ void add_sim(CLI::App& app, Command& cmd) {
         ->capture_default_str();
     init->add_option("--blkback-param", io->blkback_params,
                      "NAME=VALUE xen-blkback was loaded with before the guests connected (repeatable)");
+    init->add_flag("--builtin-blkback", io->builtin, "xen-blkback is built into the kernel (cannot be unloaded)");
     init->callback([&cmd, io] { cmd.run = [io](Context& c) { return run_init(c, *io); }; });
 
     auto fo = std::make_shared<SimFaultOptions>();

@@ -131,6 +131,7 @@ json module_json(const std::optional<vbd::LoadedModule>& m, const std::vector<vb
     }
     return {{"name", m->name},
             {"loaded", true},
+            {"builtin", m->builtin},
             {"refcnt", m->refcnt},
             {"srcversion", m->srcversion ? json(*m->srcversion) : json(nullptr)},
             {"version", m->version ? json(*m->version) : json(nullptr)},

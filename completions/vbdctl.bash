@@ -23,7 +23,7 @@ _vbdctl_cmd_opts()
                 '-n --dry-run -y --yes' \
                 '--assume-rebind-support --force-vermagic --timeout'
             ;;
-        "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param' ;;
+        "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param --builtin-blkback' ;;
         "sim fault") echo '-h --help --at-step' ;;
         *) echo '-h --help' ;;
     esac

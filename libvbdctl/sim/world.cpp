@@ -259,6 +259,7 @@ World World::make(const InitOptions& opts) {
     w.module_files_["/var/lib/vbdctl-sim/xen-blkback-4.19.0-27.ko"] = {
         "xen_blkback", vermagic_for("4.19.0-27-amd64"), "0D9E8F7A6B5C4D3E2F1A0B9", "sim-old",
         "5e2d1c0b9a8f7e6d5c4b3a29181706f5e4d3c2b1", blkback_params};
+    w.builtin = opts.builtin_blkback;
     w.module_ = ModuleLoad{stock, blkback_defaults()};
     w.module_->params["max_queues"] = std::to_string(w.cpus);
     for (const auto& [k, v] : opts.blkback_params) {
@@ -707,7 +708,8 @@ std::optional<vbd::LoadedModule> World::loaded_module() const {
     if (!module_) return std::nullopt;
     vbd::LoadedModule m;
     m.name = "xen_blkback";
-    m.refcnt = refcnt();
+    m.builtin = builtin;
+    m.refcnt = builtin ? 0 : refcnt();
     auto f = module_files_.find(module_->path);
     if (f != module_files_.end()) {
         m.srcversion = f->second.srcversion;
@@ -765,6 +767,7 @@ Result<void> World::load_module(const std::string& path,
 
 Result<void> World::unload_module() {
     if (!module_) return fail(Errc::not_found, "module xen_blkback is not loaded");
+    if (builtin) return fail(Errc::io, "delete_module failed: No such file or directory (built in)", "xen_blkback");
     if (int n = refcnt(); n > 0)
         return fail(Errc::busy,
                     "delete_module failed: Resource temporarily unavailable (refcnt " +
@@ -910,6 +913,7 @@ json World::to_json() const {
     j["cpus"] = cpus;
     j["self_domid"] = self_;
     j["autoprobe"] = autoprobe;
+    j["builtin"] = builtin;
     j["xenstore"] = xs_;
     j["xs_seq"] = xs_seq_;
     json log = json::array();
@@ -969,6 +973,7 @@ Result<World> World::from_json(const json& j) try {
     w.cpus = j.at("cpus").get<unsigned>();
     w.self_ = j.at("self_domid").get<uint32_t>();
     w.autoprobe = j.at("autoprobe").get<bool>();
+    w.builtin = j.value("builtin", false);
     w.xs_ = j.at("xenstore").get<std::map<std::string, std::string>>();
     w.xs_seq_ = j.at("xs_seq").get<uint64_t>();
     for (const auto& e : j.at("xs_log")) w.xs_log_.emplace_back(e.at(0).get<uint64_t>(), e.at(1).get<std::string>());

@@ -123,6 +123,7 @@ class World {
     Result<std::string> copy_module_file(const std::string& path, const std::string& dir);
     const std::map<std::string, ModuleFileInfo>& module_files() const { return module_files_; }
     bool module_loaded() const { return module_.has_value(); }
+    bool builtin = false; ///< xen-blkback built in: loaded for good, no refcount
 
     std::string kernel_release;
     unsigned cpus = 4;

@@ -320,6 +320,13 @@ Result<UnbindResult> unbind_vbd(Host& host, VbdId id, const UnbindOptions& opts,
                         std::string(st ? to_string(*st) : "absent") +
                         " after unbind (this kernel closed the device)",
                     name, "the guest must re-attach the disk (xl block-detach/attach)");
+    if (before && before->builtin) {
+        // No module refcount exists: the driver link (checked above) is the only signal, and
+        // it does not cover in-flight I/O the old instance still completes. Say so.
+        r.drain_evidence = "the driver link is gone; xen-blkback is built in, so no module refcount shows "
+                           "when the old instance's in-flight I/O has drained";
+        return r;
+    }
     // Each bound vbd holds the same number of references; ours drop when the old instance's
     // deferred free has run.
     int per_vbd = before && bound_before > 0 && before->refcnt % bound_before == 0
@@ -328,6 +335,7 @@ Result<UnbindResult> unbind_vbd(Host& host, VbdId id, const UnbindOptions& opts,
     int target = before ? before->refcnt - per_vbd : 0;
     ctl.report({"drain", 0, 1, name});
     r.drain_ms = VBD_TRY(wait_refcnt(host, std::max(target, 0), opts.drain_timeout, ctl));
+    r.drain_evidence = "the driver link is gone and xen_blkback's refcount fell to " + std::to_string(std::max(target, 0));
     ctl.report({"drain", 1, 1, name});
     return r;
 }

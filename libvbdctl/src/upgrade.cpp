@@ -63,6 +63,10 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
     check("module loaded", plan.module_before.has_value(),
           plan.module_before ? "xen_blkback loaded, refcnt " + std::to_string(plan.module_before->refcnt)
                              : "xen_blkback is not loaded: nothing to upgrade (modprobe xen-blkback)");
+    if (plan.module_before && plan.module_before->builtin)
+        check("module built in", false,
+              "xen-blkback is built into this kernel (no refcnt in /sys/module/xen_blkback): it cannot be "
+              "unloaded, so it cannot be reloaded or upgraded; unbind and bind still work");
     auto release = VBD_TRY(host.kernel.release());
 
     // Which file is the loaded module? Its copy is what a rollback loads.

@@ -596,6 +596,21 @@ class ModuleParameters(unittest.TestCase):
         j = w.json("upgrade-backend", "--yes", "--without-rollback")
         self.assertTrue(j["ok"] and j["changed"])
 
+    def test_builtin_blkback(self):
+        # Issue 11, section 4: unbind reported "drained in 0 ms" with no evidence, and the
+        # upgrade has nothing it could unload.
+        w = World("--builtin-blkback")
+        self.assertTrue(w.json("list")["module"]["builtin"])
+        j = w.json("unbind", "1", "xvda", "--yes")
+        self.assertIn("built in", j["drain_evidence"])
+        self.assertIn("no module refcount", j["drain_evidence"])
+        w("bind", "1", "xvda", "--yes", check=0)
+        j = w.json("upgrade-backend", "--yes", check=1)
+        failed = [c for c in j["preflight"] if not c["ok"]]
+        self.assertEqual([c["check"] for c in failed], ["module built in"], failed)
+        healthy(self, w)
+        self.assertIn("refcount fell", World().json("unbind", "1", "xvda", "--yes")["drain_evidence"])
+
     def test_bad_parameters_exit_2_and_change_nothing(self):
         w = World()
         before = w.json("sim", "show-modules")["loaded"]["params"]

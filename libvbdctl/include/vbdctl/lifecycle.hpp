@@ -88,6 +88,7 @@ struct UnbindResult {
     RebindSupport rebind;
     XenbusState backend_state = XenbusState::Unknown;
     int64_t drain_ms = 0;
+    std::string drain_evidence; ///< what showed the old instance gone
 };
 
 /// Unbinds one vbd after checking it is safe; waits for the old instance to drain.

@@ -98,6 +98,7 @@ class BackendBus {
 /// A module as the running kernel has it loaded (/sys/module/NAME).
 struct LoadedModule {
     std::string name;
+    bool builtin = false; ///< built into the kernel: no refcnt, cannot be unloaded
     int refcnt = 0;
     std::optional<std::string> srcversion; ///< absent for in-tree modules without one
     std::optional<std::string> version;
@@ -134,7 +135,7 @@ struct ModuleFile {
 class Modules {
   public:
     virtual ~Modules() = default;
-    /// The loaded module named name; nullopt when not loaded.
+    /// The loaded module named name (built in counts as loaded); nullopt when not loaded.
     virtual Result<std::optional<LoadedModule>> loaded(std::string_view name) = 0;
     /// modinfo of a module file.
     virtual Result<ModuleFile> inspect(std::string_view path) = 0;

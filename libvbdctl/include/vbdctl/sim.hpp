@@ -19,6 +19,7 @@ struct InitOptions {
     std::string kernel = "6.1.0-sim-amd64";
     /// Parameters xen-blkback was loaded with before the guests connected (NAME -> VALUE).
     std::map<std::string, std::string> blkback_params;
+    bool builtin_blkback = false; ///< xen-blkback built into the kernel (CONFIG_XEN_BLKDEV_BACKEND=y)
 };
 
 /// One disk as its guest's blkfront sees it.

@@ -88,6 +88,12 @@ std::optional<std::string> file_build_id(const std::string& path) {
     return std::nullopt;
 }
 
+void read_params(const fs::path& module_dir, LoadedModule& m) {
+    std::error_code ec;
+    for (fs::directory_iterator it(module_dir / "parameters", ec), end; !ec && it != end; it.increment(ec))
+        if (auto v = read_text(it->path())) m.params[it->path().filename().string()] = *v;
+}
+
 struct ModRef {
     kmod_module* m = nullptr;
     ~ModRef() {
@@ -116,11 +122,16 @@ class KmodModules final : public Modules {
         std::replace(n.begin(), n.end(), '-', '_');
         fs::path d = sys_module_ / n;
         std::error_code ec;
-        // Built-in modules have a /sys/module entry too, but no refcnt or initstate.
-        auto state = read_text(d / "initstate");
-        if (!state) return std::optional<LoadedModule>{};
+        // Built-in modules have a /sys/module entry too (for their parameters), but no
+        // refcnt or initstate.
+        if (!fs::is_directory(d, ec)) return std::optional<LoadedModule>{};
         LoadedModule m;
         m.name = n;
+        m.builtin = !read_text(d / "initstate");
+        if (m.builtin) {
+            read_params(d, m);
+            return std::optional(std::move(m));
+        }
         // The lab saw refcnt read -1 for a moment while rmmod tears the module down.
         std::string ref_text = read_text(d / "refcnt").value_or("");
         if (ref_text == "-1") {
@@ -135,8 +146,7 @@ class KmodModules final : public Modules {
         m.taint = read_text(d / "taint").value_or("");
         if (fs::exists(d / "notes/.note.gnu.build-id", ec))
             m.build_id = build_id_from_notes(bytes_file(d / "notes/.note.gnu.build-id"));
-        for (fs::directory_iterator it(d / "parameters", ec), end; !ec && it != end; it.increment(ec))
-            if (auto v = read_text(it->path())) m.params[it->path().filename().string()] = *v;
+        read_params(d, m);
         return std::optional(std::move(m));
     }
 
