@@ -14,7 +14,8 @@ struct SimInitOptions {
     unsigned guests = 0, vbds_per_guest = 2;
     std::string kernel = "6.1.0-sim-amd64";
     std::vector<std::string> blkback_params;
-    bool builtin = false;
+    bool builtin = false, sig_enforce = false;
+    std::string lockdown = "none";
 };
 
 struct SimFaultOptions {
@@ -40,7 +41,9 @@ int run_init(Context& c, const SimInitOptions& o) {
         o.kernel.find_first_of(" /\n") != std::string::npos)
         return report({vbd::Errc::invalid_argument, "invalid kernel release '" + o.kernel + "'",
                        {}, "e.g. 6.1.0-sim-amd64 or 4.19.0"});
-    vbd::sim::InitOptions init{o.guests, o.vbds_per_guest, o.kernel, {}, o.builtin};
+    vbd::sim::InitOptions init{o.guests, o.vbds_per_guest, o.kernel, {}, o.builtin, std::nullopt};
+    if (o.lockdown != "none") init.signature_enforcement = "lockdown " + o.lockdown;
+    if (o.sig_enforce) init.signature_enforcement = "sig_enforce";
     for (const auto& p : o.blkback_params) {
         auto eq = p.find('=');
         if (eq == std::string::npos || eq == 0)
@@ -194,14 +197,15 @@ int run_show_modules(Context& c) {
         for (const auto& f : files)
             j["files"].push_back({{"path", f.path}, {"name", f.name}, {"vermagic", f.vermagic},
                                   {"srcversion", f.srcversion ? nlohmann::json(*f.srcversion) : nlohmann::json(nullptr)},
-                                  {"version", f.version ? nlohmann::json(*f.version) : nlohmann::json(nullptr)}});
+                                  {"version", f.version ? nlohmann::json(*f.version) : nlohmann::json(nullptr)},
+                                  {"signer", f.signer ? nlohmann::json(*f.signer) : nlohmann::json(nullptr)}});
         print_json(j);
         return Exit::ok;
     }
     for (const auto& f : files)
         std::cout << f.path << "\n  name " << f.name << ", vermagic '" << f.vermagic
                   << "', srcversion " << f.srcversion.value_or("-") << ", version "
-                  << f.version.value_or("-")
+                  << f.version.value_or("-") << ", signer " << f.signer.value_or("- (unsigned)")
                   << (resolved && *resolved == f.path ? "  (modprobe resolves this)" : "") << "\n";
     if (loaded && *loaded)
         std::cout << "loaded: xen_blkback refcnt " << (*loaded)->refcnt << ", srcversion "
@@ -228,6 +232,10 @@ void add_sim(CLI::App& app, Command& cmd) {
     init->add_option("--blkback-param", io->blkback_params,
                      "NAME=VALUE xen-blkback was loaded with before the guests connected (repeatable)");
     init->add_flag("--builtin-blkback", io->builtin, "xen-blkback is built into the kernel (cannot be unloaded)");
+    init->add_flag("--sig-enforce", io->sig_enforce, "The kernel loads only signed modules (module.sig_enforce=1)");
+    init->add_option("--lockdown", io->lockdown, "Lockdown mode (integrity and confidentiality refuse unsigned modules)")
+        ->check(CLI::IsMember({"none", "integrity", "confidentiality"}))
+        ->capture_default_str();
     init->callback([&cmd, io] { cmd.run = [io](Context& c) { return run_init(c, *io); }; });
 
     auto fo = std::make_shared<SimFaultOptions>();

@@ -23,7 +23,8 @@ _vbdctl_cmd_opts()
                 '-n --dry-run -y --yes' \
                 '--assume-rebind-support --force-vermagic --timeout'
             ;;
-        "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param --builtin-blkback' ;;
+        "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param --builtin-blkback' \
+            '--sig-enforce --lockdown' ;;
         "sim fault") echo '-h --help --at-step' ;;
         *) echo '-h --help' ;;
     esac
@@ -33,7 +34,7 @@ _vbdctl_takes_value()
 {
     case $1 in
         --host | --samples | --interval | --count | --timeout | --module-file | --param | --only | \
-            --guests | --vbds-per-guest | --kernel | --blkback-param | --at-step)
+            --guests | --vbds-per-guest | --kernel | --blkback-param | --lockdown | --at-step)
             return 0
             ;;
     esac
@@ -131,6 +132,10 @@ _vbdctl()
             else
                 _vbdctl_domids
             fi
+            return
+            ;;
+        --lockdown)
+            COMPREPLY=($(compgen -W 'none integrity confidentiality' -- "$cur"))
             return
             ;;
         --samples | --interval | --count | --timeout | --param | --guests | --vbds-per-guest | \

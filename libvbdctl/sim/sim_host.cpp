@@ -116,6 +116,7 @@ class SimKernel final : public Kernel {
     explicit SimKernel(Impl& s) : s_(s) {}
     Result<std::string> release() override;
     Result<unsigned> online_cpus() override;
+    Result<std::optional<std::string>> signature_enforcement() override;
 
   private:
     Impl& s_;
@@ -196,7 +197,7 @@ class Impl final : public SimHost {
     }
     std::vector<ModuleFile> module_files() override {
         std::vector<ModuleFile> out;
-        for (const auto& [p, f] : world.module_files()) out.push_back(*world.module_file(p));
+        for (const auto& [p, f] : world.module_files()) out.push_back(f);
         return out;
     }
 
@@ -473,6 +474,7 @@ Result<std::string> SimModules::keep_copy(std::string_view path, std::string_vie
 
 Result<std::string> SimKernel::release() { return s_.world.kernel_release; }
 Result<unsigned> SimKernel::online_cpus() { return s_.world.cpus; }
+Result<std::optional<std::string>> SimKernel::signature_enforcement() { return s_.world.signature_enforcement; }
 
 Result<RingSnapshot> SimRings::read(uint32_t domid, uint32_t gref) {
     return s_.world.ring_snapshot(domid, gref);

@@ -249,16 +249,24 @@ World World::make(const InitOptions& opts) {
 
     const std::string mods = "/lib/modules/" + opts.kernel;
     const std::string stock = mods + "/kernel/drivers/block/xen-blkback/xen-blkback.ko";
-    // The stock in-tree module has no srcversion (as on Debian); the update has one.
-    w.module_files_[stock] = {"xen_blkback", vermagic_for(opts.kernel), std::nullopt,
-                              std::nullopt, "3f0c2a9d5b7e41c6a8d2e0f19b4c7a3e5d6f8012",
-                              blkback_params};
-    w.module_files_[mods + "/updates/xen-blkback.ko"] = {
-        "xen_blkback", vermagic_for(opts.kernel), "8C1F2D3E4A5B6C7D8E9F0A1", "sim-2",
-        "a71e4c0b93d25f6e8c1a0b7d2e4f6a8c9b0d1e23", blkback_params};
-    w.module_files_["/var/lib/vbdctl-sim/xen-blkback-4.19.0-27.ko"] = {
-        "xen_blkback", vermagic_for("4.19.0-27-amd64"), "0D9E8F7A6B5C4D3E2F1A0B9", "sim-old",
-        "5e2d1c0b9a8f7e6d5c4b3a29181706f5e4d3c2b1", blkback_params};
+    // The stock in-tree module has no srcversion and is signed by the distribution (as on
+    // Debian); the locally built update has a srcversion and no signature.
+    auto file = [&](std::string path, std::string release, std::optional<std::string> srcversion,
+                    std::optional<std::string> version, std::string build_id, bool signed_by_debian) {
+        w.module_files_[path] = ModuleFile{path, "xen_blkback", vermagic_for(release), std::move(srcversion),
+                                           std::move(version), std::move(build_id), blkback_params,
+                                           std::nullopt, std::nullopt};
+        if (signed_by_debian) {
+            w.module_files_[path].signer = "Debian Secure Boot CA";
+            w.module_files_[path].sig_key = "32:A0:28:7F:84:1A:03:6F:A3:93:C1:E0:65:C4:3A:E6:B2:42:26:43";
+        }
+    };
+    file(stock, opts.kernel, std::nullopt, std::nullopt, "3f0c2a9d5b7e41c6a8d2e0f19b4c7a3e5d6f8012", true);
+    file(mods + "/updates/xen-blkback.ko", opts.kernel, "8C1F2D3E4A5B6C7D8E9F0A1", "sim-2",
+         "a71e4c0b93d25f6e8c1a0b7d2e4f6a8c9b0d1e23", false);
+    file("/var/lib/vbdctl-sim/xen-blkback-4.19.0-27.ko", "4.19.0-27-amd64", "0D9E8F7A6B5C4D3E2F1A0B9", "sim-old",
+         "5e2d1c0b9a8f7e6d5c4b3a29181706f5e4d3c2b1", false);
+    w.signature_enforcement = opts.signature_enforcement;
     w.builtin = opts.builtin_blkback;
     w.module_ = ModuleLoad{stock, blkback_defaults()};
     w.module_->params["max_queues"] = std::to_string(w.cpus);
@@ -725,8 +733,7 @@ Result<ModuleFile> World::module_file(const std::string& path) const {
     auto f = module_files_.find(path);
     if (f == module_files_.end())
         return fail(Errc::not_found, "no such module file", path);
-    return ModuleFile{path,         f->second.name,     f->second.vermagic, f->second.srcversion,
-                      f->second.version, f->second.build_id, f->second.params};
+    return f->second;
 }
 
 std::string World::modprobe_path() const {
@@ -741,6 +748,8 @@ Result<void> World::load_module(const std::string& path,
     if (module_) return fail(Errc::busy, "module xen_blkback is already loaded", path);
     auto f = module_files_.find(path);
     if (f == module_files_.end()) return fail(Errc::not_found, "no such module file", path);
+    if (signature_enforcement && !f->second.signer)
+        return fail(Errc::io, "init_module failed: Key was rejected by service (" + *signature_enforcement + ")", path);
     if (take_fault("module-load-fail"))
         return fail(Errc::io, "init_module failed: Cannot allocate memory (simulated module-load-fail)",
                     path);
@@ -781,8 +790,9 @@ Result<std::string> World::copy_module_file(const std::string& path, const std::
     auto f = module_files_.find(path);
     if (f == module_files_.end()) return fail(Errc::not_found, "no such module file", path);
     std::string dest = dir + "/" + path.substr(path.rfind('/') + 1);
-    ModuleFileInfo info = f->second;
-    module_files_[dest] = info;
+    ModuleFile copy = f->second;
+    copy.path = dest;
+    module_files_[dest] = copy;
     return dest;
 }
 
@@ -914,6 +924,7 @@ json World::to_json() const {
     j["self_domid"] = self_;
     j["autoprobe"] = autoprobe;
     j["builtin"] = builtin;
+    if (signature_enforcement) j["signature_enforcement"] = *signature_enforcement;
     j["xenstore"] = xs_;
     j["xs_seq"] = xs_seq_;
     json log = json::array();
@@ -950,6 +961,8 @@ json World::to_json() const {
         if (f.srcversion) fj["srcversion"] = *f.srcversion;
         if (f.version) fj["version"] = *f.version;
         if (f.build_id) fj["build_id"] = *f.build_id;
+        if (f.signer) fj["signer"] = *f.signer;
+        if (f.sig_key) fj["sig_key"] = *f.sig_key;
         files[p] = std::move(fj);
     }
     j["module_files"] = std::move(files);
@@ -974,6 +987,7 @@ Result<World> World::from_json(const json& j) try {
     w.self_ = j.at("self_domid").get<uint32_t>();
     w.autoprobe = j.at("autoprobe").get<bool>();
     w.builtin = j.value("builtin", false);
+    if (j.contains("signature_enforcement")) w.signature_enforcement = j["signature_enforcement"].get<std::string>();
     w.xs_ = j.at("xenstore").get<std::map<std::string, std::string>>();
     w.xs_seq_ = j.at("xs_seq").get<uint64_t>();
     for (const auto& e : j.at("xs_log")) w.xs_log_.emplace_back(e.at(0).get<uint64_t>(), e.at(1).get<std::string>());
@@ -1016,12 +1030,14 @@ Result<World> World::from_json(const json& j) try {
         w.module_ = ModuleLoad{j["module"].at("path"),
                                  j["module"].at("params").get<std::map<std::string, std::string>>()};
     for (const auto& [p, f] : j.at("module_files").items()) {
-        ModuleFileInfo info{f.at("name"), f.at("vermagic"), std::nullopt, std::nullopt,
-                            std::nullopt, {}};
+        ModuleFile info{p, f.at("name"), f.at("vermagic"), std::nullopt, std::nullopt, std::nullopt, {},
+                        std::nullopt, std::nullopt};
         for (const auto& [pn, pt] : f.at("params").items()) info.params.push_back({pn, pt.get<std::string>()});
         if (f.contains("srcversion")) info.srcversion = f["srcversion"].get<std::string>();
         if (f.contains("version")) info.version = f["version"].get<std::string>();
         if (f.contains("build_id")) info.build_id = f["build_id"].get<std::string>();
+        if (f.contains("signer")) info.signer = f["signer"].get<std::string>();
+        if (f.contains("sig_key")) info.sig_key = f["sig_key"].get<std::string>();
         w.module_files_[p] = info;
     }
     for (const auto& f : j.at("faults"))

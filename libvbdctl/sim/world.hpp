@@ -52,12 +52,6 @@ struct Device {
     bool fe_live = false;
 };
 
-struct ModuleFileInfo {
-    std::string name, vermagic;
-    std::optional<std::string> srcversion, version, build_id;
-    std::vector<ModuleParam> params;
-};
-
 struct ModuleLoad {
     std::string path;
     std::map<std::string, std::string> params; ///< every parameter, with defaults filled in
@@ -121,9 +115,10 @@ class World {
     Result<void> load_module(const std::string& path, const std::map<std::string, std::string>& params);
     Result<void> unload_module();
     Result<std::string> copy_module_file(const std::string& path, const std::string& dir);
-    const std::map<std::string, ModuleFileInfo>& module_files() const { return module_files_; }
+    const std::map<std::string, ModuleFile>& module_files() const { return module_files_; }
     bool module_loaded() const { return module_.has_value(); }
     bool builtin = false; ///< xen-blkback built in: loaded for good, no refcount
+    std::optional<std::string> signature_enforcement; ///< "sig_enforce", "lockdown integrity"
 
     std::string kernel_release;
     unsigned cpus = 4;
@@ -180,7 +175,7 @@ class World {
     std::map<std::string, Ring> rings_; ///< "D/N/Q"
     std::map<uint32_t, Guest> guests_;
     std::optional<ModuleLoad> module_;
-    std::map<std::string, ModuleFileInfo> module_files_;
+    std::map<std::string, ModuleFile> module_files_; ///< by path
     std::vector<Fault> faults_;
     std::vector<Event> events_;
     double drain_ms_ = 20;

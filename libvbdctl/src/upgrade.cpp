@@ -104,6 +104,18 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
                   vm_ok ? "'" + vm + "' matches the running kernel"
                         : "'" + vm + "' does not match the running kernel (" + release +
                               (reference ? ", '" + trim(reference->vermagic) + "'" : "") + ")");
+        // The kernel would refuse an unsigned module only at load, with every vbd unbound.
+        auto enforced = VBD_TRY(host.kernel.signature_enforcement());
+        std::string signer = target->signer ? "signed by " + *target->signer +
+                                                  (target->sig_key ? " (key " + *target->sig_key + ")" : "")
+                                            : "unsigned";
+        if (target->signer)
+            check("signature", true, signer + "; the kernel checks it against its keyring at load");
+        else
+            check("signature", !enforced,
+                  enforced ? signer + ", and this kernel loads only signed modules (" + *enforced +
+                                 "): sign it with a key the kernel trusts"
+                           : signer + ": this kernel does not enforce signatures (loading it taints the kernel)");
         // A bad value from any source is bad input: refuse before anything else (exit 2).
         auto config = VBD_TRY(host.modules.config_options("xen_blkback"));
         plan.params = VBD_TRY(plan_params(plan.module_before, *target, {opts.params, opts.reset_params, config}));

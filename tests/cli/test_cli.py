@@ -611,6 +611,24 @@ class ModuleParameters(unittest.TestCase):
         healthy(self, w)
         self.assertIn("refcount fell", World().json("unbind", "1", "xvda", "--yes")["drain_evidence"])
 
+    def test_unsigned_module_refused_where_the_kernel_enforces_signatures(self):
+        stock = "/lib/modules/6.1.0-sim-amd64/kernel/drivers/block/xen-blkback/xen-blkback.ko"
+        for mode, why in ((["--sig-enforce"], "sig_enforce"), (["--lockdown", "integrity"], "lockdown integrity")):
+            w = World(*mode)
+            j = w.json("upgrade-backend", "--yes", check=1)  # the locally built update is unsigned
+            sig = [c for c in j["preflight"] if c["check"] == "signature"][0]
+            self.assertFalse(sig["ok"])
+            self.assertIn("unsigned", sig["detail"])
+            self.assertIn(why, sig["detail"])
+            self.assertTrue(all(v["bound"] for v in w.vbds().values()))
+            j = w.json("upgrade-backend", "--yes", "--force", "--module-file", stock)
+            sig = [c for c in j["preflight"] if c["check"] == "signature"][0]
+            self.assertIn("signed by Debian Secure Boot CA", sig["detail"])
+        j = World().json("upgrade-backend", "--dry-run")
+        sig = [c for c in j["preflight"] if c["check"] == "signature"][0]
+        self.assertTrue(sig["ok"])
+        self.assertIn("does not enforce", sig["detail"])
+
     def test_bad_parameters_exit_2_and_change_nothing(self):
         w = World()
         before = w.json("sim", "show-modules")["loaded"]["params"]

@@ -122,6 +122,8 @@ struct ModuleFile {
     std::optional<std::string> version;
     std::optional<std::string> build_id;
     std::vector<ModuleParam> params;
+    std::optional<std::string> signer;  ///< module signature's signer; nullopt when unsigned
+    std::optional<std::string> sig_key; ///< the signing key's id (hex)
 
     /// The parameter called name, or nullptr.
     const ModuleParam* param(std::string_view param_name) const {
@@ -161,6 +163,9 @@ class Kernel {
     virtual Result<std::string> release() = 0;
     /// Online CPUs of this domain (what max_queues=0 means).
     virtual Result<unsigned> online_cpus() = 0;
+    /// Why this kernel loads only signed modules ("sig_enforce", "lockdown integrity"), or
+    /// nullopt when it loads unsigned ones (tainting itself).
+    virtual Result<std::optional<std::string>> signature_enforcement() = 0;
 };
 
 /// Reads the shared header of a ring through a read-only grant mapping of its page 0.

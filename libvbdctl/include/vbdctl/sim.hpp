@@ -20,6 +20,8 @@ struct InitOptions {
     /// Parameters xen-blkback was loaded with before the guests connected (NAME -> VALUE).
     std::map<std::string, std::string> blkback_params;
     bool builtin_blkback = false; ///< xen-blkback built into the kernel (CONFIG_XEN_BLKDEV_BACKEND=y)
+    /// The kernel loads only signed modules, and why ("sig_enforce", "lockdown integrity").
+    std::optional<std::string> signature_enforcement;
 };
 
 /// One disk as its guest's blkfront sees it.

@@ -170,6 +170,8 @@ class KmodModules final : public Modules {
             else if (key == "srcversion") f.srcversion = value;
             else if (key == "version") f.version = value;
             else if (key == "name") f.name = value;
+            else if (key == "signer" && !value.empty()) f.signer = value;
+            else if (key == "sig_key" && !value.empty()) f.sig_key = value;
             else if (key == "parm" || key == "parmtype") {
                 // "parm" is NAME:description, "parmtype" NAME:TYPE; a parameter may lack either.
                 auto colon = value.find(':');

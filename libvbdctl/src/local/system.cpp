@@ -1,6 +1,8 @@
 // Kernel and Clock over plain POSIX calls.
 
 #include <ctime>
+#include <fstream>
+#include <string>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -27,6 +29,17 @@ class PosixKernel final : public Kernel {
         long n = ::sysconf(_SC_NPROCESSORS_ONLN);
         if (n < 1) return fail(Errc::io, "cannot count online CPUs");
         return static_cast<unsigned>(n);
+    }
+    Result<std::optional<std::string>> signature_enforcement() override {
+        // module.sig_enforce=1 (or CONFIG_MODULE_SIG_FORCE) shows as Y here; the lockdown LSM
+        // in integrity or confidentiality mode refuses unsigned modules as well.
+        std::string enforce, lockdown;
+        std::ifstream("/sys/module/module/parameters/sig_enforce") >> enforce;
+        if (enforce == "Y") return std::optional<std::string>("sig_enforce");
+        std::ifstream l("/sys/kernel/security/lockdown");
+        for (std::string word; l >> word;)
+            if (word.starts_with("[") && word != "[none]") return std::optional<std::string>("lockdown " + word.substr(1, word.size() - 2));
+        return std::optional<std::string>{};
     }
 };
 
