@@ -47,6 +47,10 @@ struct Selection {
 };
 vbd::Result<Selection> select_vbds(Context& c, const std::string& domid, const std::string& vbd);
 
+/// `--accept-hazard ID` (repeatable): a kernel fix the operator knows this kernel has,
+/// checked against vbdctl's table (an unknown ID is a usage error).
+void add_accept_hazard(CLI::App* cmd, std::vector<std::string>& ids);
+
 /// Exit code for a library error.
 int exit_code(const vbd::Error& e);
 /// Prints "vbdctl: error: ..." to stderr and returns the exit code for it.

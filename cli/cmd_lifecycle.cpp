@@ -14,6 +14,7 @@ struct OneVbdOptions {
     std::string domid, vbd;
     bool yes = false;
     bool assume_rebind = false;
+    std::vector<std::string> accept_hazards;
     double timeout_s = 30;
 };
 
@@ -28,7 +29,9 @@ int run_unbind(Context& c, const OneVbdOptions& o) {
     if (!id) return report(id.error());
     if (int rc = confirm(c, o.yes, "Unbind " + id->sysfs_name() + " from xen-blkback?"); rc >= 0) return rc;
     auto ctl = mutation_control(c);
-    auto r = vbd::unbind_vbd(*c.host, *id, {o.assume_rebind, vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000))}, ctl);
+    vbd::UnbindOptions opts{o.assume_rebind, vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000)),
+                            {o.accept_hazards.begin(), o.accept_hazards.end()}};
+    auto r = vbd::unbind_vbd(*c.host, *id, opts, ctl);
     if (c.g.json) {
         auto j = json_header(c);
         j["ok"] = r.has_value();
@@ -153,6 +156,7 @@ void add_lifecycle(CLI::App& app, Command& cmd) {
     add_one_vbd(unbind, u);
     unbind->add_flag("--assume-rebind-support", u->assume_rebind,
                      "Trust that this pre-5.5 kernel has the rebind backport");
+    add_accept_hazard(unbind, u->accept_hazards);
     unbind->callback([&cmd, u] { cmd.run = [u](Context& c) { return run_unbind(c, *u); }; });
 
     auto b = std::make_shared<OneVbdOptions>();

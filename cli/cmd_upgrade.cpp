@@ -14,7 +14,7 @@ namespace {
 
 struct UpgradeCliOptions {
     std::string module_file;
-    std::vector<std::string> params, only;
+    std::vector<std::string> params, only, accept_hazards;
     bool canary = false, dry_run = false, yes = false, assume_rebind = false, force_vermagic = false,
          reset_params = false, force = false, without_rollback = false;
     double timeout_s = 30;
@@ -45,6 +45,7 @@ vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
     u.assume_rebind = o.assume_rebind;
     u.allow_no_rollback = o.without_rollback;
     u.force = o.force;
+    u.accept_hazards = {o.accept_hazards.begin(), o.accept_hazards.end()};
     u.force_vermagic = o.force_vermagic;
     u.timeout = vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000));
     return u;
@@ -218,6 +219,7 @@ void add_upgrade(CLI::App& app, Command& cmd) {
                   "Proceed when no copy of the loaded module can be kept for a rollback");
     sub->add_flag("--assume-rebind-support", o->assume_rebind, "Trust that this pre-5.5 kernel has the rebind backport");
     sub->add_flag("--force-vermagic", o->force_vermagic, "Load a module whose vermagic differs from the running kernel's");
+    add_accept_hazard(sub, o->accept_hazards);
     sub->add_option("--timeout", o->timeout_s, "Seconds to wait for each vbd to reconnect")
         ->check(CLI::Range(0.1, 3600.0))
         ->capture_default_str();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "app.hpp"
+#include "vbdctl/kernel_fixes.hpp"
 #include "vbdctl/local.hpp"
 
 namespace vbdcli {
@@ -16,6 +17,19 @@ int exit_code(const vbd::Error& e) {
     case vbd::Errc::interrupted: return Exit::interrupted;
     default: return Exit::failed;
     }
+}
+
+void add_accept_hazard(CLI::App* cmd, std::vector<std::string>& ids) {
+    std::vector<std::string> known;
+    for (const auto& f : vbd::kernel_fixes()) known.push_back(f.id);
+    cmd->add_option("--accept-hazard", ids,
+                    "A kernel fix this kernel has although its version predates it (repeatable): " +
+                        [&] {
+                            std::string s;
+                            for (const auto& k : known) s += (s.empty() ? "" : ", ") + k;
+                            return s;
+                        }())
+        ->check(CLI::IsMember(known));
 }
 
 int report(const vbd::Error& e) {

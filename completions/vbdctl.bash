@@ -16,12 +16,12 @@ _vbdctl_cmd_opts()
     case $1 in
         check) echo '-h --help --samples --interval' ;;
         watch) echo '-h --help --count --timeout' ;;
-        unbind) echo '-h --help -y --yes --timeout --assume-rebind-support' ;;
+        unbind) echo '-h --help -y --yes --timeout --assume-rebind-support --accept-hazard' ;;
         bind | recover) echo '-h --help -y --yes --timeout' ;;
         upgrade-backend)
             echo '-h --help --module-file --param --reset-params --force --without-rollback --only --canary' \
                 '-n --dry-run -y --yes' \
-                '--assume-rebind-support --force-vermagic --timeout'
+                '--assume-rebind-support --force-vermagic --accept-hazard --timeout'
             ;;
         "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param --builtin-blkback' \
             '--sig-enforce --lockdown' ;;
@@ -33,7 +33,7 @@ _vbdctl_cmd_opts()
 _vbdctl_takes_value()
 {
     case $1 in
-        --host | --samples | --interval | --count | --timeout | --module-file | --param | --only | \
+        --host | --samples | --interval | --count | --timeout | --module-file | --param | --only | --accept-hazard | \
             --guests | --vbds-per-guest | --kernel | --blkback-param | --lockdown | --at-step)
             return 0
             ;;
@@ -136,6 +136,10 @@ _vbdctl()
             ;;
         --lockdown)
             COMPREPLY=($(compgen -W 'none integrity confidentiality' -- "$cur"))
+            return
+            ;;
+        --accept-hazard)
+            COMPREPLY=($(compgen -W 'xsa-350 xsa-371 single-page-ring persistent-negotiation' -- "$cur"))
             return
             ;;
         --samples | --interval | --count | --timeout | --param | --guests | --vbds-per-guest | \

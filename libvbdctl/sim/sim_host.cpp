@@ -115,6 +115,7 @@ class SimKernel final : public Kernel {
   public:
     explicit SimKernel(Impl& s) : s_(s) {}
     Result<std::string> release() override;
+    Result<std::string> version() override;
     Result<unsigned> online_cpus() override;
     Result<std::optional<std::string>> signature_enforcement() override;
 
@@ -473,6 +474,7 @@ Result<std::string> SimModules::keep_copy(std::string_view path, std::string_vie
 }
 
 Result<std::string> SimKernel::release() { return s_.world.kernel_release; }
+Result<std::string> SimKernel::version() { return std::string("#1 SMP PREEMPT_DYNAMIC (simulated)"); }
 Result<unsigned> SimKernel::online_cpus() { return s_.world.cpus; }
 Result<std::optional<std::string>> SimKernel::signature_enforcement() { return s_.world.signature_enforcement; }
 

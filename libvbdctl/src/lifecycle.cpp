@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "paths.hpp"
+#include "vbdctl/kernel_fixes.hpp"
 #include "vbdctl/reconnect.hpp"
 
 namespace vbd {
@@ -283,6 +284,10 @@ Result<UnbindResult> unbind_vbd(Host& host, VbdId id, const UnbindOptions& opts,
     r.id = id;
     r.rebind = VBD_TRY(rebind_support(host, opts.assume_rebind));
     if (!r.rebind.supported) return fail(Errc::refused, r.rebind.evidence, name);
+    std::string missing;
+    for (const auto& f : VBD_TRY(check_kernel_fixes(host.kernel, opts.accept_hazards)))
+        if (!f.ok) missing += (missing.empty() ? "" : "; ") + f.detail;
+    if (!missing.empty()) return fail(Errc::refused, missing, name);
     if (!v.connected())
         return fail(Errc::refused,
                     "backend is " + std::string(v.backend_state ? to_string(*v.backend_state) : "absent") +

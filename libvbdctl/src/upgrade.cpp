@@ -1,5 +1,6 @@
 #include "vbdctl/upgrade.hpp"
 
+#include "vbdctl/kernel_fixes.hpp"
 #include "vbdctl/reconnect.hpp"
 
 #include <algorithm>
@@ -58,6 +59,8 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
 
     auto rebind = VBD_TRY(rebind_support(host, opts.assume_rebind));
     check("rebind support", rebind.supported, rebind.evidence);
+    for (auto& f : VBD_TRY(check_kernel_fixes(host.kernel, opts.accept_hazards)))
+        check(std::move(f.name), f.ok, std::move(f.detail));
 
     plan.module_before = VBD_TRY(host.modules.loaded("xen_blkback"));
     check("module loaded", plan.module_before.has_value(),

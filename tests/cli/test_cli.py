@@ -217,8 +217,13 @@ class Lifecycle(unittest.TestCase):
 
     def test_assumed_backport_on_old_kernel(self):
         w = World("--kernel", "4.19.0")
+        # 4.19.0 also predates the rebind fixes: refused, nothing unbound.
+        p = w("unbind", "1", "xvda", "--yes", "--assume-rebind-support", check=1)
+        self.assertIn("xsa-350", p.stderr)
+        self.assertTrue(w.vbds()[(1, "xvda")]["bound"])
         # The simulated 4.19 really lacks the feature: unbind closes the device, loudly.
-        p = w("unbind", "1", "xvda", "--yes", "--assume-rebind-support")
+        p = w("unbind", "1", "xvda", "--yes", "--assume-rebind-support", "--accept-hazard", "xsa-350",
+              "--accept-hazard", "xsa-371", "--accept-hazard", "single-page-ring")
         self.assertEqual(p.returncode, 1)
         self.assertIn("GUEST LOST ITS DISK", p.stderr)
 
@@ -628,6 +633,24 @@ class ModuleParameters(unittest.TestCase):
         sig = [c for c in j["preflight"] if c["check"] == "signature"][0]
         self.assertTrue(sig["ok"])
         self.assertIn("does not enforce", sig["detail"])
+
+    def test_kernel_older_than_a_rebind_fix_is_refused_unless_accepted(self):
+        w = World("--kernel", "5.10.0")
+        j = w.json("upgrade-backend", "--dry-run", check=1)
+        failed = [c["check"] for c in j["preflight"] if not c["ok"]]
+        self.assertEqual(failed, ["kernel fix xsa-350", "kernel fix xsa-371", "kernel fix single-page-ring"])
+        p = w("unbind", "1", "xvda", "--yes", check=1)
+        self.assertIn("xsa-350", p.stderr)
+        self.assertIn("hint, not proof", p.stderr)
+        self.assertTrue(w.vbds()[(1, "xvda")]["bound"])
+        accept = ["--accept-hazard", "xsa-350", "--accept-hazard", "xsa-371", "--accept-hazard", "single-page-ring"]
+        w("unbind", "1", "xvda", "--yes", *accept, check=0)
+        w("bind", "1", "xvda", "--yes", check=0)
+        j = w.json("upgrade-backend", "--yes", *accept)
+        self.assertTrue(j["ok"])
+        w("upgrade-backend", "--yes", "--accept-hazard", "no-such-fix", check=2)
+        ok = [c for c in World().json("upgrade-backend", "--dry-run")["preflight"] if c["check"] == "kernel fixes"]
+        self.assertTrue(ok[0]["ok"])
 
     def test_bad_parameters_exit_2_and_change_nothing(self):
         w = World()

@@ -81,6 +81,7 @@ Result<void> refuse_if_journal(StateDir& dir, std::string_view allow_op = {});
 struct UnbindOptions {
     bool assume_rebind = false;
     Millis drain_timeout{30000};
+    std::set<std::string> accept_hazards; ///< kernel fixes the operator knows are present
 };
 
 struct UnbindResult {

@@ -161,6 +161,8 @@ class Kernel {
     virtual ~Kernel() = default;
     /// `uname -r`.
     virtual Result<std::string> release() = 0;
+    /// `uname -v`, the build string ("#1 SMP PREEMPT_DYNAMIC Debian 6.1.192-3 (2026-11-20)").
+    virtual Result<std::string> version() = 0;
     /// Online CPUs of this domain (what max_queues=0 means).
     virtual Result<unsigned> online_cpus() = 0;
     /// Why this kernel loads only signed modules ("sig_enforce", "lockdown integrity"), or

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,7 @@ struct UpgradeOptions {
     bool allow_no_rollback = false;                 ///< --without-rollback: proceed without a rollback copy
     bool force = false;                             ///< reload even when nothing would change
     bool force_vermagic = false;
+    std::set<std::string> accept_hazards;           ///< --accept-hazard: kernel fixes known present
     Millis timeout{30000};                          ///< per connect wait
     Millis drain_timeout{60000};
     unsigned samples = 3;                           ///< ring samples in pre/postflight

@@ -25,6 +25,11 @@ class PosixKernel final : public Kernel {
         if (::uname(&u) != 0) return fail(Errc::io, "uname failed");
         return std::string(u.release);
     }
+    Result<std::string> version() override {
+        utsname u{};
+        if (::uname(&u) != 0) return fail(Errc::io, "uname failed");
+        return std::string(u.version);
+    }
     Result<unsigned> online_cpus() override {
         long n = ::sysconf(_SC_NPROCESSORS_ONLN);
         if (n < 1) return fail(Errc::io, "cannot count online CPUs");
