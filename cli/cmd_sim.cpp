@@ -14,7 +14,7 @@ struct SimInitOptions {
     unsigned guests = 0, vbds_per_guest = 2;
     std::string kernel = "6.1.0-sim-amd64";
     std::vector<std::string> blkback_params;
-    bool builtin = false, sig_enforce = false;
+    bool builtin = false, sig_enforce = false, compressed = false;
     std::string lockdown = "none";
 };
 
@@ -41,7 +41,7 @@ int run_init(Context& c, const SimInitOptions& o) {
         o.kernel.find_first_of(" /\n") != std::string::npos)
         return report({vbd::Errc::invalid_argument, "invalid kernel release '" + o.kernel + "'",
                        {}, "e.g. 6.1.0-sim-amd64 or 4.19.0"});
-    vbd::sim::InitOptions init{o.guests, o.vbds_per_guest, o.kernel, {}, o.builtin, std::nullopt};
+    vbd::sim::InitOptions init{o.guests, o.vbds_per_guest, o.kernel, {}, o.builtin, o.compressed, std::nullopt};
     if (o.lockdown != "none") init.signature_enforcement = "lockdown " + o.lockdown;
     if (o.sig_enforce) init.signature_enforcement = "sig_enforce";
     for (const auto& p : o.blkback_params) {
@@ -232,6 +232,8 @@ void add_sim(CLI::App& app, Command& cmd) {
     init->add_option("--blkback-param", io->blkback_params,
                      "NAME=VALUE xen-blkback was loaded with before the guests connected (repeatable)");
     init->add_flag("--builtin-blkback", io->builtin, "xen-blkback is built into the kernel (cannot be unloaded)");
+    init->add_flag("--compressed-modules", io->compressed,
+                   "Module files as Debian 13 ships them: under /usr/lib/modules, the in-tree one .ko.xz");
     init->add_flag("--sig-enforce", io->sig_enforce, "The kernel loads only signed modules (module.sig_enforce=1)");
     init->add_option("--lockdown", io->lockdown, "Lockdown mode (integrity and confidentiality refuse unsigned modules)")
         ->check(CLI::IsMember({"none", "integrity", "confidentiality"}))

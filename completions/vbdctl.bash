@@ -24,7 +24,7 @@ _vbdctl_cmd_opts()
                 '--assume-rebind-support --force-vermagic --accept-hazard --timeout'
             ;;
         "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param --builtin-blkback' \
-            '--sig-enforce --lockdown' ;;
+            '--sig-enforce --lockdown --compressed-modules' ;;
         "sim fault") echo '-h --help --at-step' ;;
         *) echo '-h --help' ;;
     esac
@@ -118,7 +118,7 @@ _vbdctl()
             return
             ;;
         --module-file)
-            _filedir ko
+            _filedir '@(ko|ko.xz|ko.zst|ko.gz)'
             return
             ;;
         --only)

@@ -103,6 +103,7 @@ class SimModules final : public Modules {
     Result<ModuleFile> inspect(std::string_view path) override;
     Result<std::string> resolve(std::string_view name) override;
     Result<std::string> config_options(std::string_view name) override;
+    Result<std::vector<std::string>> files(std::string_view name) override;
     Result<void> load(std::string_view path, const std::map<std::string, std::string>& params) override;
     Result<void> unload(std::string_view name) override;
     Result<std::string> keep_copy(std::string_view path, std::string_view dir) override;
@@ -446,6 +447,11 @@ Result<std::string> SimModules::resolve(std::string_view name) {
     if (name != "xen_blkback" && name != "xen-blkback")
         return fail(Errc::not_found, "module not found", std::string(name));
     return s_.world.modprobe_path();
+}
+
+Result<std::vector<std::string>> SimModules::files(std::string_view name) {
+    if (name != "xen_blkback" && name != "xen-blkback") return std::vector<std::string>{};
+    return s_.world.module_files_of_kernel();
 }
 
 // The simulated host's /etc/modprobe.d is FILE.d/modprobe.d, read by the real libkmod.

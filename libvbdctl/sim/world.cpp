@@ -247,8 +247,9 @@ World World::make(const InitOptions& opts) {
     w.xs_write("/local/domain/0/domid", "0");
     w.xs_write("/tool/xenstored", "");
 
-    const std::string mods = "/lib/modules/" + opts.kernel;
-    const std::string stock = mods + "/kernel/drivers/block/xen-blkback/xen-blkback.ko";
+    const std::string mods = (opts.compressed_modules ? "/usr/lib/modules/" : "/lib/modules/") + opts.kernel;
+    const std::string stock = mods + "/kernel/drivers/block/xen-blkback/xen-blkback.ko" +
+                              (opts.compressed_modules ? ".xz" : "");
     // The stock in-tree module has no srcversion and is signed by the distribution (as on
     // Debian); the locally built update has a srcversion and no signature.
     auto file = [&](std::string path, std::string release, std::optional<std::string> srcversion,
@@ -733,14 +734,31 @@ Result<ModuleFile> World::module_file(const std::string& path) const {
     auto f = module_files_.find(path);
     if (f == module_files_.end())
         return fail(Errc::not_found, "no such module file", path);
-    return f->second;
+    // The adapter reads a build-id from an uncompressed ELF file only (the loaded module's
+    // comes from /sys/module/NAME/notes either way).
+    ModuleFile out = f->second;
+    for (const char* ext : {".xz", ".zst", ".gz"})
+        if (path.ends_with(ext)) out.build_id.reset();
+    return out;
 }
 
 std::string World::modprobe_path() const {
     // depmod's default search order puts updates/ before the kernel's own tree.
-    std::string mods = "/lib/modules/" + kernel_release;
-    if (module_files_.contains(mods + "/updates/xen-blkback.ko")) return mods + "/updates/xen-blkback.ko";
-    return mods + "/kernel/drivers/block/xen-blkback/xen-blkback.ko";
+    auto files = module_files_of_kernel();
+    return files.empty() ? "/lib/modules/" + kernel_release + "/kernel/drivers/block/xen-blkback/xen-blkback.ko"
+                         : files.front();
+}
+
+std::vector<std::string> World::module_files_of_kernel() const {
+    std::vector<std::string> updates, kernel;
+    for (const auto& [path, f] : module_files_)
+        for (std::string dir : {"/lib/modules/", "/usr/lib/modules/"}) {
+            dir += kernel_release + "/";
+            if (f.name != "xen_blkback" || !path.starts_with(dir)) continue;
+            (path.compare(dir.size(), 8, "updates/") == 0 ? updates : kernel).push_back(path);
+        }
+    updates.insert(updates.end(), kernel.begin(), kernel.end());
+    return updates;
 }
 
 Result<void> World::load_module(const std::string& path,

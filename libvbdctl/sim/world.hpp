@@ -112,6 +112,8 @@ class World {
     std::optional<vbd::LoadedModule> loaded_module() const;
     Result<ModuleFile> module_file(const std::string& path) const;
     std::string modprobe_path() const;
+    /// The module files under the running kernel's module directories, modprobe's first.
+    std::vector<std::string> module_files_of_kernel() const;
     Result<void> load_module(const std::string& path, const std::map<std::string, std::string>& params);
     Result<void> unload_module();
     Result<std::string> copy_module_file(const std::string& path, const std::string& dir);

@@ -16,10 +16,18 @@ std::string trim(std::string s) {
     return s;
 }
 
-bool same_module(const LoadedModule& m, const ModuleFile& f) {
-    if (m.srcversion && f.srcversion) return *m.srcversion == *f.srcversion;
-    if (m.build_id && f.build_id) return *m.build_id == *f.build_id;
-    return false;
+// How we know file f is the build that is loaded as m; nullopt when we cannot tell.
+std::optional<std::string> same_module(const LoadedModule& m, const ModuleFile& f) {
+    if (m.srcversion && f.srcversion)
+        return *m.srcversion == *f.srcversion ? std::optional<std::string>("same srcversion") : std::nullopt;
+    if (m.build_id && f.build_id)
+        return *m.build_id == *f.build_id ? std::optional<std::string>("same build-id") : std::nullopt;
+    // A distribution's in-tree module has no srcversion, and a compressed file's build-id
+    // cannot be read without decompressing it; an untainted loaded module without a
+    // srcversion is the kernel's own build, and so is the file in the kernel's own tree.
+    if (!m.srcversion && !f.srcversion && m.taint.empty() && f.path.find("/kernel/drivers/") != std::string::npos)
+        return "the untainted in-tree module and the in-tree file (neither has a srcversion; the file's build-id is not readable)";
+    return std::nullopt;
 }
 
 } // namespace
@@ -73,22 +81,25 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
     auto release = VBD_TRY(host.kernel.release());
 
     // Which file is the loaded module? Its copy is what a rollback loads.
-    std::vector<std::string> candidates;
-    if (auto p = host.modules.resolve("xen_blkback")) candidates.push_back(*p);
-    candidates.push_back("/lib/modules/" + release + "/kernel/drivers/block/xen-blkback/xen-blkback.ko");
+    auto candidates = VBD_TRY(host.modules.files("xen_blkback"));
     std::optional<ModuleFile> reference;
+    std::string identified_by;
     for (const auto& c : candidates) {
         auto f = host.modules.inspect(c);
         if (!f) continue;
         if (!reference) reference = *f;
-        if (plan.module_before && same_module(*plan.module_before, *f)) {
+        auto how = plan.module_before ? same_module(*plan.module_before, *f) : std::nullopt;
+        if (how) {
             plan.old_path = c;
+            identified_by = *how;
             reference = *f;
             break;
         }
     }
 
-    std::string target_path = opts.module_file ? *opts.module_file : candidates.front();
+    std::string target_path = opts.module_file ? *opts.module_file
+                              : candidates.empty() ? "xen-blkback (modprobe finds no file)"
+                                                   : candidates.front();
     auto target = host.modules.inspect(target_path);
     if (!target) {
         check("module file", false, target.error().message());
@@ -214,7 +225,7 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
 
     // The module already loaded, with the same values: a reload would only stall every guest.
     plan.noop = !opts.force && plan.module_before && target && same_module(*plan.module_before, *target) &&
-                plan.params.changes.empty();
+                !plan.module_before->builtin && plan.params.changes.empty();
     if (plan.old_path.empty()) {
         check("rollback", opts.allow_no_rollback || plan.noop,
               "rollback impossible: no module file matches the loaded xen_blkback (srcversion/build-id)" +
@@ -222,11 +233,13 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
                               : opts.allow_no_rollback ? "; proceeding because of --without-rollback"
                                                        : "; pass --without-rollback to proceed without"));
     } else if (dry_run || plan.refused() || plan.noop) {
-        check("rollback", true, "would keep a copy of " + plan.old_path + " in " + host.state.path() + "/rollback");
+        check("rollback", true, "would keep a copy of " + plan.old_path + " (" + identified_by + ") in " +
+                                    host.state.path() + "/rollback");
     } else {
         auto copy = host.modules.keep_copy(plan.old_path, host.state.path() + "/rollback");
         check("rollback", copy.has_value(),
-              copy ? "copy of " + plan.old_path + " kept at " + *copy : copy.error().message());
+              copy ? "copy of " + plan.old_path + " (" + identified_by + ") kept at " + *copy
+                   : copy.error().message());
         if (copy) plan.rollback_path = *copy;
     }
     plan.autoprobe_before = VBD_TRY(host.bus.autoprobe());

@@ -652,6 +652,23 @@ class ModuleParameters(unittest.TestCase):
         ok = [c for c in World().json("upgrade-backend", "--dry-run")["preflight"] if c["check"] == "kernel fixes"]
         self.assertTrue(ok[0]["ok"])
 
+    def test_compressed_in_tree_module_is_kept_for_rollback(self):
+        # Debian 13: /usr/lib/modules, xen-blkback.ko.xz. The old hard-coded candidate
+        # (/lib/modules/R/kernel/.../xen-blkback.ko) found nothing: "rollback impossible".
+        w = World("--compressed-modules", "--kernel", "6.12.57+deb13-amd64")
+        j = w.json("upgrade-backend", "--dry-run")
+        rb = [c for c in j["preflight"] if c["check"] == "rollback"][0]
+        self.assertTrue(rb["ok"], rb)
+        self.assertIn("/usr/lib/modules/6.12.57+deb13-amd64/kernel/drivers/block/xen-blkback/xen-blkback.ko.xz",
+                      rb["detail"])
+        w("sim", "fault", "reconnect-fatal", "2", "xvda", check=0)
+        j = w.json("upgrade-backend", "--yes", check=1)
+        self.assertTrue(j["rolled_back"])
+        self.assertTrue(any(r.startswith("loaded ") and r.endswith("/rollback/xen-blkback.ko.xz with its old parameters")
+                            for r in j["restored"]), j["restored"])
+        self.assertIsNone(w.json("list")["module"]["srcversion"])  # the in-tree build again
+        healthy(self, w)
+
     def test_bad_parameters_exit_2_and_change_nothing(self):
         w = World()
         before = w.json("sim", "show-modules")["loaded"]["params"]

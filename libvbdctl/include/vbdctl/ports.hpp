@@ -143,6 +143,10 @@ class Modules {
     virtual Result<ModuleFile> inspect(std::string_view path) = 0;
     /// The file modprobe would load for name on the running kernel.
     virtual Result<std::string> resolve(std::string_view name) = 0;
+    /// Every file of module name for the running kernel in its module directories
+    /// (/lib/modules/RELEASE and /usr/lib/modules/RELEASE), compressed (.ko.xz, .ko.zst,
+    /// .ko.gz) or not; the one modprobe resolves first.
+    virtual Result<std::vector<std::string>> files(std::string_view name) = 0;
     /// The options modprobe would pass to name from its configuration (`options` lines of
     /// modprobe.d), as one string ("NAME=VALUE NAME2=VALUE2"); empty when there are none.
     virtual Result<std::string> config_options(std::string_view name) = 0;

@@ -20,6 +20,9 @@ struct InitOptions {
     /// Parameters xen-blkback was loaded with before the guests connected (NAME -> VALUE).
     std::map<std::string, std::string> blkback_params;
     bool builtin_blkback = false; ///< xen-blkback built into the kernel (CONFIG_XEN_BLKDEV_BACKEND=y)
+    /// Module files as Debian 13 ships them: /usr/lib/modules, the in-tree one xz-compressed
+    /// (libkmod reads its modinfo; its build-id is not readable without decompressing).
+    bool compressed_modules = false;
     /// The kernel loads only signed modules, and why ("sig_enforce", "lockdown integrity").
     std::optional<std::string> signature_enforcement;
 };

@@ -6,7 +6,9 @@
 #include <elf.h>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <sys/utsname.h>
 
 #include <libkmod.h>
 
@@ -114,7 +116,8 @@ Result<std::string> options_of(kmod_ctx* ctx, std::string_view name) {
 
 class KmodModules final : public Modules {
   public:
-    KmodModules(kmod_ctx* ctx, std::string root) : ctx_(ctx), sys_module_(fs::path(root) / "sys/module") {}
+    KmodModules(kmod_ctx* ctx, std::string root)
+        : ctx_(ctx), root_(root), sys_module_(fs::path(root) / "sys/module") {}
     ~KmodModules() override { kmod_unref(ctx_); }
 
     Result<std::optional<LoadedModule>> loaded(std::string_view name) override {
@@ -204,6 +207,34 @@ class KmodModules final : public Modules {
 
     Result<std::string> config_options(std::string_view name) override { return options_of(ctx_, name); }
 
+    Result<std::vector<std::string>> files(std::string_view name) override {
+        std::vector<std::string> out;
+        std::set<fs::path> seen; // /lib is /usr/lib on a merged-/usr system
+        auto add = [&](const fs::path& p) {
+            std::error_code ec;
+            if (seen.insert(fs::weakly_canonical(p, ec)).second) out.push_back(p.string());
+        };
+        if (auto r = resolve(name)) add(*r);
+        utsname u{};
+        if (::uname(&u) != 0) return fail(Errc::io, "uname failed");
+        std::string want(name);
+        std::replace(want.begin(), want.end(), '-', '_');
+        for (const char* base : {"lib/modules", "usr/lib/modules"}) {
+            std::error_code ec;
+            fs::path dir = fs::path(root_) / base / u.release;
+            for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+                std::string f = it->path().filename().string();
+                auto ko = f.find(".ko");
+                if (ko == std::string::npos || !it->is_regular_file(ec)) continue;
+                std::string ext = f.substr(ko), stem = f.substr(0, ko);
+                std::replace(stem.begin(), stem.end(), '-', '_');
+                if (stem == want && (ext == ".ko" || ext == ".ko.xz" || ext == ".ko.zst" || ext == ".ko.gz"))
+                    add(it->path());
+            }
+        }
+        return out;
+    }
+
     Result<void> load(std::string_view path, const std::map<std::string, std::string>& params) override {
         std::string p(path), opts;
         for (const auto& [k, v] : params) opts += (opts.empty() ? "" : " ") + k + "=" + v;
@@ -240,6 +271,7 @@ class KmodModules final : public Modules {
 
   private:
     kmod_ctx* ctx_;
+    std::string root_;
     fs::path sys_module_;
 };
 
