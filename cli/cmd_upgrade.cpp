@@ -205,8 +205,8 @@ void add_upgrade(CLI::App& app, Command& cmd) {
                                    "Reload xen-blkback (optionally another build or new parameters) "
                                    "under every vbd this domain serves, with preflight, journal and rollback");
     sub->add_option("--module-file", o->module_file, "Load this xen-blkback.ko (default: what modprobe resolves)");
-    sub->add_option("--param", o->params, "NAME=VALUE for the new module (repeatable); every other "
-                                          "parameter keeps its running value, then modprobe.d's");
+    sub->add_option("--param", o->params, "NAME=VALUE for the new module (repeatable); wins over the "
+                                          "running module's values and modprobe.d's options, which are kept");
     sub->add_flag("--reset-params", o->reset_params, "Do not carry the running module's parameter values "
                                                      "over: load the module's defaults (plus modprobe.d and --param)");
     sub->add_option("--only", o->only, "DOMID[:VBD]: gate and verify only these vbds (repeatable); "
