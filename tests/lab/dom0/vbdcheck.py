@@ -122,8 +122,10 @@ def cmd_list(path, domid):
     out(f"{pre}.module.build_id", m.get("build_id") == bid, f"vbdctl {m.get('build_id')} sysfs {bid}")
     pdir = MOD + "/parameters"
     params = {p: read(f"{pdir}/{p}") for p in sorted(os.listdir(pdir))} if os.path.isdir(pdir) else {}
-    out(f"{pre}.module.params", (m.get("params") or {}) == params,
-        "" if (m.get("params") or {}) == params else f"vbdctl {m.get('params')} sysfs {params}")
+    # vbdctl types them (schema 2): a bool parameter as true/false, an integer one as a number
+    shown = {k: ("Y" if v is True else "N" if v is False else str(v)) for k, v in (m.get("params") or {}).items()}
+    out(f"{pre}.module.params", shown == params,
+        "" if shown == params else f"vbdctl {m.get('params')} sysfs {params}")
     for disk, devid, pages, nq in (("xvdb", 51728, 1, 1), ("xvdc", 51744, 4, 2)):
         v = vbds.get((int(domid), devid))
         n = f"{pre}.{disk}"
