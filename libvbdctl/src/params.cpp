@@ -125,7 +125,9 @@ Result<ParamPlan> plan_params(const std::optional<LoadedModule>& running, const 
         if (!value) {
             Error e = value.error();
             if (pick.source == ParamSource::config) e.what += " (from modprobe's configuration)";
-            if (pick.source == ParamSource::running) continue; // shown by the kernel: keep its default
+            // A running value this type cannot express is not passed: the new module uses its
+            // default, and the change row below says so.
+            if (pick.source == ParamSource::running) continue;
             return std::unexpected(e);
         }
         plan.load[k] = *value;

@@ -4,7 +4,6 @@
 #include "vbdctl/reconnect.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <set>
 
 namespace vbd {
