@@ -51,6 +51,14 @@ vbd::Result<Selection> select_vbds(Context& c, const std::string& domid, const s
 /// checked against vbdctl's table (an unknown ID is a usage error).
 void add_accept_hazard(CLI::App* cmd, std::vector<std::string>& ids);
 
+/// A CLI11 check for a number of seconds: finite and within [min, max] (NaN, infinities
+/// and out-of-range values are usage errors).
+CLI::Validator seconds_in(double min, double max);
+/// Parses text as seconds with the same rule; Errc::invalid_argument otherwise.
+vbd::Result<double> parse_seconds(const std::string& text, double min, double max);
+/// Seconds (already checked) as milliseconds.
+inline vbd::Millis millis(double seconds) { return vbd::Millis(static_cast<int64_t>(seconds * 1000)); }
+
 /// Exit code for a library error.
 int exit_code(const vbd::Error& e);
 /// Prints "vbdctl: error: ..." to stderr and returns the exit code for it.

@@ -48,6 +48,8 @@ int run_check(Context& c, const CheckCliOptions& o) {
     Table t({"DOMID", "VDEV", "QUEUE", "SIZE", "PENDING", "PROGRESS", "RESULT"});
     for (const auto& ch : *checks) {
         std::string vdev = ch.vbd.vdev.empty() ? std::to_string(ch.vbd.id.devid) : ch.vbd.vdev;
+        for (const auto* list : {&ch.vbd.problems, &ch.problems})
+            for (const auto& p : *list) t.add({std::to_string(ch.vbd.id.domid), vdev, "-", "-", "-", "-", "FAIL: " + p});
         if (!ch.skipped.empty()) {
             t.add({std::to_string(ch.vbd.id.domid), vdev, "-", "-", "-", "-", "skipped: " + ch.skipped});
             continue;
@@ -59,7 +61,7 @@ int run_check(Context& c, const CheckCliOptions& o) {
                    std::string(vbd::to_string(q.progress)), q.ok() ? "ok" : "FAIL: " + q.reason});
     }
     std::cout << t.str();
-    if (!all_ok) std::cerr << "vbdctl: error: ring check failed\n";
+    if (!all_ok) std::cerr << "vbdctl: error: check failed (see the FAIL lines)\n";
     return all_ok ? Exit::ok : Exit::failed;
 }
 
@@ -76,7 +78,7 @@ void add_check(CLI::App& app, Command& cmd) {
         ->check(CLI::Range(1u, 1000u))
         ->capture_default_str();
     sub->add_option("--interval", o->interval_ms, "Milliseconds between samples")
-        ->check(CLI::Range(0u, 60000u))
+        ->check(CLI::Range(1u, 60000u))
         ->capture_default_str();
     sub->callback([&cmd, o] { cmd.run = [o](Context& c) { return run_check(c, *o); }; });
 }

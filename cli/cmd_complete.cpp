@@ -1,4 +1,4 @@
-// vbdctl __complete domids | vbds DOMID: the values the shell completions offer, read from
+// vbdctl __complete domids | vbds DOMID | fault-kinds [ARGS]: the values the shell completions offer, read from
 // the host chosen with --host. Hidden from --help: it is an interface for
 // completions/vbdctl.bash and completions/_vbdctl, not for people.
 
@@ -7,6 +7,7 @@
 
 #include "app.hpp"
 #include "vbdctl/inventory.hpp"
+#include "vbdctl/sim.hpp"
 
 namespace vbdcli {
 
@@ -39,12 +40,21 @@ int print_vbds(Context& c, const std::string& domid_text) {
     return Exit::ok;
 }
 
+// The simulator's fault kinds (its one table), optionally only those taking ARGS.
+int print_fault_kinds(const std::string& args) {
+    static const char* names[] = {"none", "vbd", "domid", "seconds", "step"};
+    for (const auto& k : vbd::sim::fault_kinds())
+        if (args.empty() || args == names[static_cast<int>(k.args)]) std::cout << k.name << "\n";
+    return Exit::ok;
+}
+
 int run_complete(Context& c, const CompleteOptions& o) {
     const auto& a = o.args;
+    if (!a.empty() && a[0] == "fault-kinds" && a.size() <= 2) return print_fault_kinds(a.size() == 2 ? a[1] : "");
     if (a.size() == 1 && a[0] == "domids") return print_domids(c);
     if (a.size() == 2 && a[0] == "vbds") return print_vbds(c, a[1]);
     return report({vbd::Errc::invalid_argument, "unknown completion request", {},
-                   "use `__complete domids` or `__complete vbds DOMID`"});
+                   "use `__complete domids`, `__complete vbds DOMID` or `__complete fault-kinds [vbd|domid|...]`"});
 }
 
 } // namespace

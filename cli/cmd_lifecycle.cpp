@@ -13,9 +13,12 @@ namespace {
 struct OneVbdOptions {
     std::string domid, vbd;
     bool yes = false;
+    bool dry_run = false;
     bool assume_rebind = false;
     std::vector<std::string> accept_hazards;
+    std::string protocol;
     double timeout_s = 30;
+    double drain_timeout_s = vbd::default_drain_timeout.count() / 1000.0;
 };
 
 vbd::Result<vbd::VbdId> resolve(Context& c, const OneVbdOptions& o) {
@@ -24,127 +27,159 @@ vbd::Result<vbd::VbdId> resolve(Context& c, const OneVbdOptions& o) {
     return inv.resolve(d, o.vbd);
 }
 
-int run_unbind(Context& c, const OneVbdOptions& o) {
+using VbdCommand = vbd::Result<vbd::VbdRun> (*)(vbd::Host&, vbd::VbdId, const vbd::VbdOptions&,
+                                                const vbd::RunControl&);
+
+// unbind, bind and rebind: the same shape, one renderer.
+int run_one(Context& c, const OneVbdOptions& o, const char* op, const char* question, VbdCommand fn) {
     auto id = resolve(c, o);
     if (!id) return report(id.error());
-    if (int rc = confirm(c, o.yes, "Unbind " + id->sysfs_name() + " from xen-blkback?"); rc >= 0) return rc;
+    if (!o.protocol.empty())
+        if (auto p = vbd::parse_protocol(o.protocol); !p)
+            return report({vbd::Errc::invalid_argument, "--protocol: " + p.error().what, {}, {}});
+    if (!o.dry_run)
+        if (int rc = confirm(c, o.yes, std::string(question) + " " + id->sysfs_name() + "?"); rc >= 0) return rc;
     auto ctl = mutation_control(c);
-    vbd::UnbindOptions opts{o.assume_rebind, vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000)),
-                            {o.accept_hazards.begin(), o.accept_hazards.end()}};
-    auto r = vbd::unbind_vbd(*c.host, *id, opts, ctl);
+    vbd::VbdOptions opts;
+    opts.assume_rebind = o.assume_rebind;
+    opts.accept_hazards = {o.accept_hazards.begin(), o.accept_hazards.end()};
+    opts.timeout = millis(o.timeout_s);
+    opts.drain_timeout = millis(o.drain_timeout_s);
+    if (!o.protocol.empty()) opts.protocol = o.protocol;
+    opts.dry_run = o.dry_run;
+    auto r = fn(*c.host, *id, opts, ctl);
     if (c.g.json) {
         auto j = json_header(c);
         j["ok"] = r.has_value();
-        j["action"] = "unbind";
+        j["action"] = op;
         j["domid"] = id->domid;
         j["devid"] = id->devid;
+        j["dry_run"] = o.dry_run;
         if (r) {
+            j["plan"] = plan_steps_json(r->plan);
+            j["steps"] = step_records_json(r->steps);
+            j["actions"] = r->actions;
             j["backend_state"] = static_cast<int>(r->backend_state);
             j["drain_ms"] = r->drain_ms;
             j["drain_evidence"] = r->drain_evidence;
-            j["rebind_evidence"] = r->rebind.evidence;
-        } else {
-            j["error"] = r.error().message();
-        }
-        print_json(j);
-    }
-    if (!r) return report(r.error());
-    if (!c.g.json)
-        std::cout << id->sysfs_name() << " unbound: backend state " << vbd::to_string(r->backend_state)
-                  << " (the guest keeps its disk; its I/O waits), old instance drained in "
-                  << r->drain_ms << " ms\n  drain: " << r->drain_evidence
-                  << "\n  evidence of rebind support: " << r->rebind.evidence
-                  << "\n  bind it again with: vbdctl bind " << id->domid << " " << o.vbd << "\n";
-    return Exit::ok;
-}
-
-int run_bind(Context& c, const OneVbdOptions& o) {
-    auto id = resolve(c, o);
-    if (!id) return report(id.error());
-    if (int rc = confirm(c, o.yes, "Bind " + id->sysfs_name() + " to xen-blkback?"); rc >= 0) return rc;
-    auto ctl = mutation_control(c);
-    auto r = vbd::bind_vbd(*c.host, *id, {vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000))}, ctl);
-    if (c.g.json) {
-        auto j = json_header(c);
-        j["ok"] = r.has_value();
-        j["action"] = "bind";
-        j["domid"] = id->domid;
-        j["devid"] = id->devid;
-        if (r) {
-            j["backend_state"] = static_cast<int>(r->backend_state);
-            j["consistent"] = r->consistent;
             j["connect_ms"] = r->connect_ms;
+            j["consistent"] = r->consistent;
             j["unbound_ms"] = r->unbound_ms ? nlohmann::json(*r->unbound_ms) : nlohmann::json(nullptr);
+            if (!r->rebind.evidence.empty()) j["rebind_evidence"] = r->rebind.evidence;
         } else {
             j["error"] = r.error().message();
         }
         print_json(j);
     }
     if (!r) return report(r.error());
-    if (!c.g.json)
-        std::cout << id->sysfs_name() << " bound: backend Connected " << r->connect_ms
-                  << " ms after the bind, rings consistent"
-                  << (r->unbound_ms ? ", without a backend for " + std::to_string(*r->unbound_ms) + " ms" : "")
-                  << "\n";
-    return Exit::ok;
-}
-
-struct RecoverOptions {
-    bool yes = false;
-    double timeout_s = 30;
-};
-
-int run_recover(Context& c, const RecoverOptions& o) {
-    auto j = vbd::read_journal(c.host->state);
-    if (!j) return report(j.error());
-    if (!*j) {
-        if (c.g.json) {
-            auto out = json_header(c);
-            out["ok"] = true;
-            out["had_journal"] = false;
-            print_json(out);
-        } else {
-            std::cout << "nothing to recover: no unfinished run\n";
-        }
+    if (c.g.json) return Exit::ok;
+    if (o.dry_run) {
+        std::cout << op << " " << id->sysfs_name() << ": every check passed; plan:\n"
+                  << plan_steps_text(r->plan) << "dry run: nothing changed\n";
         return Exit::ok;
     }
-    if (int rc = confirm(c, o.yes, "Finish the interrupted " + (*j)->op + " (step " +
-                                       std::to_string((*j)->step) + " " + (*j)->step_name + ")?");
-        rc >= 0)
-        return rc;
+    for (const auto& a : r->actions) std::cout << "  " << a << "\n";
+    std::string name = id->sysfs_name();
+    if (std::string(op) == "unbind")
+        std::cout << name << " unbound: backend state " << vbd::to_string(r->backend_state)
+                  << " (the guest keeps its disk; its I/O waits), old instance drained in " << r->drain_ms
+                  << " ms\n  drain: " << r->drain_evidence << "\n  evidence of rebind support: " << r->rebind.evidence
+                  << "\n  bind it again with: vbdctl bind " << id->domid << " " << o.vbd << "\n";
+    else
+        std::cout << name << " " << (std::string(op) == "rebind" ? "rebound" : "bound") << ": backend Connected "
+                  << r->connect_ms << " ms after the bind, rings consistent"
+                  << (r->unbound_ms ? ", without a backend for " + std::to_string(*r->unbound_ms) + " ms" : "") << "\n";
+    return Exit::ok;
+}
+
+struct RecoverCliOptions {
+    bool yes = false;
+    bool dry_run = false;
+    bool from_live = false;
+    double timeout_s = 30;
+    double drain_timeout_s = vbd::default_drain_timeout.count() / 1000.0;
+};
+
+int run_recover(Context& c, const RecoverCliOptions& o) {
+    if (!o.from_live) {
+        auto j = vbd::read_journal(c.host->state);
+        if (!j) return report(j.error());
+        if (!*j) {
+            if (c.g.json) {
+                auto out = json_header(c);
+                out["ok"] = true;
+                out["had_journal"] = false;
+                print_json(out);
+            } else {
+                std::cout << "nothing to recover: no unfinished run\n";
+            }
+            return Exit::ok;
+        }
+        if (!o.dry_run)
+            if (int rc = confirm(c, o.yes, "Finish the interrupted " + (*j)->op + " (step " +
+                                               std::to_string((*j)->step) + " " + (*j)->step_name + ")?");
+                rc >= 0)
+                return rc;
+    } else if (!o.dry_run) {
+        if (int rc = confirm(c, o.yes, "Recover every vbd from the live host, without the journal?"); rc >= 0) return rc;
+    }
     auto ctl = mutation_control(c);
-    auto r = vbd::recover(*c.host, ctl, vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000)));
+    auto r = vbd::recover(*c.host, {millis(o.timeout_s), millis(o.drain_timeout_s), o.from_live, o.dry_run}, ctl);
     if (!r) return report(r.error());
     if (c.g.json) {
         auto out = json_header(c);
         out["ok"] = r->ok;
+        out["dry_run"] = r->dry_run;
         out["had_journal"] = r->had_journal;
+        out["from_live"] = r->from_live;
         out["op"] = r->op;
         out["step"] = r->step;
+        out["plan"] = plan_steps_json(r->plan);
+        out["steps"] = step_records_json(r->steps);
         out["actions"] = r->actions;
         out["module_after"] = module_json(r->module_after, blkback_param_types(*c.host));
         out["vbds"] = nlohmann::json::array();
         for (const auto& w : r->vbds)
-            out["vbds"].push_back({{"domid", w.id.domid}, {"devid", w.id.devid}, {"connected", w.connected},
+            out["vbds"].push_back({{"domid", w.id.domid}, {"devid", w.id.devid}, {"ok", w.ok}, {"state", w.state},
                                    {"error", w.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(w.error)}});
         print_json(out);
+    } else if (r->dry_run) {
+        std::cout << "recover would run:\n" << plan_steps_text(r->plan) << "dry run: nothing changed\n";
     } else {
-        std::cout << "recovering an interrupted " << r->op << " (step " << r->step << "):\n";
+        std::cout << "recovering " << (r->from_live ? "from the live host" : "an interrupted " + r->op + " (step " +
+                                                                                  std::to_string(r->step) + ")")
+                  << ":\n";
         for (const auto& a : r->actions) std::cout << "  " << a << "\n";
-        std::cout << (r->ok ? "recovered: every journaled vbd is bound and Connected\n"
+        for (const auto& v : r->vbds)
+            std::cout << "  " << v.id.sysfs_name() << ": " << v.state << (v.ok ? "" : ": " + v.error) << "\n";
+        std::cout << (r->ok ? "recovered: every vbd with a Connected frontend is bound, Connected and consistent; "
+                              "drivers_autoprobe restored\n"
                             : "NOT recovered: the journal is kept\n");
     }
-    if (!r->ok) std::cerr << "vbdctl: error: recovery incomplete; see above\n";
-    return r->ok ? (stop_requested() ? Exit::interrupted : Exit::ok) : Exit::failed;
+    if (!r->ok && !r->dry_run) {
+        std::cerr << "vbdctl: error: recovery incomplete; " << (c.g.json ? "see vbds[].error" : "see the lines above")
+                  << "\n";
+        return Exit::failed;
+    }
+    return stop_requested() ? Exit::interrupted : Exit::ok;
 }
 
-void add_one_vbd(CLI::App* sub, const std::shared_ptr<OneVbdOptions>& o) {
+void add_one_vbd(CLI::App* sub, const std::shared_ptr<OneVbdOptions>& o, bool drains) {
     sub->add_option("DOMID", o->domid, "The guest's domid")->required();
     sub->add_option("VBD", o->vbd, "devid, vdev name (xvda) or vbd-D-N")->required();
     sub->add_flag("-y,--yes", o->yes, "Do not ask for confirmation (required without a terminal)");
-    sub->add_option("--timeout", o->timeout_s, "Seconds to wait for drain or Connected")
-        ->check(CLI::Range(0.1, 3600.0))
+    sub->add_flag("-n,--dry-run", o->dry_run, "Run every check and print the plan; change nothing");
+    sub->add_option("--timeout", o->timeout_s, "Seconds to wait for Connected")
+        ->check(seconds_in(0.1, 3600))
         ->capture_default_str();
+    sub->add_option("--drain-timeout", o->drain_timeout_s,
+                    drains ? "Seconds to wait for the old instance to drain (past it, nothing is rebound)"
+                           : "Seconds to wait for an old instance to drain before binding")
+        ->check(seconds_in(1, 3600))
+        ->capture_default_str();
+    sub->add_option("--protocol", o->protocol,
+                    "The guest's ABI (x86_64-abi, x86_32-abi, native) when its frontend has no protocol key: "
+                    "written to the frontend before the reconnect");
 }
 
 } // namespace
@@ -153,24 +188,45 @@ void add_lifecycle(CLI::App& app, Command& cmd) {
     auto u = std::make_shared<OneVbdOptions>();
     auto* unbind = app.add_subcommand("unbind", "Unbind one vbd from xen-blkback; the guest keeps "
                                                 "its disk (Linux >= 5.5) and its I/O waits");
-    add_one_vbd(unbind, u);
+    add_one_vbd(unbind, u, true);
     unbind->add_flag("--assume-rebind-support", u->assume_rebind,
                      "Trust that this pre-5.5 kernel has the rebind backport");
     add_accept_hazard(unbind, u->accept_hazards);
-    unbind->callback([&cmd, u] { cmd.run = [u](Context& c) { return run_unbind(c, *u); }; });
+    unbind->callback([&cmd, u] {
+        cmd.run = [u](Context& c) { return run_one(c, *u, "unbind", "Unbind from xen-blkback", vbd::unbind_vbd); };
+    });
 
     auto b = std::make_shared<OneVbdOptions>();
     auto* bind = app.add_subcommand("bind", "Bind one unbound vbd and wait until it is Connected "
                                             "with consistent rings");
-    add_one_vbd(bind, b);
-    bind->callback([&cmd, b] { cmd.run = [b](Context& c) { return run_bind(c, *b); }; });
+    add_one_vbd(bind, b, false);
+    bind->callback([&cmd, b] {
+        cmd.run = [b](Context& c) { return run_one(c, *b, "bind", "Bind to xen-blkback", vbd::bind_vbd); };
+    });
 
-    auto r = std::make_shared<RecoverOptions>();
-    auto* rec = app.add_subcommand("recover", "Finish an interrupted run from its journal: a module "
-                                              "loaded, every journaled vbd bound and Connected");
+    auto rb = std::make_shared<OneVbdOptions>();
+    auto* rebind = app.add_subcommand("rebind", "Repair a vbd that is bound but not Connected under a Connected "
+                                                "frontend: unbind, drain, bind, verify");
+    add_one_vbd(rebind, rb, true);
+    rebind->add_flag("--assume-rebind-support", rb->assume_rebind,
+                     "Trust that this pre-5.5 kernel has the rebind backport");
+    add_accept_hazard(rebind, rb->accept_hazards);
+    rebind->callback([&cmd, rb] {
+        cmd.run = [rb](Context& c) { return run_one(c, *rb, "rebind", "Unbind and bind again", vbd::rebind_vbd); };
+    });
+
+    auto r = std::make_shared<RecoverCliOptions>();
+    auto* rec = app.add_subcommand("recover", "Finish an interrupted run: a module loaded, every vbd whose "
+                                              "frontend is Connected bound and Connected, autoprobe restored");
     rec->add_flag("-y,--yes", r->yes, "Do not ask for confirmation (required without a terminal)");
+    rec->add_flag("-n,--dry-run", r->dry_run, "Print what recover would do; change nothing");
+    rec->add_flag("--from-live", r->from_live,
+                  "Ignore the journal (damaged or lost): rebuild the recovery from the live host");
     rec->add_option("--timeout", r->timeout_s, "Seconds to wait for each connect")
-        ->check(CLI::Range(0.1, 3600.0))
+        ->check(seconds_in(0.1, 3600))
+        ->capture_default_str();
+    rec->add_option("--drain-timeout", r->drain_timeout_s, "Seconds to wait for old instances to drain")
+        ->check(seconds_in(1, 3600))
         ->capture_default_str();
     rec->callback([&cmd, r] { cmd.run = [r](Context& c) { return run_recover(c, *r); }; });
 }

@@ -102,13 +102,21 @@ int run_fault(Context& c, const SimFaultOptions& o) {
         if (auto r = (*sim)->clear_faults(); !r) return report(r.error());
         return Exit::ok;
     }
+    const vbd::sim::FaultKind* fk = vbd::sim::fault_kind(kind);
+    if (!fk) return usage("unknown fault kind '" + kind + "'");
     vbd::sim::Fault f{kind, 0, 0, o.at_step, 0};
-    auto want = [&](size_t n) { return a.size() == n + 1; };
-    if (kind == "module-load-fail") {
-        if (!want(0)) return usage("module-load-fail takes no arguments");
-    } else if (kind == "reconnect-fatal" || kind == "corrupt-ring" || kind == "stall-ring" || kind == "detach") {
-        if (!want(2)) return usage(kind + " needs DOMID VBD");
-        if (kind == "detach" && o.at_step < 1) return usage("detach needs DOMID VBD --at-step K");
+    auto want = [&](size_t n, const char* what) -> std::optional<int> {
+        if (a.size() == n + 1) return std::nullopt;
+        return usage(kind + " takes " + what);
+    };
+    if (fk->at_step && o.at_step < 1) return usage(kind + " needs --at-step K");
+    if (!fk->at_step && o.at_step != 0) return usage(kind + " does not take --at-step");
+    switch (fk->args) {
+    case vbd::sim::FaultArgs::none:
+        if (auto rc = want(0, "no arguments")) return *rc;
+        break;
+    case vbd::sim::FaultArgs::vbd: {
+        if (auto rc = want(2, "DOMID VBD")) return *rc;
         auto d = vbd::parse_domid(a[1]);
         if (!d) return report(d.error());
         vbd::Inventory inv(*c.host);
@@ -116,28 +124,29 @@ int run_fault(Context& c, const SimFaultOptions& o) {
         if (!id) return report(id.error());
         f.domid = id->domid;
         f.devid = id->devid;
-    } else if (kind == "destroy-guest" || kind == "create-guest") {
-        if (!want(1) || o.at_step < 1) return usage(kind + " needs DOMID --at-step K");
+        break;
+    }
+    case vbd::sim::FaultArgs::domid: {
+        if (auto rc = want(1, "DOMID")) return *rc;
         auto d = vbd::parse_domid(a[1]);
         if (!d) return report(d.error());
         f.domid = *d;
-
-    } else if (kind == "slow-drain") {
-        if (!want(1)) return usage("slow-drain needs SECONDS");
-        try {
-            size_t used = 0;
-            f.seconds = std::stod(a[1], &used);
-            if (used != a[1].size()) throw std::invalid_argument("trailing");
-        } catch (const std::exception&) {
-            return usage("slow-drain: '" + a[1] + "' is not a number of seconds");
-        }
-    } else if (kind == "crash-after-step") {
-        if (!want(1)) return usage("crash-after-step needs K");
+        break;
+    }
+    case vbd::sim::FaultArgs::seconds: {
+        if (auto rc = want(1, "SECONDS")) return *rc;
+        auto secs = parse_seconds(a[1], 0, 3600);
+        if (!secs) return report(secs.error());
+        f.seconds = *secs;
+        break;
+    }
+    case vbd::sim::FaultArgs::step: {
+        if (auto rc = want(1, "a step number K")) return *rc;
         auto k = vbd::parse_uint(a[1], 100);
-        if (!k || *k < 1) return usage("crash-after-step: K must be a step number 1..100");
+        if (!k || *k < 1) return usage(kind + ": K must be a step number 1..100");
         f.step = static_cast<int>(*k);
-    } else {
-        return usage("unknown fault kind '" + kind + "'");
+        break;
+    }
     }
     if (auto r = (*sim)->add_fault(f); !r) return report(r.error());
     note(c, "fault " + kind + " armed");
@@ -241,11 +250,13 @@ void add_sim(CLI::App& app, Command& cmd) {
     init->callback([&cmd, io] { cmd.run = [io](Context& c) { return run_init(c, *io); }; });
 
     auto fo = std::make_shared<SimFaultOptions>();
-    auto* fault = sim->add_subcommand(
-        "fault", "Inject a fault: module-load-fail | reconnect-fatal DOMID VBD | destroy-guest "
-                 "DOMID --at-step K | create-guest DOMID --at-step K | detach DOMID VBD --at-step K | "
-                 "slow-drain SECONDS | corrupt-ring DOMID VBD | crash-after-step K | stall-ring DOMID VBD; "
-                 "or list, clear");
+    std::string kinds;
+    for (const auto& k : vbd::sim::fault_kinds()) {
+        static const char* args[] = {"", " DOMID VBD", " DOMID", " SECONDS", " K"};
+        kinds += std::string("\n  ") + std::string(k.name) + args[static_cast<int>(k.args)] +
+                 (k.at_step ? " --at-step K" : "") + ": " + std::string(k.summary);
+    }
+    auto* fault = sim->add_subcommand("fault", "Inject a fault (or list, clear). Kinds:" + kinds);
     fault->add_option("KIND", fo->args, "Fault kind and its arguments, or list, clear")->required();
     fault->add_option("--at-step", fo->at_step, "Step of upgrade-backend (destroy-guest, create-guest, detach)");
     fault->callback([&cmd, fo] { cmd.run = [fo](Context& c) { return run_fault(c, *fo); }; });

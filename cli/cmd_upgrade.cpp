@@ -18,6 +18,7 @@ struct UpgradeCliOptions {
     bool canary = false, dry_run = false, yes = false, assume_rebind = false, force_vermagic = false,
          reset_params = false, force = false, without_rollback = false;
     double timeout_s = 30;
+    double drain_timeout_s = vbd::default_drain_timeout.count() / 1000.0;
 };
 
 vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
@@ -37,7 +38,11 @@ vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
         auto colon = s.find(':');
         auto d = VBD_TRY(vbd::parse_domid(s.substr(0, colon)));
         vbd::OnlySpec spec{d, std::nullopt};
-        if (colon != std::string::npos) spec.vbd = s.substr(colon + 1);
+        if (colon != std::string::npos) {
+            spec.vbd = s.substr(colon + 1);
+            if (spec.vbd->empty())
+                return vbd::fail(vbd::Errc::invalid_argument, "invalid --only '" + s + "'", {}, "use DOMID or DOMID:VBD");
+        }
         u.only.push_back(spec);
     }
     u.reset_params = o.reset_params;
@@ -47,7 +52,8 @@ vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
     u.force = o.force;
     u.accept_hazards = {o.accept_hazards.begin(), o.accept_hazards.end()};
     u.force_vermagic = o.force_vermagic;
-    u.timeout = vbd::Millis(static_cast<int64_t>(o.timeout_s * 1000));
+    u.timeout = millis(o.timeout_s);
+    u.drain_timeout = millis(o.drain_timeout_s);
     return u;
 }
 
@@ -66,7 +72,7 @@ nlohmann::json plan_json(const vbd::UpgradePlan& p) {
     j["preflight"] = nlohmann::json::array();
     for (const auto& c : p.checks)
         j["preflight"].push_back({{"check", c.name}, {"ok", c.ok}, {"detail", c.detail}});
-    j["plan"] = p.steps;
+    j["plan"] = plan_steps_json(p.steps);
     j["param_changes"] = nlohmann::json::array();
     for (const auto& c : p.params.changes)
         j["param_changes"].push_back({{"name", c.name}, {"type", c.type},
@@ -97,7 +103,7 @@ void print_plan(const vbd::UpgradePlan& p) {
                   << (c.source == vbd::ParamSource::reset ? " (--reset-params)" : " (" + std::string(vbd::to_string(c.source)) + ")")
                   << "\n";
     std::cout << "plan:\n";
-    for (const auto& s : p.steps) std::cout << "  " << s << "\n";
+    std::cout << plan_steps_text(p.steps);
     for (const auto& v : p.vbds)
         if (!v.note.empty()) std::cout << "  note: " << v.vbd.id.sysfs_name() << " " << v.note << "\n";
 }
@@ -110,8 +116,14 @@ std::string srcv(const std::optional<vbd::LoadedModule>& m) {
 int run_upgrade(Context& c, const UpgradeCliOptions& o) {
     auto opts = to_options(o);
     if (!opts) return report(opts.error());
+    // A signal during the preflight ends the command before any change.
+    auto ctl = mutation_control(c);
     auto plan = vbd::plan_upgrade(*c.host, *opts, o.dry_run);
     if (!plan) return report(plan.error());
+    if (stop_requested()) {
+        std::cerr << "vbdctl: interrupted during the preflight: nothing changed\n";
+        return Exit::interrupted;
+    }
     if (o.dry_run || plan->refused() || plan->noop) {
         if (c.g.json) {
             auto j = json_header(c);
@@ -139,7 +151,6 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
     if (int rc = confirm(c, o.yes, "Reload xen-blkback under " + std::to_string(plan->vbds.size()) + " vbds?");
         rc >= 0)
         return rc;
-    auto ctl = mutation_control(c);
     auto r = vbd::run_upgrade(*c.host, *plan, ctl);
     if (c.g.json) {
         auto j = json_header(c);
@@ -148,12 +159,10 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
         j["noop"] = false;
         j["interrupted"] = r.interrupted;
         j["rolled_back"] = r.rolled_back;
+        j["held"] = r.held;
         j["failure"] = r.failure.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.failure);
         j["restored"] = r.restored;
-        j["steps"] = nlohmann::json::array();
-        for (const auto& s : r.steps)
-            j["steps"].push_back({{"number", s.number}, {"name", s.name}, {"ok", s.ok}, {"ms", s.ms},
-                                  {"detail", s.detail}});
+        j["steps"] = step_records_json(r.steps);
         j["vbds"] = nlohmann::json::array();
         for (const auto& v : r.vbds)
             j["vbds"].push_back({{"domid", v.id.domid}, {"devid", v.id.devid}, {"vdev", v.vdev},
@@ -191,7 +200,9 @@ int run_upgrade(Context& c, const UpgradeCliOptions& o) {
     }
     if (!r.ok) {
         std::cerr << "vbdctl: error: upgrade failed: " << r.failure
-                  << (r.rolled_back ? "; rolled back" : "") << "\n";
+                  << (r.rolled_back ? "; rolled back" : "")
+                  << (r.held ? "; stopped there, with nothing rebound: the journal is kept, run `vbdctl recover`" : "")
+                  << "\n";
         return Exit::failed;
     }
     return Exit::ok;
@@ -221,7 +232,12 @@ void add_upgrade(CLI::App& app, Command& cmd) {
     sub->add_flag("--force-vermagic", o->force_vermagic, "Load a module whose vermagic differs from the running kernel's");
     add_accept_hazard(sub, o->accept_hazards);
     sub->add_option("--timeout", o->timeout_s, "Seconds to wait for each vbd to reconnect")
-        ->check(CLI::Range(0.1, 3600.0))
+        ->check(seconds_in(0.1, 3600))
+        ->capture_default_str();
+    sub->add_option("--drain-timeout", o->drain_timeout_s,
+                    "Seconds to wait for the old instances to drain; past it the run stops with the vbds "
+                    "unbound (nothing is rebound early) and `vbdctl recover` resumes the wait")
+        ->check(seconds_in(1, 3600))
         ->capture_default_str();
     sub->callback([&cmd, o] { cmd.run = [o](Context& c) { return run_upgrade(c, *o); }; });
 }

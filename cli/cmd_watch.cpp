@@ -171,7 +171,7 @@ void add_watch(CLI::App& app, Command& cmd) {
     sub->add_option("VBD", o->vbd, "Only this vbd");
     sub->add_option("--count", o->count, "Stop after N changes (0: no limit)")->capture_default_str();
     sub->add_option("--timeout", o->timeout_s, "Stop after S seconds (0: never)")
-        ->check(CLI::Range(0.0, 86400.0 * 365))
+        ->check(seconds_in(0, 86400.0 * 365))
         ->capture_default_str();
     sub->callback([&cmd, o] { cmd.run = [o](Context& c) { return run_watch(c, *o); }; });
 }

@@ -42,7 +42,7 @@ void note(const Context& c, const std::string& line) {
 }
 
 nlohmann::json json_header(const Context& c) {
-    return {{"schema_version", 2}, {"vbdctl_version", VBDCTL_VERSION}, {"host", c.host_label}};
+    return {{"schema_version", 3}, {"vbdctl_version", VBDCTL_VERSION}, {"host", c.host_label}};
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     app.add_option("--host", ctx.g.host, "Host to act on: local, sim or sim:FILE")
         ->envname("VBDCTL_HOST")
         ->capture_default_str();
-    app.add_flag("--json", ctx.g.json, "Print one JSON object (schema_version 2) on stdout");
+    app.add_flag("--json", ctx.g.json, "Print one JSON object (schema_version 3) on stdout");
     app.add_flag_callback("-v,--verbose", [&] { ctx.g.verbosity = 1; }, "Say more on stderr");
     app.add_flag_callback("-q,--quiet", [&] { ctx.g.verbosity = -1; }, "Say only errors on stderr");
     app.set_version_flag("--version", std::string("vbdctl ") + VBDCTL_VERSION);
@@ -125,7 +125,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        app.exit(e);
+        std::cerr << "vbdctl: error: " << e.what() << "\nRun with --help for more information.\n";
         return Exit::usage; // CLI11's own codes are 100+; ours say "usage" with 2
     }
     ctx.stdin_tty = ::isatty(STDIN_FILENO);

@@ -89,6 +89,7 @@ json check_json(const vbd::VbdCheck& c) {
     json j = vbd_json(c.vbd, false);
     j["ok"] = c.ok();
     j["skipped"] = c.skipped.empty() ? json(nullptr) : json(c.skipped);
+    for (const auto& p : c.problems) j["problems"].push_back(p);
     for (auto& qj : j["queues"]) {
         unsigned idx = qj["index"];
         auto it = std::find_if(c.queues.begin(), c.queues.end(),
@@ -173,6 +174,29 @@ vbd::Result<Selection> select_vbds(Context& c, const std::string& domid, const s
         sel.vbd = VBD_TRY(inv.resolve(*sel.domid, vbd));
     }
     return sel;
+}
+
+nlohmann::json plan_steps_json(const std::vector<vbd::StepInfo>& steps) {
+    json out = json::array();
+    for (size_t i = 0; i < steps.size(); ++i)
+        out.push_back({{"number", i + 1}, {"name", steps[i].name}, {"does", steps[i].does}, {"undo", steps[i].undo_does}});
+    return out;
+}
+
+std::string plan_steps_text(const std::vector<vbd::StepInfo>& steps) {
+    std::string out;
+    for (size_t i = 0; i < steps.size(); ++i)
+        out += "  " + std::to_string(i + 1) + " " + steps[i].name + ": " + steps[i].does + "\n" +
+               "      undo: " + steps[i].undo_does + "\n";
+    return out;
+}
+
+json step_records_json(const std::vector<vbd::StepRecord>& steps) {
+    json out = json::array();
+    for (const auto& s : steps)
+        out.push_back({{"number", s.number}, {"name", s.name}, {"ok", s.ok}, {"ms", s.ms},
+                       {"detail", s.detail.empty() ? json(nullptr) : json(s.detail)}});
+    return out;
 }
 
 } // namespace vbdcli

@@ -8,6 +8,7 @@
 
 #include "vbdctl/health.hpp"
 #include "vbdctl/inventory.hpp"
+#include "vbdctl/steps.hpp"
 
 namespace vbdcli {
 
@@ -21,6 +22,13 @@ nlohmann::json module_json(const std::optional<vbd::LoadedModule>& m,
                            const std::vector<vbd::ModuleParam>& types = {});
 /// The parameter types of the module file modprobe resolves for xen_blkback (empty if none).
 std::vector<vbd::ModuleParam> blkback_param_types(vbd::Host& host);
+
+/// A plan's steps (what --dry-run prints and running executes): number, name, does, undo.
+nlohmann::json plan_steps_json(const std::vector<vbd::StepInfo>& steps);
+/// The same as text lines "  N name: does (undo: ...)".
+std::string plan_steps_text(const std::vector<vbd::StepInfo>& steps);
+/// Steps as they ran.
+nlohmann::json step_records_json(const std::vector<vbd::StepRecord>& steps);
 
 /// A left-aligned text table with a header row.
 class Table {

@@ -6,9 +6,8 @@
 # command line and $VBDCTL_HOST.
 
 _vbdctl_global_opts='-h --help --host --json -v --verbose -q --quiet --version'
-_vbdctl_commands='list show check watch unbind bind recover upgrade-backend sim'
+_vbdctl_commands='list show check watch unbind bind rebind recover upgrade-backend sim'
 _vbdctl_sim_commands='init fault guests param show-modules'
-_vbdctl_fault_kinds='module-load-fail reconnect-fatal destroy-guest create-guest detach slow-drain corrupt-ring crash-after-step stall-ring list clear'
 
 # Options of a command ("sim init" for sim's subcommands), and which of them take a value.
 _vbdctl_cmd_opts()
@@ -16,12 +15,14 @@ _vbdctl_cmd_opts()
     case $1 in
         check) echo '-h --help --samples --interval' ;;
         watch) echo '-h --help --count --timeout' ;;
-        unbind) echo '-h --help -y --yes --timeout --assume-rebind-support --accept-hazard' ;;
-        bind | recover) echo '-h --help -y --yes --timeout' ;;
+        unbind | rebind) echo '-h --help -y --yes -n --dry-run --timeout --drain-timeout --protocol' \
+            '--assume-rebind-support --accept-hazard' ;;
+        bind) echo '-h --help -y --yes -n --dry-run --timeout --drain-timeout --protocol' ;;
+        recover) echo '-h --help -y --yes -n --dry-run --from-live --timeout --drain-timeout' ;;
         upgrade-backend)
             echo '-h --help --module-file --param --reset-params --force --without-rollback --only --canary' \
                 '-n --dry-run -y --yes' \
-                '--assume-rebind-support --force-vermagic --accept-hazard --timeout'
+                '--assume-rebind-support --force-vermagic --accept-hazard --timeout --drain-timeout'
             ;;
         "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param --builtin-blkback' \
             '--sig-enforce --lockdown --compressed-modules' ;;
@@ -33,7 +34,8 @@ _vbdctl_cmd_opts()
 _vbdctl_takes_value()
 {
     case $1 in
-        --host | --samples | --interval | --count | --timeout | --module-file | --param | --only | --accept-hazard | \
+        --host | --samples | --interval | --count | --timeout | --drain-timeout | --protocol | --module-file | \
+            --param | --only | --accept-hazard | \
             --guests | --vbds-per-guest | --kernel | --blkback-param | --lockdown | --at-step)
             return 0
             ;;
@@ -142,7 +144,11 @@ _vbdctl()
             COMPREPLY=($(compgen -W 'xsa-350 xsa-371 single-page-ring persistent-negotiation' -- "$cur"))
             return
             ;;
-        --samples | --interval | --count | --timeout | --param | --guests | --vbds-per-guest | \
+        --protocol)
+            COMPREPLY=($(compgen -W 'x86_64-abi x86_32-abi native' -- "$cur"))
+            return
+            ;;
+        --samples | --interval | --count | --timeout | --drain-timeout | --param | --guests | --vbds-per-guest | \
             --kernel | --blkback-param | --at-step)
             return
             ;;
@@ -169,7 +175,7 @@ _vbdctl()
         list)
             ((${#args[@]} == 0)) && _vbdctl_domids
             ;;
-        show | check | watch | unbind | bind)
+        show | check | watch | unbind | bind | rebind)
             case ${#args[@]} in
                 0) _vbdctl_domids ;;
                 1) _vbdctl_vbds "${args[0]}" ;;
@@ -177,20 +183,17 @@ _vbdctl()
             ;;
         "sim fault")
             if ((${#args[@]} == 0)); then
-                COMPREPLY=($(compgen -W "$_vbdctl_fault_kinds" -- "$cur"))
+                COMPREPLY=($(compgen -W "$(_vbdctl_query fault-kinds) list clear" -- "$cur"))
                 return
             fi
-            case ${args[0]} in
-                reconnect-fatal | corrupt-ring | stall-ring | detach)
-                    case ${#args[@]} in
-                        1) _vbdctl_domids ;;
-                        2) _vbdctl_vbds "${args[1]}" ;;
-                    esac
-                    ;;
-                destroy-guest)
-                    ((${#args[@]} == 1)) && _vbdctl_domids
-                    ;;
-            esac
+            if [[ " $(_vbdctl_query fault-kinds vbd | tr '\n' ' ') " == *" ${args[0]} "* ]]; then
+                case ${#args[@]} in
+                    1) _vbdctl_domids ;;
+                    2) _vbdctl_vbds "${args[1]}" ;;
+                esac
+            elif [[ " $(_vbdctl_query fault-kinds domid | tr '\n' ' ') " == *" ${args[0]} "* ]]; then
+                ((${#args[@]} == 1)) && _vbdctl_domids
+            fi
             ;;
     esac
 } &&

@@ -151,7 +151,7 @@ class SimStateDir final : public StateDir {
     Result<std::unique_ptr<Lock>> lock() override;
     Result<std::optional<std::string>> read_journal() override { return files_.read_journal(); }
     Result<void> write_journal(std::string_view text) override;
-    Result<void> clear_journal() override { return files_.clear_journal(); }
+    Result<void> clear_journal() override;
     std::string path() const override { return files_.path(); }
 
   private:
@@ -175,26 +175,27 @@ class Impl final : public SimHost {
     Host& host() override { return host_; }
     Result<void> init(const InitOptions& opts) override {
         VBD_TRY_VOID(World::check_init(opts));
+        VBD_TRY_VOID(mutating("sim init"));
         world = World::make(opts);
         xs_.reset_seen();
         dirty = true;
         return flush();
     }
     Result<void> add_fault(const Fault& f) override {
+        VBD_TRY_VOID(mutating("sim fault"));
         VBD_TRY_VOID(world.add_fault(f));
-        dirty = true;
         return flush();
     }
     std::vector<Fault> faults() override { return world.faults(); }
     Result<void> clear_faults() override {
+        VBD_TRY_VOID(mutating("sim fault clear"));
         world.clear_faults();
-        dirty = true;
         return flush();
     }
     std::vector<GuestView> guests() override { return world.guests(); }
     Result<void> write_param(const std::string& name, const std::string& value) override {
+        VBD_TRY_VOID(mutating("parameter write"));
         VBD_TRY_VOID(world.write_param(name, value));
-        dirty = true;
         return flush();
     }
     std::vector<ModuleFile> module_files() override {
@@ -215,6 +216,16 @@ class Impl final : public SimHost {
             return fail(Errc::io, "cannot replace simulator state", *file);
         dirty = false;
         last_save = real_ms();
+        return {};
+    }
+
+    /// Every change a port makes goes through here: without the lock it is refused, loudly,
+    /// as a second writer's change would be lost (and a dry run must change nothing).
+    Result<void> mutating(std::string_view what) {
+        if (!locked)
+            return fail(Errc::refused, "simulated host: " + std::string(what) + " without holding the lock",
+                        file.value_or("sim"), "a mutating command takes the lock first (StateDir::lock)");
+        dirty = true;
         return {};
     }
 
@@ -305,14 +316,14 @@ Result<std::optional<std::vector<std::string>>> SimXenStore::directory(std::stri
 }
 
 Result<void> SimXenStore::write(std::string_view path, std::string_view value, Txn) {
+    VBD_TRY_VOID(s_.mutating("xenstore write of " + abs(path)));
     s_.world.xs_write(abs(path), std::string(value));
-    s_.dirty = true;
     return {};
 }
 
 Result<void> SimXenStore::remove(std::string_view path, Txn) {
+    VBD_TRY_VOID(s_.mutating("xenstore rm of " + abs(path)));
     s_.world.xs_remove(abs(path));
-    s_.dirty = true;
     return {};
 }
 
@@ -414,21 +425,21 @@ Result<bool> SimBus::driver_registered(std::string_view drv) {
 
 Result<void> SimBus::bind(std::string_view drv, std::string_view device) {
     if (drv != "vbd") return fail(Errc::not_found, "no such driver", std::string(drv));
-    s_.dirty = true;
+    VBD_TRY_VOID(s_.mutating("bind of " + std::string(device)));
     return s_.world.bind(std::string(device));
 }
 
 Result<void> SimBus::unbind(std::string_view drv, std::string_view device) {
     if (drv != "vbd") return fail(Errc::not_found, "no such driver", std::string(drv));
-    s_.dirty = true;
+    VBD_TRY_VOID(s_.mutating("unbind of " + std::string(device)));
     return s_.world.unbind(std::string(device));
 }
 
 Result<bool> SimBus::autoprobe() { return s_.world.autoprobe; }
 
 Result<void> SimBus::set_autoprobe(bool on) {
+    VBD_TRY_VOID(s_.mutating("write to drivers_autoprobe"));
     s_.world.autoprobe = on;
-    s_.dirty = true;
     return {};
 }
 
@@ -463,19 +474,19 @@ Result<std::string> SimModules::config_options(std::string_view name) {
 }
 
 Result<void> SimModules::load(std::string_view path, const std::map<std::string, std::string>& params) {
-    s_.dirty = true;
+    VBD_TRY_VOID(s_.mutating("module load"));
     return s_.world.load_module(std::string(path), params);
 }
 
 Result<void> SimModules::unload(std::string_view name) {
     if (name != "xen_blkback" && name != "xen-blkback")
         return fail(Errc::not_found, "module not loaded", std::string(name));
-    s_.dirty = true;
+    VBD_TRY_VOID(s_.mutating("module unload"));
     return s_.world.unload_module();
 }
 
 Result<std::string> SimModules::keep_copy(std::string_view path, std::string_view dir) {
-    s_.dirty = true;
+    VBD_TRY_VOID(s_.mutating("rollback copy of a module file"));
     return s_.world.copy_module_file(std::string(path), std::string(dir));
 }
 
@@ -527,18 +538,34 @@ Result<std::unique_ptr<Lock>> SimStateDir::lock() {
     return std::unique_ptr<Lock>(std::make_unique<SimLock>(s_, std::move(inner)));
 }
 
+// crash-after-step: die as a crash would, with no cleanup of any kind, after saving the
+// world as the kernel left it (the kernel's state outlives the process).
+[[noreturn]] void crash_now(Impl& s) {
+    s.dirty = true;
+    (void)s.flush();
+    ::kill(::getpid(), SIGKILL);
+    std::abort();
+}
+
 Result<void> SimStateDir::write_journal(std::string_view text) {
-    VBD_TRY_VOID(files_.write_journal(text));
+    VBD_TRY_VOID(s_.mutating("journal write"));
     json j = json::parse(text, nullptr, false);
     int step = j.is_object() ? j.value("step", 0) : 0;
-    bool crash = s_.world.on_journal_step(step);
+    if (s_.world.on_journal_step(step)) crash_now(s_);
+    VBD_TRY_VOID(files_.write_journal(text));
     s_.dirty = true;
-    VBD_TRY_VOID(s_.flush());
-    if (crash) {
-        // crash-after-step: die here as a crash would, with no cleanup of any kind.
-        ::kill(::getpid(), SIGKILL);
-    }
-    return {};
+    return s_.flush();
+}
+
+Result<void> SimStateDir::clear_journal() {
+    VBD_TRY_VOID(s_.mutating("journal removal"));
+    auto text = VBD_TRY(files_.read_journal());
+    json j = text ? json::parse(*text, nullptr, false) : json();
+    int step = j.is_object() ? j.value("step", 0) : 0;
+    if (text && s_.world.on_journal_cleared(step)) crash_now(s_);
+    VBD_TRY_VOID(files_.clear_journal());
+    s_.dirty = true;
+    return s_.flush();
 }
 
 } // namespace

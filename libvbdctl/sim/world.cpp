@@ -182,9 +182,8 @@ void World::remove_vbd(VbdId id) {
     if (it == devices_.end()) return;
     Device& d = it->second;
     d.removed = true;
-    d.bound = d.connected = false;
-    if (d.blkif_ref) schedule(now_ + static_cast<int64_t>(drain_ms_), "drained", name);
-    else devices_.erase(it);
+    retire(name, d, static_cast<int64_t>(drain_ms_));
+    if (d.draining == 0) devices_.erase(it);
     std::string key = std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/";
     std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(key); });
     xs_remove(backend_path(id));
@@ -448,8 +447,8 @@ void World::advance_to(int64_t t) {
                     left -= take;
                 }
             d->second.inflight = 0;
-            d->second.blkif_ref = false;
-            if (d->second.removed) devices_.erase(d);
+            if (d->second.draining > 0) --d->second.draining;
+            if (d->second.removed && d->second.draining == 0) devices_.erase(d);
         } else if (e.kind == "frontend-init") {
             // blkfront saw InitWait: it publishes its ring and says Initialised.
             auto id = parse_sysfs_name(e.device);
@@ -578,7 +577,8 @@ std::vector<GuestView> World::guests() const {
 
 int World::refcnt() const {
     int n = 0;
-    for (const auto& [name, d] : devices_) n += (d.bound ? 1 : 0) + (d.blkif_ref ? 1 : 0);
+    for (const auto& [name, d] : devices_)
+        n += (d.bound ? 1 : 0) + (d.blkif_ref ? 1 : 0) + static_cast<int>(d.draining);
     return n;
 }
 
@@ -613,7 +613,17 @@ void World::fatal(const std::string& name, const std::string& msg) {
                  std::to_string(id->domid) + "/" + std::to_string(id->devid) + "/error",
              msg);
     xs_write(backend_path(*id) + "/state", "5");
-    devices_[name].connected = false;
+    Device& d = devices_[name];
+    d.connected = false;
+    // blkback_changed -> blkfront_closing: the guest marks the disk dead and closes its end.
+    std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" + std::to_string(id->devid);
+    auto fe_state = xs_read(fe + "/state");
+    if (fe_state == "3" || fe_state == "4") {
+        d.fe_disabled = true;
+        guest_log(id->domid, "blkfront: " + devid_to_vdev(id->devid).value_or(std::to_string(id->devid)) +
+                                 ": backend Closing, the disk is gone (blkfront_closing)");
+        schedule(now_ + guest_react_ms, "frontend-closed", name);
+    }
 }
 
 void World::connect(const std::string& name) {
@@ -624,6 +634,7 @@ void World::connect(const std::string& name) {
                      std::to_string(id->devid);
     if (take_fault("reconnect-fatal", id->domid, id->devid))
         return fatal(name, "-5 mapping ring-ref port 0 (simulated reconnect-fatal)");
+    if (take_fault("hang-connect", id->domid, id->devid)) return; // stays InitWait
     unsigned order = static_cast<unsigned>(
         parse_uint(xs_read(fe + "/ring-page-order").value_or("0"), 64).value_or(0));
     unsigned max_order = param_uint("max_ring_page_order", 4);
@@ -690,8 +701,6 @@ Result<void> World::unbind(const std::string& name) {
         uint32_t p = r->req_prod - r->rsp_prod;
         if (p <= r->size) inflight += p;
     }
-    d.bound = false;
-    d.connected = false;
     std::string be = backend_path(*id);
     auto state = xs_read(be + "/state");
     if (!rebind_supported()) {
@@ -707,8 +716,16 @@ Result<void> World::unbind(const std::string& name) {
         if (f.kind == "slow-drain") drain = static_cast<int64_t>(f.seconds * 1000);
     d.inflight = std::min<uint32_t>(inflight, 8);
     if (d.inflight == 0 && drain == static_cast<int64_t>(drain_ms_)) drain = 1;
-    schedule(now_ + drain, "drained", name);
+    retire(name, d, drain);
     return {};
+}
+
+void World::retire(const std::string& name, Device& d, int64_t drain_ms) {
+    bool had_blkif = d.blkif_ref;
+    d.bound = d.connected = d.blkif_ref = false;
+    if (!had_blkif) return;
+    ++d.draining;
+    schedule(now_ + drain_ms, "drained", name);
 }
 
 // ---------------------------------------------------------------- modules
@@ -845,53 +862,60 @@ std::optional<Fault> World::take_fault(const std::string& kind, uint32_t domid, 
 }
 
 Result<void> World::add_fault(const Fault& f) {
-    auto need_vbd = [&]() -> Result<void> {
+    const FaultKind* kind = fault_kind(f.kind);
+    if (!kind)
+        return fail(Errc::invalid_argument, "unknown fault kind '" + f.kind + "'", {}, "see `vbdctl sim fault --help`");
+    if (kind->at_step && f.step < 1)
+        return fail(Errc::invalid_argument, f.kind + " needs --at-step K >= 1");
+    switch (kind->args) {
+    case FaultArgs::vbd:
         if (!devices_.contains(VbdId{f.domid, f.devid}.sysfs_name()))
             return fail(Errc::not_found, "no such vbd", VbdId{f.domid, f.devid}.sysfs_name());
+        break;
+    case FaultArgs::domid:
+        if (f.kind == "create-guest" ? (guests_.contains(f.domid) || f.domid == 0 || f.domid > max_domid)
+                                     : !guests_.contains(f.domid))
+            return fail(Errc::invalid_argument, "domain " + std::to_string(f.domid) +
+                                                    (f.kind == "create-guest" ? " exists or is not a guest domid"
+                                                                              : " is not a guest here"));
+        break;
+    case FaultArgs::seconds:
+        if (!(f.seconds >= 0 && f.seconds <= 3600))
+            return fail(Errc::invalid_argument, f.kind + " needs SECONDS in 0..3600");
+        std::erase_if(faults_, [&](const Fault& x) { return x.kind == f.kind; });
+        break;
+    case FaultArgs::step:
+        if (f.step < 1) return fail(Errc::invalid_argument, f.kind + " needs a step >= 1");
+        break;
+    case FaultArgs::none: break;
+    }
+    // Faults that change the world at once rather than waiting for their moment.
+    if (f.kind == "stall-ring") {
+        for (auto& [k, r] : rings_of({f.domid, f.devid})) r->stalled = true;
         return {};
-    };
-    if (f.kind == "module-load-fail" || f.kind == "crash-after-step") {
-        if (f.kind == "crash-after-step" && f.step < 1)
-            return fail(Errc::invalid_argument, "crash-after-step needs a step >= 1");
-    } else if (f.kind == "reconnect-fatal" || f.kind == "stall-ring") {
-        VBD_TRY_VOID(need_vbd());
-        if (f.kind == "stall-ring") {
-            for (auto& [k, r] : rings_of({f.domid, f.devid})) r->stalled = true;
-            return {};
-        }
-    } else if (f.kind == "corrupt-ring") {
-        VBD_TRY_VOID(need_vbd());
+    }
+    if (f.kind == "corrupt-ring") {
         auto rings = rings_of({f.domid, f.devid});
         if (rings.empty()) return fail(Errc::invalid_argument, "that vbd has no ring yet");
         Ring& r = *rings.front().second;
         r.req_prod = r.rsp_prod + r.size + 7; // more requests than the ring can hold
         return {};
-    } else if (f.kind == "destroy-guest") {
-        if (!guests_.contains(f.domid))
-            return fail(Errc::not_found, "no such guest", "domain " + std::to_string(f.domid));
-        if (f.step < 1) return fail(Errc::invalid_argument, "destroy-guest needs --at-step K >= 1");
-    } else if (f.kind == "create-guest") {
-        if (guests_.contains(f.domid) || f.domid == 0 || f.domid > max_domid)
-            return fail(Errc::invalid_argument, "domain " + std::to_string(f.domid) + " exists or is not a guest domid");
-        if (f.step < 1) return fail(Errc::invalid_argument, "create-guest needs --at-step K >= 1");
-    } else if (f.kind == "detach") {
-        VBD_TRY_VOID(need_vbd());
-        if (f.step < 1) return fail(Errc::invalid_argument, "detach needs --at-step K >= 1");
-    } else if (f.kind == "slow-drain") {
-        if (!(f.seconds >= 0 && f.seconds <= 3600))
-            return fail(Errc::invalid_argument, "slow-drain needs SECONDS in 0..3600");
-        std::erase_if(faults_, [](const Fault& x) { return x.kind == "slow-drain"; });
-    } else {
-        return fail(Errc::invalid_argument, "unknown fault kind '" + f.kind + "'", {},
-                    "see `vbdctl sim fault --help`");
     }
     faults_.push_back(f);
     return {};
 }
 
 bool World::on_journal_step(int k) {
+    // crash-after-step K: step K has run; die before anything of a later step (the journal
+    // still names step K).
+    for (auto it = faults_.begin(); it != faults_.end(); ++it)
+        if (it->kind == "crash-after-step" && k > it->step) {
+            faults_.erase(it);
+            return true;
+        }
     for (auto it = faults_.begin(); it != faults_.end();) {
-        if (it->step != k || (it->kind != "destroy-guest" && it->kind != "create-guest" && it->kind != "detach")) {
+        const FaultKind* kind = fault_kind(it->kind);
+        if (!kind || !kind->at_step || it->step != k) {
             ++it;
             continue;
         }
@@ -901,8 +925,13 @@ bool World::on_journal_step(int k) {
         else if (f.kind == "create-guest") create_guest(f.domid, "new" + std::to_string(f.domid));
         else detach({f.domid, f.devid});
     }
+    return false;
+}
+
+bool World::on_journal_cleared(int last_step) {
+    // The run finished its last step: a crash-after-step of a step it reached fires.
     for (auto it = faults_.begin(); it != faults_.end(); ++it)
-        if (it->kind == "crash-after-step" && it->step == k) {
+        if (it->kind == "crash-after-step" && it->step <= last_step) {
             faults_.erase(it);
             return true;
         }
@@ -919,11 +948,9 @@ void World::destroy_guest(uint32_t domid) {
         auto id = parse_sysfs_name(name);
         if (!id || id->domid != domid || d.removed) continue;
         d.removed = true;
-        d.bound = false;
-        d.connected = false;
-        if (d.blkif_ref) schedule(now_ + static_cast<int64_t>(drain_ms_), "drained", name);
+        retire(name, d, static_cast<int64_t>(drain_ms_));
     }
-    std::erase_if(devices_, [](const auto& kv) { return kv.second.removed && !kv.second.blkif_ref; });
+    std::erase_if(devices_, [](const auto& kv) { return kv.second.removed && kv.second.draining == 0; });
     std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(std::to_string(domid) + "/"); });
     xs_remove("/local/domain/" + std::to_string(self_) + "/backend/vbd/" + std::to_string(domid));
     xs_remove("/local/domain/" + std::to_string(domid));
@@ -950,7 +977,7 @@ json World::to_json() const {
     j["xs_log"] = std::move(log);
     json devs = json::object();
     for (const auto& [n, d] : devices_)
-        devs[n] = {{"bound", d.bound},         {"blkif_ref", d.blkif_ref},
+        devs[n] = {{"bound", d.bound},         {"blkif_ref", d.blkif_ref}, {"draining", d.draining},
                    {"connected", d.connected}, {"removed", d.removed},
                    {"inflight", d.inflight},   {"stats", d.stats},
                    {"be_persistent", d.be_persistent}, {"fe_persistent", d.fe_persistent},
@@ -1013,6 +1040,7 @@ Result<World> World::from_json(const json& j) try {
         Device dev;
         dev.bound = d.at("bound");
         dev.blkif_ref = d.at("blkif_ref");
+        dev.draining = d.value("draining", 0u);
         dev.connected = d.at("connected");
         dev.removed = d.at("removed");
         dev.inflight = d.at("inflight");

@@ -33,8 +33,11 @@ struct Ring {
 
 /// A device on the simulated xen-backend bus, with blkback's per-device state.
 struct Device {
-    bool bound = false;
-    bool blkif_ref = false;      ///< the blkif's module reference, dropped by deferred free
+    bool bound = false;          ///< bound to blkback: xenbus_dev_probe's module reference
+    bool blkif_ref = false;      ///< the bound instance's blkif holds a module reference
+    /// Unbound (or removed) instances whose deferred free has not run: each still holds its
+    /// blkif's module reference, so an old instance and a rebound one can coexist.
+    uint32_t draining = 0;
     bool connected = false;      ///< blkback attached to the rings
     bool removed = false;        ///< gone from the bus (guest destroyed), ref still draining
     uint32_t inflight = 0;       ///< requests the unbound instance still completes
@@ -139,8 +142,12 @@ class World {
     Result<void> add_fault(const Fault& f);
     const std::vector<Fault>& faults() const { return faults_; }
     void clear_faults() { faults_.clear(); }
-    /// Called when a mutating command journals step k; returns true when it must crash.
+    /// Called when a mutating command is about to journal step k (the steps before it are
+    /// done); fires the faults armed for step k and returns true when it must crash first.
     bool on_journal_step(int k);
+    /// Called when a run that reached last_step clears its journal (it is done); true when
+    /// it must crash first.
+    bool on_journal_cleared(int last_step);
     void destroy_guest(uint32_t domid);
     /// `xl create` of a guest with one disk (xvda) while the host runs.
     void create_guest(uint32_t domid, const std::string& name);
@@ -167,6 +174,8 @@ class World {
     unsigned param_uint(const std::string& name, unsigned fallback) const;
     std::vector<std::pair<std::string, Ring*>> rings_of(VbdId id);
     bool backend_serving(VbdId id) const;
+    /// The bound instance goes: its probe reference at once, its blkif's after drain_ms.
+    void retire(const std::string& name, Device& d, int64_t drain_ms);
 
     int64_t now_ = 0;
     uint32_t self_ = 0;

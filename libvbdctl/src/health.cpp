@@ -28,6 +28,7 @@ Progress classify(const std::vector<RingSnapshot>& samples) {
 }
 
 bool VbdCheck::ok() const {
+    if (!vbd.problems.empty() || !problems.empty()) return false;
     for (const auto& q : queues)
         if (!q.ok()) return false;
     return true;
@@ -47,6 +48,17 @@ Result<std::vector<VbdCheck>> check_rings(Host& host, std::vector<Vbd> vbds,
                         ": no ring to check";
             if (c.vbd.frontend_state == XenbusState::Connected)
                 c.skipped = "frontend is Connected but its ring keys are unusable";
+        }
+        if (c.vbd.frontend_state == XenbusState::Connected && c.vbd.device_present) {
+            if (!c.vbd.bound)
+                c.problems.push_back("no backend bound: the guest's requests wait in its ring (`vbdctl bind`)");
+            else if (c.vbd.backend_state != XenbusState::Connected && c.vbd.online)
+                c.problems.push_back(
+                    "backend is " + std::string(c.vbd.backend_state ? to_string(*c.vbd.backend_state) : "absent") +
+                    " under a Connected frontend: the guest's I/O is not served" +
+                    (c.vbd.backend_state == XenbusState::Closing || c.vbd.backend_state == XenbusState::Closed
+                         ? std::string(" and the guest has lost the disk (re-attach it with xl block-detach/block-attach)")
+                         : std::string(" (`vbdctl rebind` repairs it)")));
         }
         out.push_back(std::move(c));
     }
@@ -90,7 +102,12 @@ Result<std::vector<VbdCheck>> check_rings(Host& host, std::vector<Vbd> vbds,
                     break;
                 }
             qc.progress = classify(qc.samples);
-            if (qc.consistent && qc.progress == Progress::stuck)
+            if (!c.vbd.bound && c.vbd.device_present && qc.progress == Progress::stuck) {
+                // Nobody serves it: waiting is what its requests should do.
+                qc.progress = Progress::unknown;
+                qc.reason = "no backend bound: " + std::to_string(qc.samples.back().pending()) +
+                            " requests wait for one";
+            } else if (qc.consistent && qc.progress == Progress::stuck)
                 qc.reason = "stuck: " + std::to_string(qc.samples.back().pending()) +
                             " requests pending and no response in " +
                             std::to_string(qc.samples.size()) + " samples over " +

@@ -25,7 +25,8 @@ Result<QueueRefs> read_queue(const NodeLookup& fe, const std::string& dir,
         for (unsigned i = 0; i < (1u << *order); ++i)
             q.ring_refs.push_back(VBD_TRY(read_ref(fe, dir + "ring-ref" + std::to_string(i))));
     }
-    if (fe(dir + "event-channel")) q.event_channel = VBD_TRY(read_ref(fe, dir + "event-channel"));
+    // connect_ring gathers event-channel with the ring refs: missing, the connect fails.
+    q.event_channel = VBD_TRY(read_ref(fe, dir + "event-channel"));
     return q;
 }
 
@@ -202,7 +203,10 @@ Result<Vbd> Inventory::describe(uint32_t self, VbdId id, Detail detail) {
     if (v.frontend_state && *v.frontend_state >= XenbusState::Initialised &&
         *v.frontend_state <= XenbusState::Connected) {
         if (auto r = parse_frontend_rings(fe)) v.rings = std::move(*r);
-        else v.problems.push_back(r.error().what);
+        else v.problems.push_back(r.error().what + ": blkback's connect would fail on it");
+        if (!fe("protocol"))
+            v.problems.push_back("frontend key protocol is absent: blkback's next connect would assume its "
+                                 "default, x86_32-abi (name the guest's ABI with --protocol)");
     }
     if (v.rings)
         for (unsigned q = 0; q < v.rings->queues.size(); ++q)

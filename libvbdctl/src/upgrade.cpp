@@ -31,20 +31,6 @@ std::optional<std::string> same_module(const LoadedModule& m, const ModuleFile& 
 
 } // namespace
 
-std::string_view step_name(int step) {
-    switch (step) {
-    case step_plan: return "plan";
-    case step_unbind: return "unbind";
-    case step_drain: return "drain";
-    case step_unload: return "unload";
-    case step_load: return "load";
-    case step_bind: return "bind";
-    case step_verify: return "verify";
-    case step_rollback: return "rollback";
-    default: return "?";
-    }
-}
-
 bool UpgradePlan::refused() const {
     return std::any_of(checks.begin(), checks.end(), [](const PreflightCheck& c) { return !c.ok; });
 }
@@ -100,6 +86,8 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
                               : candidates.empty() ? "xen-blkback (modprobe finds no file)"
                                                    : candidates.front();
     auto target = host.modules.inspect(target_path);
+    if (!target && opts.module_file)
+        return fail(Errc::invalid_argument, "--module-file: " + target.error().message());
     if (!target) {
         check("module file", false, target.error().message());
     } else {
@@ -141,24 +129,20 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
     Inventory inv(host);
     auto all = VBD_TRY(inv.list(std::nullopt));
     std::set<VbdId> only;
+    // --only names vbds and guests: one that is not here is bad input, refused before anything.
     for (const auto& o : opts.only) {
         if (o.vbd) {
-            auto id = inv.resolve(o.domid, *o.vbd);
-            if (!id) {
-                check("--only " + std::to_string(o.domid) + ":" + *o.vbd, false, id.error().message());
-                continue;
-            }
-            only.insert(*id);
-        } else {
-            bool any = false;
-            for (const auto& v : all)
-                if (v.id.domid == o.domid) {
-                    only.insert(v.id);
-                    any = true;
-                }
-            check("--only " + std::to_string(o.domid), any,
-                  any ? "selected" : "domain " + std::to_string(o.domid) + " has no vbd here");
+            only.insert(VBD_TRY(inv.resolve(o.domid, *o.vbd)));
+            continue;
         }
+        bool any = false;
+        for (const auto& v : all)
+            if (v.id.domid == o.domid) {
+                only.insert(v.id);
+                any = true;
+            }
+        if (!any) return fail(Errc::invalid_argument, "--only " + std::to_string(o.domid) + ": domain " +
+                                                          std::to_string(o.domid) + " has no vbd here");
     }
     std::vector<Vbd> present;
     for (auto& v : all)
@@ -190,6 +174,14 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
             else if (p.gated && q.progress == Progress::stuck)
                 check("ring " + name + " q" + std::to_string(q.queue), false, q.reason);
         }
+        // Keys blkback's connect_ring() would fail on: the reload would close the disk.
+        if (h.vbd.frontend_state == XenbusState::Connected && !h.vbd.detaching())
+            for (const auto& problem : h.vbd.problems)
+                check("frontend keys " + name, false,
+                      problem + (problem.starts_with("frontend key protocol is absent")
+                                     ? "; write it first: `vbdctl unbind " + std::to_string(h.vbd.id.domid) + " " +
+                                           h.vbd.vdev + " --protocol ABI` then `vbdctl bind`"
+                                     : ""));
         if (h.vbd.detaching())
             check("detaching " + name, false,
                   "the toolstack is detaching it (online " + std::string(h.vbd.online ? "1" : "0") +
@@ -242,51 +234,56 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
         if (copy) plan.rollback_path = *copy;
     }
     plan.autoprobe_before = VBD_TRY(host.bus.autoprobe());
-    size_t n = plan.vbds.size();
-    plan.steps = {
-        "1 plan: journal the plan (" + std::to_string(n) + " vbds)",
-        "2 unbind: unbind all " + std::to_string(n) + " vbds (guests keep their disks; I/O queues)",
-        "3 drain: wait for the old instances' in-flight I/O (xen_blkback refcount to 0)",
-        "4 unload: rmmod xen_blkback" + (plan.module_before && plan.module_before->srcversion
-                                            ? " (srcversion " + *plan.module_before->srcversion + ")"
-                                            : ""),
-        "5 load: " + target_path + (plan.target.srcversion ? " (srcversion " + *plan.target.srcversion + ")" : "") +
-            " with drivers_autoprobe off",
-        std::string("6 bind: ") + (opts.canary ? "one canary vbd, prove it, then the rest" : "every vbd") +
-            ", waiting for Connected",
-        "7 verify: every vbd Connected, rings consistent and moving; restore drivers_autoprobe",
-    };
     plan.target.path = target_path;
+    plan.steps = upgrade_steps(host, plan);
     if (plan.noop) {
         std::string id = plan.module_before->srcversion ? "srcversion " + *plan.module_before->srcversion
                          : plan.module_before->build_id ? "build-id " + *plan.module_before->build_id
                                                         : "the same build";
-        plan.steps = {"nothing to do: " + target_path + " is the loaded module (" + id +
-                      ") and every parameter keeps its value (--force reloads anyway)"};
+        plan.steps = {{"nothing", "nothing to do: " + target_path + " is the loaded module (" + id +
+                                      ") and every parameter keeps its value (--force reloads anyway)",
+                       "none needed"}};
     }
     return plan;
 }
 
 namespace {
 
-// The running state of one upgrade: what has been done, so a rollback knows what to undo.
+// The running state of one upgrade: its steps, and what they have done so far.
 class Runner {
   public:
     Runner(Host& host, UpgradePlan& plan, const RunControl& ctl)
-        : host_(host), plan_(plan), ctl_(ctl), inv_(host) {}
+        : host_(host), plan_(plan), ctl_(ctl), inv_(host) {
+        j_ = Journal::begin("upgrade", host_.clock.wall_now().count(), plan_.autoprobe_before);
+        for (const auto& p : plan_.vbds) {
+            j_.vbds.push_back({p.vbd.id, 0, p.vbd.backend_state});
+            rep_.vbds.push_back(VbdOutcome{p.vbd.id, p.vbd.vdev, 0, p.vbd.backend_state, false, false, {}, {}});
+        }
+        unbound_at_.assign(plan_.vbds.size(), Millis(0));
+        j_.target_path = plan_.target.path;
+        j_.target_params = plan_.params.load;
+        j_.rollback_path = plan_.rollback_path;
+        j_.old_params = plan_.module_before ? plan_.module_before->params : std::map<std::string, std::string>{};
+        j_.old_srcversion = plan_.module_before ? plan_.module_before->srcversion : std::nullopt;
+    }
 
+    std::vector<Step> steps();
     UpgradeReport run();
 
   private:
-    Result<void> journal(int step);
-    void record(int step, bool ok, int64_t ms, std::string detail) {
-        rep_.steps.push_back({step, std::string(step_name(step)), ok, ms, std::move(detail)});
-    }
     Result<void> unbind_all();
-    Result<void> bind(const std::vector<size_t>& which);
+    /// Binds and waits. A vbd whose guest lost the disk fails it, unless tolerate_lost (a
+    /// rollback: nothing it does gives that disk back, and the others still need theirs).
+    Result<void> bind(const std::vector<size_t>& which, bool tolerate_lost = false);
     Result<void> verify(const std::vector<size_t>& which, bool need_progress);
-    void rollback(const std::string& why);
     Result<void> adopt_newcomers();
+    Result<void> unload_new();
+    Result<void> load_old();
+    std::vector<size_t> everyone() const {
+        std::vector<size_t> all(plan_.vbds.size());
+        for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+        return all;
+    }
     bool exists(size_t i) { return host_.bus.device(plan_.vbds[i].vbd.id.sysfs_name()).has_value(); }
     /// Whether the toolstack took vbd i away, or is doing so (then it is left alone).
     bool left_to_toolstack(size_t i) {
@@ -310,16 +307,10 @@ class Runner {
     UpgradeReport rep_;
     Journal j_;
     std::vector<Millis> unbound_at_;
+    std::vector<VbdId> unbound_; ///< what this run unbound, for the drain
+    std::set<size_t> lost_;       ///< vbds whose guest lost the disk during the run
     bool loaded_new_ = false;
-    Millis window_start_{0};
 };
-
-Result<void> Runner::journal(int step) {
-    j_.step = step;
-    j_.step_name = std::string(step_name(step));
-    ctl_.report({j_.step_name, 0, plan_.vbds.size(), ""});
-    return host_.state.write_journal(j_.to_text());
-}
 
 Result<void> Runner::unbind_all() {
     // All unbinds are issued back to back; the old instances then drain in parallel.
@@ -329,53 +320,51 @@ Result<void> Runner::unbind_all() {
             mark_gone(i);
             continue;
         }
-        auto dev = host_.bus.device(v.id.sysfs_name());
-        if (!dev || !dev->bound()) continue;
+        auto dev = VBD_TRY(host_.bus.device(v.id.sysfs_name()));
+        if (!dev.bound()) continue;
+        j_.vbds[i].unbound_wall_ms = host_.clock.wall_now().count();
+        VBD_TRY_VOID(host_.state.write_journal(j_.to_text()));
         VBD_TRY_VOID(host_.bus.unbind("vbd", v.id.sysfs_name()));
         unbound_at_[i] = host_.clock.now();
-        j_.vbds[i].unbound_wall_ms = host_.clock.wall_now().count();
-        auto st = host_.xenstore.read(v.backend_path + "/state");
-        if (v.backend_state == XenbusState::Connected && st && *st && **st != "4")
-            return fail(Errc::failed, "GUEST LOST ITS DISK: backend state went to " + **st + " on unbind",
-                        v.id.sysfs_name());
+        unbound_.push_back(v.id);
+        auto st = VBD_TRY(host_.xenstore.read(v.backend_path + "/state"));
+        if (v.backend_state == XenbusState::Connected && st && *st != "4")
+            return fail(Errc::failed, "GUEST LOST ITS DISK: backend state went to " + *st + " on unbind",
+                        v.id.sysfs_name(), lost_disk_advice(host_, v.id));
         ctl_.report({"unbind", i + 1, plan_.vbds.size(), v.id.sysfs_name()});
     }
     return {};
 }
 
-Result<void> Runner::bind(const std::vector<size_t>& which) {
+Result<void> Runner::bind(const std::vector<size_t>& which, bool tolerate_lost) {
     std::vector<VbdId> ids;
     std::vector<size_t> idx;
-    std::set<VbdId> initwait_ok;
+    ReconnectOptions ro{plan_.opts.timeout, {}};
     for (size_t i : which) {
         if (left_to_toolstack(i)) { // the guest or the disk went away: nothing to give back
             mark_gone(i);
             continue;
         }
-        if (!plan_.vbds[i].must_connect) initwait_ok.insert(plan_.vbds[i].vbd.id);
-        auto dev = host_.bus.device(plan_.vbds[i].vbd.id.sysfs_name());
-        if (dev && dev->bound()) continue;
+        if (!plan_.vbds[i].must_connect) ro.initwait_ok.insert(plan_.vbds[i].vbd.id);
         ids.push_back(plan_.vbds[i].vbd.id);
         idx.push_back(i);
     }
-    auto waits = wait_connected(
-        host_, ids,
-        [&]() -> Result<void> {
-            for (auto id : ids) VBD_TRY_VOID(host_.bus.bind("vbd", id.sysfs_name()));
-            return {};
-        },
-        plan_.opts.timeout, ctl_, initwait_ok);
+    auto waits = VBD_TRY(reconnect(host_, ids, ro, ctl_));
     std::string errors;
     for (size_t k = 0; k < waits.size(); ++k) {
         size_t i = idx[k];
         auto& out = rep_.vbds[i];
         if (unbound_at_[i].count()) out.unbound_ms = (host_.clock.now() - unbound_at_[i]).count();
-        if (waits[k].connected) continue;
+        if (waits[k].connected && waits[k].error.empty()) continue;
         if (left_to_toolstack(i)) {
             mark_gone(i);
             continue;
         }
         out.error = waits[k].error;
+        if (waits[k].lost) {
+            lost_.insert(i);
+            if (tolerate_lost) continue;
+        }
         errors += ids[k].sysfs_name() + ": " + waits[k].error + "; ";
     }
     if (!errors.empty()) return fail(Errc::failed, "reconnect failed: " + errors);
@@ -390,9 +379,8 @@ Result<void> Runner::verify(const std::vector<size_t>& which, bool need_progress
             mark_gone(i);
             continue;
         }
-        auto v = inv_.get(plan_.vbds[i].vbd.id, Detail::summary);
-        if (!v) return std::unexpected(v.error());
-        vbds.push_back(std::move(*v));
+        if (lost_.contains(i)) continue; // said so already; nothing here changes it
+        vbds.push_back(VBD_TRY(inv_.get(plan_.vbds[i].vbd.id, Detail::summary)));
         idx.push_back(i);
     }
     auto checks = VBD_TRY(check_rings(host_, vbds, {std::max(2u, plan_.opts.samples), plan_.opts.interval}));
@@ -445,162 +433,142 @@ Result<void> Runner::adopt_newcomers() {
     return bind(added);
 }
 
-void Runner::rollback(const std::string& why) {
-    rep_.failure = why;
-    rep_.rolled_back = true;
-    auto t0 = host_.clock.now();
-    (void)journal(step_rollback);
-    auto loaded = host_.modules.loaded("xen_blkback");
-    bool new_loaded = loaded && *loaded && loaded_new_;
-    if (new_loaded) {
-        // Take every vbd off the new module, let it drain, unload it.
-        for (size_t i = 0; i < plan_.vbds.size(); ++i) {
-            auto dev = host_.bus.device(plan_.vbds[i].vbd.id.sysfs_name());
-            if (dev && dev->bound()) (void)host_.bus.unbind("vbd", dev->name);
-        }
-        if (auto d = wait_refcnt(host_, 0, plan_.opts.drain_timeout, ctl_); !d) {
-            rep_.restored.push_back("the new module did not drain: " + d.error().message());
-            return;
-        }
-        if (auto u = host_.modules.unload("xen_blkback"); !u) {
-            rep_.restored.push_back("could not unload the new module: " + u.error().message());
-            return;
-        }
-        rep_.restored.push_back("unloaded the new module");
-        loaded = host_.modules.loaded("xen_blkback");
+Result<void> Runner::unload_new() {
+    // Take every vbd off the new module, let the instances drain, unload it.
+    if (!loaded_new_ || !VBD_TRY(host_.modules.loaded("xen_blkback"))) return {};
+    std::vector<VbdId> off;
+    for (const auto& p : plan_.vbds) {
+        auto dev = host_.bus.device(p.vbd.id.sysfs_name());
+        if (!dev || !dev->bound()) continue;
+        VBD_TRY_VOID(host_.bus.unbind("vbd", dev->name));
+        off.push_back(p.vbd.id);
     }
-    (void)host_.bus.set_autoprobe(false);
-    if (loaded && !*loaded) {
-        std::string path = !plan_.rollback_path.empty() ? plan_.rollback_path
-                           : !plan_.old_path.empty()    ? plan_.old_path
-                                                        : plan_.target.path;
-        auto params = plan_.module_before ? plan_.module_before->params : std::map<std::string, std::string>{};
-        if (auto r = host_.modules.load(path, params); !r) {
-            rep_.restored.push_back("could not load " + path + ": " + r.error().message());
-            return;
-        }
-        rep_.restored.push_back("loaded " + path + " with its old parameters");
-    }
-    std::vector<size_t> all(plan_.vbds.size());
-    for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-    auto b = bind(all);
-    (void)host_.bus.set_autoprobe(plan_.autoprobe_before);
-    auto v = b ? verify(all, false) : Result<void>(std::unexpected(b.error()));
-    rep_.restored.push_back(v ? "every vbd bound and Connected with consistent rings"
-                              : "rebinding left problems: " + v.error().message());
-    record(step_rollback, v.has_value(), (host_.clock.now() - t0).count(), v ? "restored" : v.error().message());
-    if (v) (void)host_.state.clear_journal();
-    else rep_.restored.push_back("the journal is kept: run `vbdctl recover`");
+    VBD_TRY(wait_drained(host_, off, plan_.opts.drain_timeout));
+    VBD_TRY_VOID(host_.modules.unload("xen_blkback"));
+    loaded_new_ = false;
+    return {};
+}
+
+Result<void> Runner::load_old() {
+    if (VBD_TRY(host_.modules.loaded("xen_blkback"))) return {};
+    std::string path = !plan_.rollback_path.empty() ? plan_.rollback_path
+                       : !plan_.old_path.empty()    ? plan_.old_path
+                                                    : plan_.target.path;
+    // Bound below, each under a watch, rather than by the load's autoprobe.
+    VBD_TRY_VOID(host_.bus.set_autoprobe(false));
+    return host_.modules.load(path, j_.old_params);
+}
+
+std::vector<Step> Runner::steps() {
+    size_t n = plan_.vbds.size();
+    const auto& before = plan_.module_before;
+    auto srcv = [](const std::optional<std::string>& s) { return s ? " (srcversion " + *s + ")" : std::string(); };
+    std::vector<Step> s;
+    s.push_back({"plan", "journal the plan (" + std::to_string(n) + " vbds)",
+                 "restore drivers_autoprobe to " + std::string(plan_.autoprobe_before ? "1" : "0"),
+                 [] { return Result<void>{}; },
+                 [this] { return host_.bus.set_autoprobe(plan_.autoprobe_before); },
+                 OnFailure::undo, true, /*undo_always=*/true});
+    s.push_back({"unbind", "unbind all " + std::to_string(n) + " vbds (guests keep their disks; I/O queues)",
+                 "wait for the old instances to drain, bind every vbd again, wait for Connected",
+                 [this] { return unbind_all(); },
+                 [this]() -> Result<void> {
+                     VBD_TRY(wait_drained(host_, unbound_, plan_.opts.drain_timeout));
+                     VBD_TRY_VOID(bind(everyone(), true));
+                     return verify(everyone(), false);
+                 }});
+    s.push_back({"drain",
+                 "wait until the old instances are gone (driver links and xen_blkback's refcount), at most " +
+                     std::to_string(plan_.opts.drain_timeout.count() / 1000) + " s; past that, stop with the vbds "
+                     "unbound (recover resumes the wait)",
+                 "none needed",
+                 [this]() -> Result<void> {
+                     auto d = VBD_TRY(wait_drained(host_, unbound_, plan_.opts.drain_timeout));
+                     ctl_.report({"drain", 1, 1, d.evidence});
+                     return {};
+                 },
+                 {}, OnFailure::hold});
+    s.push_back({"unload", "rmmod xen_blkback" + srcv(before ? before->srcversion : std::nullopt),
+                 "load the rollback copy of the old module with its old parameters",
+                 [this] { return host_.modules.unload("xen_blkback"); }, [this] { return load_old(); }});
+    s.push_back({"load", plan_.target.path + srcv(plan_.target.srcversion) + " with drivers_autoprobe off",
+                 "unbind every vbd from the new module, wait for the drain, unload it",
+                 [this]() -> Result<void> {
+                     VBD_TRY_VOID(host_.bus.set_autoprobe(false));
+                     VBD_TRY_VOID(host_.modules.load(plan_.target.path, plan_.params.load));
+                     loaded_new_ = true;
+                     rep_.reloaded = true;
+                     return {};
+                 },
+                 [this] { return unload_new(); }});
+    s.push_back({"bind",
+                 std::string(plan_.opts.canary ? "one canary vbd, prove it, then the rest" : "every vbd") +
+                     ", waiting for Connected",
+                 "none needed (undoing the load unbinds them)",
+                 [this]() -> Result<void> {
+                     auto all = everyone();
+                     if (plan_.opts.canary && !all.empty()) {
+                         // The canary: a gated, connected vbd, preferably one with I/O in flight.
+                         size_t c = all.front();
+                         for (size_t i : all)
+                             if (plan_.vbds[i].gated && plan_.vbds[i].must_connect) {
+                                 c = i;
+                                 if (plan_.vbds[i].vbd.pending() > 0) break;
+                             }
+                         VBD_TRY_VOID(bind({c}));
+                         VBD_TRY_VOID(verify({c}, true));
+                         ctl_.report({"canary", 1, 1, plan_.vbds[c].vbd.id.sysfs_name() + " proven"});
+                     }
+                     VBD_TRY_VOID(bind(all));
+                     return adopt_newcomers();
+                 },
+                 {}, OnFailure::undo, false});
+    s.push_back({"verify", "every vbd Connected, rings consistent and moving; restore drivers_autoprobe",
+                 "none needed",
+                 [this]() -> Result<void> {
+                     VBD_TRY_VOID(verify(everyone(), true)); // with the vbds that appeared
+                     return host_.bus.set_autoprobe(plan_.autoprobe_before);
+                 },
+                 {}, OnFailure::undo, false});
+    return s;
 }
 
 UpgradeReport Runner::run() {
     rep_.module_before = plan_.module_before;
     rep_.target_path = plan_.target.path;
-    unbound_at_.assign(plan_.vbds.size(), Millis(0));
-    j_ = Journal::begin("upgrade", host_.clock.wall_now().count());
-    for (const auto& p : plan_.vbds) {
-        j_.vbds.push_back({p.vbd.id, 0, p.vbd.backend_state});
-        rep_.vbds.push_back(VbdOutcome{p.vbd.id, p.vbd.vdev, 0, p.vbd.backend_state, false, false, {}, {}});
+    auto steps_ = steps();
+    auto t0 = host_.clock.now();
+    auto r = run_steps(host_, j_, steps_, ctl_);
+    rep_.window_ms = (host_.clock.now() - t0).count();
+    rep_.steps = std::move(r.steps);
+    rep_.ok = r.ok;
+    rep_.interrupted = r.interrupted;
+    rep_.held = r.held;
+    rep_.rolled_back = !r.ok && !r.held;
+    rep_.restored = std::move(r.undo_log);
+    if (r.error) {
+        std::string step;
+        for (const auto& rec : rep_.steps)
+            if (!rec.ok && !rec.name.starts_with("undo ")) step = rec.name;
+        rep_.failure = (step.empty() ? "" : "step " + step + ": ") + r.error->message();
     }
-    j_.target_path = plan_.target.path;
-    j_.target_params = plan_.params.load;
-    j_.rollback_path = plan_.rollback_path;
-    j_.old_params = plan_.module_before ? plan_.module_before->params : std::map<std::string, std::string>{};
-    j_.old_srcversion = plan_.module_before ? plan_.module_before->srcversion : std::nullopt;
-    j_.autoprobe_before = plan_.autoprobe_before;
-
-    auto timed = [&](int step, auto&& fn) -> Result<void> {
-        if (auto r = journal(step); !r) return r;
-        auto t0 = host_.clock.now();
-        auto r = fn();
-        record(step, r.has_value(), (host_.clock.now() - t0).count(), r ? "" : r.error().message());
-        return r;
-    };
-    auto stop_check = [&]() -> Result<void> {
-        if (ctl_.stopping()) {
-            rep_.interrupted = true;
-            return fail(Errc::interrupted, "interrupted by a signal");
-        }
-        return {};
-    };
-
-    if (auto r = timed(step_plan, [] { return Result<void>{}; }); !r) {
-        rep_.failure = r.error().message();
-        return rep_;
-    }
-    window_start_ = host_.clock.now();
-    std::vector<size_t> all(plan_.vbds.size());
-    for (size_t i = 0; i < all.size(); ++i) all[i] = i;
-
-    auto before_load = [&]() -> Result<void> {
-        VBD_TRY_VOID(stop_check());
-        VBD_TRY_VOID(timed(step_unbind, [&] { return unbind_all(); }));
-        VBD_TRY_VOID(stop_check());
-        VBD_TRY_VOID(timed(step_drain, [&]() -> Result<void> {
-            VBD_TRY(wait_refcnt(host_, 0, plan_.opts.drain_timeout, ctl_));
-            return {};
-        }));
-        VBD_TRY_VOID(stop_check());
-        VBD_TRY_VOID(timed(step_unload, [&] { return host_.modules.unload("xen_blkback"); }));
-        VBD_TRY_VOID(stop_check());
-        return timed(step_load, [&]() -> Result<void> {
-            // Bind each vbd ourselves, under a watch, instead of letting the load probe them.
-            VBD_TRY_VOID(host_.bus.set_autoprobe(false));
-            VBD_TRY_VOID(host_.modules.load(plan_.target.path, plan_.params.load));
-            loaded_new_ = true;
-            rep_.reloaded = true;
-            return {};
-        });
-    };
-    if (auto r = before_load(); !r) {
-        rollback(r.error().message());
-        rep_.window_ms = (host_.clock.now() - window_start_).count();
-        rep_.module_after = host_.modules.loaded("xen_blkback").value_or(std::nullopt);
-        return rep_;
-    }
-    // From here on the new module is in: a stop request finishes the binds (nearest safe state).
-    auto after_load = [&]() -> Result<void> {
-        VBD_TRY_VOID(timed(step_bind, [&]() -> Result<void> {
-            if (plan_.opts.canary && !all.empty()) {
-                // The canary: a gated, connected vbd, preferably one with I/O in flight.
-                size_t c = all.front();
-                for (size_t i : all)
-                    if (plan_.vbds[i].gated && plan_.vbds[i].must_connect) {
-                        c = i;
-                        if (plan_.vbds[i].vbd.pending() > 0) break;
-                    }
-                VBD_TRY_VOID(bind({c}));
-                VBD_TRY_VOID(verify({c}, true));
-                ctl_.report({"canary", 1, 1, plan_.vbds[c].vbd.id.sysfs_name() + " proven"});
-            }
-            VBD_TRY_VOID(bind(all));
-            return adopt_newcomers();
-        }));
-        return timed(step_verify, [&]() -> Result<void> {
-            std::vector<size_t> everyone(plan_.vbds.size()); // with the vbds that appeared
-            for (size_t i = 0; i < everyone.size(); ++i) everyone[i] = i;
-            VBD_TRY_VOID(verify(everyone, true));
-            return host_.bus.set_autoprobe(plan_.autoprobe_before);
-        });
-    };
-    if (auto r = after_load(); !r) {
-        rollback(r.error().message());
-        rep_.window_ms = (host_.clock.now() - window_start_).count();
-        rep_.module_after = host_.modules.loaded("xen_blkback").value_or(std::nullopt);
-        return rep_;
-    }
-    rep_.window_ms = (host_.clock.now() - window_start_).count();
+    if (rep_.rolled_back && r.undone)
+        rep_.restored.push_back(lost_.empty() ? "every vbd bound and Connected with consistent rings"
+                                              : "every other vbd bound and Connected with consistent rings; " +
+                                                    std::to_string(lost_.size()) + " disk(s) lost by their guests (see vbds)");
     rep_.module_after = host_.modules.loaded("xen_blkback").value_or(std::nullopt);
-    if (auto c = host_.state.clear_journal(); !c) {
-        rep_.failure = c.error().message();
-        return rep_;
-    }
-    rep_.ok = true;
-    rep_.interrupted = ctl_.stopping();
     return rep_;
 }
 
 } // namespace
+
+std::vector<StepInfo> upgrade_steps(Host& host, UpgradePlan& plan) {
+    RunControl quiet;
+    Runner r(host, plan, quiet);
+    std::vector<StepInfo> out;
+    for (const auto& s : r.steps()) out.push_back({s.name, s.does, s.undo_does});
+    return out;
+}
 
 UpgradeReport run_upgrade(Host& host, UpgradePlan& plan, const RunControl& ctl) {
     Runner r(host, plan, ctl);

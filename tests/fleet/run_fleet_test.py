@@ -7,8 +7,8 @@ Run: python3 tests/fleet/run_fleet_test.py --vbdctl build/cli/vbdctl [--keep] [-
 
 Scenarios, each judged through vbdctl's own JSON and the worlds' state files:
   1. rolling upgrade of 10 healthy hosts: every host upgraded and healthy afterwards;
-  2. fresh worlds, reconnect-fatal on host 4: hosts 1-3 upgraded, host 4 rolled back and
-     reported, hosts 5-10 untouched (state files byte-identical), playbook fails;
+  2. fresh worlds, reconnect-fatal on host 4: hosts 1-3 upgraded, host 4 rolled back (the
+     guest loses the disk whose reconnect was fatal, as blkfront does) and reported, hosts 5-10 untouched (state files byte-identical), playbook fails;
   3. --check: nothing changes on any host;
   4. the module alone: honest `changed` (same module again, recover without journal, new
      params), facts, check mode, a stuck ring failing state=checked, a bad option failing
@@ -209,7 +209,11 @@ def scenario_fault_on_host4(root):
             check(a["module"]["srcversion"] == b["module"]["srcversion"],
                   f"{n}: module srcversion unchanged ({a['module']['srcversion']})")
             check(a["module"]["build_id"] == b["module"]["build_id"], f"{n}: the old build is loaded again")
-            check(not healthy(a) and connected_count(a) == 5, f"{n}: all vbds bound and Connected after the rollback")
+            # blkfront closes a disk whose backend went Closing (XEN-FACTS): that one is lost;
+            # the rollback gives every other vbd back.
+            lost = [v for v in a["vbds"] if (v["domid"], v["vdev"]) == (2, "xvda")][0]
+            check(not healthy(a) and lost["frontend_state"] == 6 and connected_count(a) == 4,
+                  f"{n}: every other vbd bound and Connected after the rollback; 2/xvda lost by its guest")
             check(not a["journal"], f"{n}: no journal left")
             check(line.startswith("rolled back,") and "rolled back: yes" in line and "reconnect-fatal" in line,
                   f"{n}: summary reports the rollback and why: {line!r}")
@@ -288,7 +292,7 @@ def scenario_module(root):
           ["module_before"]["srcversion"] is None, "check mode: would change, nothing loaded")
     rc, r = module_run(d, host, ["state=upgraded"])
     check(rc == 0 and r["changed"] and r["srcversion_after"] == "8C1F2D3E4A5B6C7D8E9F0A1"
-          and isinstance(r["window_ms"], int) and r["vbdctl"]["schema_version"] == 2,
+          and isinstance(r["window_ms"], int) and r["vbdctl"]["schema_version"] == 3,
           f"state=upgraded: changed, srcversion {r.get('srcversion_before')} -> {r.get('srcversion_after')}, "
           f"window {r.get('window_ms')} ms")
     rc, r = module_run(d, host, ["state=upgraded"])

@@ -58,14 +58,18 @@ TEST_CASE("single page and single queue") {
     CHECK(r->queues[0].event_channel == 21u);
 }
 
-TEST_CASE("absent protocol is x86_32 and absent event-channel stays empty") {
-    Frontend fe{{{"ring-ref", "4294967295"}}, {}};
+TEST_CASE("absent protocol is x86_32; absent event-channel fails as connect_ring fails") {
+    Frontend fe{{{"ring-ref", "4294967295"}, {"event-channel", "3"}}, {}};
     auto r = fe.parse();
     REQUIRE(r.has_value());
     CHECK(r->geometry.protocol == Protocol::x86_32);
     REQUIRE(r->queues.size() == 1);
     CHECK(r->queues[0].ring_refs == std::vector<uint32_t>{4294967295u});
-    CHECK_FALSE(r->queues[0].event_channel.has_value());
+    // read_per_ring_refs: "reading %s/event-channel" is xenbus_dev_fatal (Linux 6.1).
+    require_bad({{"ring-ref", "8"}}, "event-channel missing");
+    require_bad({{"multi-queue-num-queues", "2"}, {"queue-0/ring-ref", "8"}, {"queue-0/event-channel", "1"},
+                 {"queue-1/ring-ref", "9"}},
+                "queue-1/event-channel missing");
 }
 
 TEST_CASE("multi-page ring: ring-page-order=2 reads ring-ref0..3") {
@@ -90,7 +94,7 @@ TEST_CASE("multi-page ring: ring-page-order=2 reads ring-ref0..3") {
 }
 
 TEST_CASE("ring-page-order=0 uses ring-ref0 and not ring-ref") {
-    Frontend fe{{{"ring-page-order", "0"}, {"ring-ref0", "11"}, {"ring-ref", "12"}}, {}};
+    Frontend fe{{{"ring-page-order", "0"}, {"ring-ref0", "11"}, {"ring-ref", "12"}, {"event-channel", "9"}}, {}};
     auto r = fe.parse();
     REQUIRE(r.has_value());
     REQUIRE(r->queues.size() == 1);
@@ -98,7 +102,7 @@ TEST_CASE("ring-page-order=0 uses ring-ref0 and not ring-ref") {
 }
 
 TEST_CASE("ring-page-order=4 (the maximum) reads 16 refs") {
-    Nodes n{{"ring-page-order", "4"}};
+    Nodes n{{"ring-page-order", "4"}, {"event-channel", "9"}};
     std::vector<uint32_t> want;
     for (uint32_t i = 0; i < 16; ++i) {
         n["ring-ref" + std::to_string(i)] = std::to_string(500 + i);
@@ -215,7 +219,7 @@ TEST_CASE("malformed frontends are bad_value and not crashes") {
 }
 
 TEST_CASE("errors name the offending key") {
-    Frontend fe{{{"multi-queue-num-queues", "2"}, {"queue-0/ring-ref", "8"}}, {}};
+    Frontend fe{{{"multi-queue-num-queues", "2"}, {"queue-0/ring-ref", "8"}, {"queue-0/event-channel", "20"}}, {}};
     auto r = fe.parse();
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().what.find("queue-1/ring-ref") != std::string::npos);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vbdctl/lifecycle.hpp"
+#include "sim_fixture.hpp"
 #include "vbdctl/sim.hpp"
 
 namespace {
@@ -63,21 +64,10 @@ std::vector<std::string> real_refcnts(const std::vector<json>& t) {
     return out;
 }
 
-struct Sim {
-    std::unique_ptr<vbd::sim::SimHost> owner;
-    vbd::Host* h = nullptr;
-    Sim() {
-        auto s = vbd::sim::SimHost::open(std::nullopt);
-        REQUIRE(s.has_value());
-        owner = std::move(*s);
-        h = &owner->host();
+struct Sim : SimWorld {
+    Sim() : SimWorld(true) {
         REQUIRE(h->xenstore.watch("/local/domain/0/backend/vbd/1", "replay").has_value());
         drain_events(); // the watch's own first firing
-    }
-    int refcnt() {
-        auto m = h->modules.loaded("xen_blkback");
-        REQUIRE(m.has_value());
-        return *m ? (**m).refcnt : -100;
     }
     bool bound(const std::string& dev) {
         auto d = h->bus.device(dev);

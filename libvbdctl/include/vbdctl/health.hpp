@@ -38,6 +38,9 @@ struct VbdCheck {
     Vbd vbd;
     std::vector<QueueCheck> queues;
     std::string skipped; ///< why no ring was checked (frontend not connected), else empty
+    /// What fails the vbd beyond its rings (no backend under a Connected frontend...); the
+    /// inventory's own problems (unusable frontend keys) are in vbd.problems.
+    std::vector<std::string> problems;
 
     bool ok() const;
 };

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "vbdctl/ports.hpp"
@@ -42,14 +43,36 @@ struct GuestView {
     std::vector<std::pair<int64_t, std::string>> console; ///< (virtual ms, line)
 };
 
-/// A fault injected with `vbdctl sim fault`. Kinds: module-load-fail, reconnect-fatal,
-/// destroy-guest, create-guest, detach, slow-drain, corrupt-ring, crash-after-step, stall-ring.
+/// A fault injected with `vbdctl sim fault`; fault_kinds() says what each kind means.
 struct Fault {
     std::string kind;
     uint32_t domid = 0, devid = 0;
-    int step = 0;       ///< destroy-guest, create-guest, detach, crash-after-step
+    int step = 0;       ///< --at-step K, or crash-after-step's K
     double seconds = 0; ///< slow-drain
 };
+
+/// What a fault kind takes on the command line.
+enum class FaultArgs {
+    none,    ///< KIND
+    vbd,     ///< KIND DOMID VBD
+    domid,   ///< KIND DOMID
+    seconds, ///< KIND SECONDS
+    step,    ///< KIND K (the step number is the argument)
+};
+
+/// One row of the fault table: adding a fault kind is adding a row here and its effect in
+/// the model.
+struct FaultKind {
+    std::string_view name;
+    FaultArgs args;
+    bool at_step;               ///< needs --at-step K: it fires when a run journals step K
+    std::string_view summary;   ///< for --help
+};
+
+/// Every fault kind the simulator knows.
+const std::vector<FaultKind>& fault_kinds();
+/// The row for name, or nullptr.
+const FaultKind* fault_kind(std::string_view name);
 
 class SimHost {
   public:

@@ -11,6 +11,7 @@
 
 #include "vbdctl/lifecycle.hpp"
 #include "vbdctl/params.hpp"
+#include "vbdctl/steps.hpp"
 
 namespace vbd {
 
@@ -32,7 +33,7 @@ struct UpgradeOptions {
     bool force_vermagic = false;
     std::set<std::string> accept_hazards;           ///< --accept-hazard: kernel fixes known present
     Millis timeout{30000};                          ///< per connect wait
-    Millis drain_timeout{60000};
+    Millis drain_timeout = default_drain_timeout;
     unsigned samples = 3;                           ///< ring samples in pre/postflight
     Millis interval{100};
 };
@@ -63,18 +64,10 @@ struct UpgradePlan {
     ParamPlan params;          ///< what the new module is loaded with, and what changes
     bool noop = false;         ///< the target is the loaded module with the same values: run nothing
     bool autoprobe_before = true;
-    std::vector<std::string> steps;
+    std::vector<StepInfo> steps; ///< what running it would do (and --dry-run prints)
     std::unique_ptr<Lock> lock;
 
     bool refused() const;
-};
-
-struct StepRecord {
-    int number = 0;
-    std::string name;
-    bool ok = false;
-    int64_t ms = 0;
-    std::string detail;
 };
 
 struct VbdOutcome {
@@ -92,6 +85,7 @@ struct UpgradeReport {
     bool ok = false;
     bool interrupted = false;
     bool rolled_back = false;
+    bool held = false;     ///< stopped where undoing would be unsafe (a drain past its limit)
     bool reloaded = false; ///< a new module instance was loaded (the host changed)
     std::string failure;
     std::vector<std::string> restored;
@@ -111,9 +105,7 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
 /// unless recovery itself failed, in which case the journal stays for `vbdctl recover`.
 UpgradeReport run_upgrade(Host& host, UpgradePlan& plan, const RunControl& ctl);
 
-/// The step numbers written to the journal (and used by crash-after-step faults).
-enum UpgradeStep : int { step_plan = 1, step_unbind, step_drain, step_unload, step_load, step_bind,
-                         step_verify, step_rollback };
-std::string_view step_name(int step);
+/// The steps of running plan, as --dry-run shows them (running executes the same list).
+std::vector<StepInfo> upgrade_steps(Host& host, UpgradePlan& plan);
 
 } // namespace vbd

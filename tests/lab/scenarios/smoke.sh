@@ -89,7 +89,7 @@ ck upgrade-canary.back_to_stock "$(jget "$F" "d['module_after'].get('build_id') 
 ck upgrade-canary.sysfs_stock "$([ "$(lab_module_id)" = "none/$STOCK_BID" ] && echo 0 || echo 1)" "$(lab_module_id)"
 ck upgrade-canary.vbds_connected "$(jget "$F" 'len(d["vbds"]) == 2 and all(v["backend_state"] == 4 and v["consistent"] is True for v in d["vbds"])')" "$(jget "$F" 'd["vbds"]')"
 ck upgrade-canary.rollback_copy "$(jget "$F" '[p for p in d["preflight"] if p["check"] == "rollback"][0]["ok"] is True')" "$(jget "$F" '[p for p in d["preflight"] if p["check"] == "rollback"]')"
-ck upgrade-canary.canary_plan "$(jget "$F" 'any("canary" in p for p in d["plan"])')" "$(jget "$F" 'd["plan"]')"
+ck upgrade-canary.canary_plan "$(jget "$F" 'any("canary" in p["does"] for p in d["plan"])')" "$(jget "$F" 'd["plan"]')"
 lab_use_depmod stock
 sleep 5
 

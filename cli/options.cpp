@@ -1,0 +1,41 @@
+// Numeric options: parsed and checked once, at the edge.
+
+#include <cmath>
+#include <cstdio>
+
+#include "app.hpp"
+
+namespace vbdcli {
+
+namespace {
+std::string g(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+}
+} // namespace
+
+vbd::Result<double> parse_seconds(const std::string& text, double min, double max) {
+    double v = 0;
+    size_t used = 0;
+    try {
+        v = std::stod(text, &used);
+    } catch (const std::exception&) {
+        used = 0;
+    }
+    if (used == 0 || used != text.size() || !std::isfinite(v) || v < min || v > max)
+        return vbd::fail(vbd::Errc::invalid_argument,
+                         "'" + text + "' is not a number of seconds in " + g(min) + ".." + g(max));
+    return v;
+}
+
+CLI::Validator seconds_in(double min, double max) {
+    return CLI::Validator(
+        [min, max](std::string& text) -> std::string {
+            auto v = parse_seconds(text, min, max);
+            return v ? std::string() : v.error().what;
+        },
+        "SECONDS", "seconds");
+}
+
+} // namespace vbdcli

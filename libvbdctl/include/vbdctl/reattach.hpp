@@ -1,0 +1,83 @@
+#pragma once
+/// Re-attaching vbds to xen-blkback: the one place that decides when the old instances are
+/// gone, binds, and waits for Connected. Every command that binds (bind, rebind, recover,
+/// upgrade-backend and its rollback) goes through here.
+
+#include <atomic>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "vbdctl/inventory.hpp"
+
+namespace vbd {
+
+/// Module references one bound, connected vbd holds on xen_blkback: one taken by
+/// xenbus_dev_probe, one by its blkif until the deferred free (XEN-FACTS.md).
+inline constexpr int refs_per_bound_vbd = 2;
+
+/// A step of a mutating command, reported as it starts and ends.
+struct ProgressEvent {
+    std::string step;   ///< "unbind", "drain", ...
+    size_t done = 0;
+    size_t total = 0;
+    std::string detail;
+};
+
+/// How a caller steers a mutating service: progress reports and a stop request (set from
+/// a SIGINT/SIGTERM handler) that the service honours at its next safe point.
+struct RunControl {
+    std::function<void(const ProgressEvent&)> progress;
+    const std::atomic<bool>* stop = nullptr;
+
+    bool stopping() const { return stop && stop->load(); }
+    void report(const ProgressEvent& e) const {
+        if (progress) progress(e);
+    }
+};
+
+/// Default limit on waiting for unbound instances to drain (`--drain-timeout`).
+inline constexpr Millis default_drain_timeout{60000};
+
+/// How the old instances were seen gone.
+struct Drained {
+    int64_t ms = 0;
+    std::string evidence;
+};
+
+/// Waits until the old instances of the unbound vbds `ids` are gone, by both signals: each
+/// device's driver link is gone, and xen_blkback's refcount is down to what the vbds still
+/// bound hold (refs_per_bound_vbd each). It polls the refcount (the kernel raises no event
+/// for a deferred free) and ignores stop requests: binding before it ends is unsafe. On
+/// timeout it fails with Errc::timeout and nothing has been bound.
+[[nodiscard]] Result<Drained> wait_drained(Host& host, const std::vector<VbdId>& ids, Millis timeout);
+
+/// One vbd's end of a reconnect.
+struct Reattached {
+    VbdId id;
+    bool connected = false;   ///< reached its goal: Connected (or InitWait when allowed)
+    bool consistent = false;  ///< every ring passes blkback's re-attach check
+    std::string error;        ///< why not, with what to do
+    bool lost = false;        ///< the guest lost the disk (a side went Closing/Closed): only the toolstack helps
+    int64_t connect_ms = 0;
+};
+
+struct ReconnectOptions {
+    Millis timeout{30000};      ///< for the whole wait
+    std::set<VbdId> initwait_ok; ///< vbds whose frontend never connected: InitWait is their goal
+};
+
+/// Binds each vbd of ids that is unbound (the others are only waited for), watching two
+/// root paths (the backend tree and its error tree: a driver domain's watch quota is
+/// small), until each backend is Connected with no new error node and consistent rings.
+/// Fails a vbd on Closing/Closed or a new error node. A watch error is an error.
+[[nodiscard]] Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& ids,
+                                                        const ReconnectOptions& opts, const RunControl& ctl);
+
+/// What happened to a vbd whose backend went Closing or Closed under a frontend that was
+/// Connected: the guest has lost the disk, and only the toolstack gives it back. Says so,
+/// with the commands (libxl's vdev and target when it knows them).
+std::string lost_disk_advice(Host& host, VbdId id);
+
+} // namespace vbd

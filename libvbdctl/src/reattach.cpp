@@ -1,0 +1,205 @@
+#include "vbdctl/reattach.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "paths.hpp"
+
+namespace vbd {
+
+namespace {
+
+constexpr const char* watch_token = "vbdctl-reattach";
+
+std::optional<XenbusState> read_state(Host& h, const std::string& path) {
+    auto v = h.xenstore.read(path);
+    if (!v || !*v) return std::nullopt;
+    auto s = parse_xenbus_state(**v);
+    return s ? std::optional(*s) : std::nullopt;
+}
+
+std::string state_name(std::optional<XenbusState> s) { return s ? std::string(to_string(*s)) : "absent"; }
+
+// Vbd devices on the bus that have a driver.
+Result<int> bound_vbds(Host& h) {
+    int n = 0;
+    for (const auto& d : VBD_TRY(h.bus.devices())) {
+        if (!d.starts_with("vbd-")) continue;
+        auto dev = h.bus.device(d);
+        if (dev && dev->bound()) ++n;
+    }
+    return n;
+}
+
+// Two watches for the whole wait, removed however it ends.
+class RootWatches {
+  public:
+    RootWatches(XenStore& xs, std::vector<std::string> roots) : xs_(xs), roots_(std::move(roots)) {}
+    Result<void> arm() {
+        for (const auto& r : roots_) {
+            VBD_TRY_VOID(xs_.watch(r, watch_token));
+            armed_.push_back(r);
+        }
+        return {};
+    }
+    /// Removes the watches; the first error is returned.
+    Result<void> disarm() {
+        Result<void> first;
+        for (const auto& r : armed_)
+            if (auto u = xs_.unwatch(r, watch_token); !u && first) first = std::unexpected(u.error());
+        armed_.clear();
+        return first;
+    }
+    /// On an early error return: the error being returned is the one that matters.
+    ~RootWatches() {
+        if (!armed_.empty() && !disarm()) return;
+    }
+
+  private:
+    XenStore& xs_;
+    std::vector<std::string> roots_, armed_;
+};
+
+} // namespace
+
+Result<Drained> wait_drained(Host& host, const std::vector<VbdId>& ids, Millis timeout) {
+    auto start = host.clock.now();
+    auto deadline = start + timeout;
+    for (auto id : ids) {
+        auto dev = host.bus.device(id.sysfs_name());
+        if (dev && dev->bound())
+            return fail(Errc::failed, "still bound: its old instance cannot drain", id.sysfs_name());
+    }
+    auto m = VBD_TRY(host.modules.loaded("xen_blkback"));
+    if (!m) return Drained{0, "xen_blkback is not loaded: no instance is left"};
+    if (m->builtin)
+        return Drained{0, "the driver links are gone; xen-blkback is built in, so no module refcount shows "
+                          "when the old instances' in-flight I/O has drained"};
+    // Polled: the kernel raises no event when a deferred free drops its module reference.
+    // It backs off from 5 ms to 200 ms.
+    Millis step{5};
+    while (true) {
+        m = VBD_TRY(host.modules.loaded("xen_blkback"));
+        if (!m) return Drained{(host.clock.now() - start).count(), "xen_blkback was unloaded"};
+        int target = VBD_TRY(bound_vbds(host)) * refs_per_bound_vbd;
+        if (m->refcnt <= target)
+            return Drained{(host.clock.now() - start).count(),
+                           "the driver links are gone and xen_blkback's refcount fell to " +
+                               std::to_string(m->refcnt) + " (what the bound vbds hold)"};
+        if (host.clock.now() >= deadline)
+            return fail(Errc::timeout,
+                        "xen_blkback's refcount is " + std::to_string(m->refcnt) + ", the bound vbds hold " +
+                            std::to_string(target) + ": unbound instances still have in-flight I/O after " +
+                            std::to_string(timeout.count()) + " ms",
+                        "xen_blkback",
+                        "nothing was rebound (that would be unsafe); the guests' I/O waits in their rings. "
+                        "Run `vbdctl recover` to resume the wait");
+        host.clock.sleep_for(step);
+        step = std::min(step * 2, Millis(200));
+    }
+}
+
+std::string lost_disk_advice(Host& host, VbdId id) {
+    std::string vdev = devid_to_vdev(id.devid).value_or(std::to_string(id.devid));
+    std::string target = "TARGET";
+    if (auto disks = host.toolstack.disks(id.domid))
+        for (const auto& d : *disks)
+            if (d.vdev == vdev && !d.target.empty()) target = d.target;
+    std::string d = std::to_string(id.domid);
+    return "the guest has lost this disk (its backend went Closing and blkfront closed it); vbdctl cannot "
+           "give it back. Re-attach it with the toolstack: xl block-detach " + d + " " + vdev +
+           "; xl block-attach " + d + " 'vdev=" + vdev + ",target=" + target + "'";
+}
+
+Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& ids,
+                                          const ReconnectOptions& opts, const RunControl& ctl) {
+    std::vector<Reattached> out;
+    if (ids.empty()) return out;
+    Inventory inv(host);
+    uint32_t self = VBD_TRY(inv.self_domid());
+    XenStore& xs = host.xenstore;
+    std::map<std::string, size_t> state_path, error_path;
+    std::vector<std::optional<std::string>> err_before(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) {
+        out.push_back(Reattached{ids[i], false, false, {}, false, 0});
+        state_path[paths::backend(self, ids[i]) + "/state"] = i;
+        error_path[paths::error_node(self, ids[i])] = i;
+        err_before[i] = VBD_TRY(xs.read(paths::error_node(self, ids[i])));
+    }
+    RootWatches watches(xs, {paths::backend_vbd_root(self), paths::domain(self) + "/error/backend/vbd"});
+    VBD_TRY_VOID(watches.arm());
+    // A new watch fires once at once: drain those (and anything else queued) before acting.
+    while (auto e = VBD_TRY(xs.wait(host.clock.now()))) {
+    }
+    auto t0 = host.clock.now();
+    for (size_t i = 0; i < ids.size(); ++i) {
+        auto dev = VBD_TRY(host.bus.device(ids[i].sysfs_name()));
+        if (dev.bound()) continue;
+        if (auto r = host.bus.bind("vbd", ids[i].sysfs_name()); !r) {
+            out[i].error = "bind failed: " + r.error().message();
+            continue;
+        }
+        ctl.report({"bind", i + 1, ids.size(), ids[i].sysfs_name()});
+    }
+    auto deadline = t0 + opts.timeout;
+    size_t pending = std::count_if(out.begin(), out.end(), [](const Reattached& r) { return r.error.empty(); });
+    auto judge = [&](size_t i) -> Result<void> {
+        auto& w = out[i];
+        if (w.connected || !w.error.empty()) return {};
+        auto st = read_state(host, paths::backend(self, ids[i]) + "/state");
+        auto err = VBD_TRY(xs.read(paths::error_node(self, ids[i])));
+        auto fe = read_state(host, paths::frontend(ids[i]) + "/state");
+        if (err && err != err_before[i]) {
+            w.error = "xen-blkback reported: " + *err;
+        } else if (st == XenbusState::Closing || st == XenbusState::Closed ||
+                   fe == XenbusState::Closing || fe == XenbusState::Closed) {
+            w.lost = true;
+            w.error = "backend " + state_name(st) + ", frontend " + state_name(fe) + (err ? " (" + *err + ")" : "") +
+                      ": " + lost_disk_advice(host, ids[i]);
+        } else if (st == XenbusState::Connected ||
+                   (st == XenbusState::InitWait && opts.initwait_ok.contains(ids[i]) &&
+                    fe != XenbusState::Connected)) {
+            auto dev = VBD_TRY(host.bus.device(ids[i].sysfs_name()));
+            if (!dev.bound()) return {};
+            w.connected = true;
+            w.connect_ms = (host.clock.now() - t0).count();
+        }
+        if (w.connected || !w.error.empty()) --pending;
+        return {};
+    };
+    // Some may already be where they should be (only waited for, or fast).
+    for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i));
+    while (pending > 0) {
+        // A stop request does not cut a connect short: half-connected is worse than waiting.
+        auto ev = VBD_TRY(xs.wait(std::min(deadline, host.clock.now() + Millis(500))));
+        if (ev) {
+            auto s = state_path.find(ev->path);
+            if (s != state_path.end()) VBD_TRY_VOID(judge(s->second));
+            auto e = error_path.find(ev->path);
+            if (e != error_path.end()) VBD_TRY_VOID(judge(e->second));
+            continue;
+        }
+        // No event in 500 ms: look again (a write may have preceded our watches).
+        for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i));
+        if (host.clock.now() >= deadline) break;
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+        auto& w = out[i];
+        if (!w.connected && w.error.empty())
+            w.error = "timed out after " + std::to_string(opts.timeout.count()) +
+                      " ms waiting for Connected (backend " +
+                      state_name(read_state(host, paths::backend(self, ids[i]) + "/state")) + ", frontend " +
+                      state_name(read_state(host, paths::frontend(ids[i]) + "/state")) +
+                      "); `vbdctl rebind` unbinds and binds it again";
+        if (!w.connected) continue;
+        auto v = VBD_TRY(inv.get(ids[i], Detail::summary));
+        w.consistent = std::all_of(v.queues.begin(), v.queues.end(), [&](const QueueState& q) {
+            return q.snapshot && v.rings && q.snapshot->consistent(v.rings->geometry.size());
+        });
+        if (!w.consistent) w.error = "Connected, but a ring is inconsistent";
+    }
+    VBD_TRY_VOID(watches.disarm());
+    return out;
+}
+
+} // namespace vbd

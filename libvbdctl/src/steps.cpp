@@ -1,0 +1,75 @@
+#include "vbdctl/steps.hpp"
+
+namespace vbd {
+
+PlanRun run_steps(Host& host, Journal& journal, std::vector<Step>& steps, const RunControl& ctl,
+                  bool clear_on_success) {
+    PlanRun run;
+    size_t reached = 0; // steps whose apply began
+    for (; reached < steps.size(); ++reached) {
+        Step& s = steps[reached];
+        if (s.stoppable && ctl.stopping()) {
+            run.interrupted = true;
+            run.error = Error{Errc::interrupted, "interrupted by a signal before step " + s.name, {}, {}};
+            break;
+        }
+        journal.step = static_cast<int>(reached) + 1;
+        journal.step_name = s.name;
+        if (auto w = host.state.write_journal(journal.to_text()); !w) {
+            run.error = w.error(); // nothing of this step ran: undo the completed ones
+            break;
+        }
+        ctl.report({s.name, 0, 1, s.does});
+        auto t0 = host.clock.now();
+        auto r = s.apply();
+        run.steps.push_back({journal.step, s.name, r.has_value(), (host.clock.now() - t0).count(),
+                             r ? "" : r.error().message()});
+        if (r) continue;
+        run.error = r.error();
+        if (s.on_failure == OnFailure::hold) {
+            run.held = true;
+            return run;
+        }
+        ++reached; // the failed step may be half done: its undo runs too
+        break;
+    }
+    if (!run.error) {
+        if (clear_on_success)
+            if (auto c = host.state.clear_journal(); !c) {
+                run.error = c.error();
+                return run;
+            }
+        run.ok = true;
+        run.interrupted = ctl.stopping();
+        return run;
+    }
+    // Undo in reverse. An undo that fails stops the undoing: what is before it may depend
+    // on it (binding needs the module its undo was to load). The journal stays.
+    bool all_undone = true;
+    for (size_t k = reached; k-- > 0;) {
+        Step& s = steps[k];
+        if (!s.undo || (!all_undone && !s.undo_always)) continue;
+        auto t0 = host.clock.now();
+        auto u = s.undo();
+        run.steps.push_back({static_cast<int>(k) + 1, "undo " + s.name, u.has_value(),
+                             (host.clock.now() - t0).count(), u ? s.undo_does : u.error().message()});
+        if (u) {
+            run.undo_log.push_back(s.name + ": " + s.undo_does);
+            continue;
+        }
+        run.undo_log.push_back(s.name + ": could not undo: " + u.error().message());
+        all_undone = false;
+    }
+    run.undone = all_undone;
+    if (all_undone) {
+        if (auto c = host.state.clear_journal(); !c) {
+            run.undo_log.push_back("could not remove the journal: " + c.error().message());
+            run.undone = false;
+        }
+    } else {
+        run.undo_log.push_back("the journal is kept: run `vbdctl recover`");
+    }
+    return run;
+}
+
+} // namespace vbd

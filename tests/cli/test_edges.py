@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Scenario tests for the promise at its edges (issue 10): recover, drain limits, autoprobe,
+damaged journals, stuck vbds, bad numbers, unusable frontend keys, crash points, dry runs.
+
+Run: python3 tests/cli/test_edges.py --vbdctl build/cli/vbdctl [-v] [TestCase.test_name]
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+import test_cli
+from test_cli import World, healthy
+
+
+def world_file(w):
+    return w.host[4:]
+
+
+def load_world(w):
+    if not os.path.exists(world_file(w)):
+        w("list", check=0)  # creates the default world
+    with open(world_file(w)) as f:
+        return json.load(f)
+
+
+def save_world(w, j):
+    with open(world_file(w), "w") as f:
+        json.dump(j, f)
+
+
+def guest_writes(w, path, value=None):
+    """A write (or, with value None, a removal of the subtree) made in xenstore by someone
+    other than vbdctl: the guest's blkfront, or root with xenstore-write."""
+    j = load_world(w)
+    xs = j["xenstore"]
+    if value is None:
+        for k in [k for k in xs if k == path or k.startswith(path + "/")]:
+            del xs[k]
+    else:
+        xs[path] = value
+    save_world(w, j)
+
+
+def autoprobe(w):
+    return load_world(w)["autoprobe"]
+
+
+def journal(w):
+    try:
+        with open(w.journal_path()) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+
+
+def bound_map(w):
+    return {k: v["bound"] for k, v in w.vbds().items()}
+
+
+def frontend(domid, devid, key):
+    return f"/local/domain/{domid}/device/vbd/{devid}/{key}"
+
+
+class RecoverVerifiesTheLiveHost(unittest.TestCase):
+    """Issue 10, repro 1: recover reports success only when the live host agrees."""
+
+    def test_recover_does_not_call_a_lost_disk_recovered(self):
+        w = World()
+        w("unbind", "1", "xvda", "--yes", check=0)
+        w("sim", "fault", "reconnect-fatal", "1", "xvda", check=0)
+        w("bind", "1", "xvda", "--yes", check=1)
+        r = w.json("recover", "--yes", check=1)
+        self.assertFalse(r["ok"], r)
+        self.assertTrue(os.path.exists(w.journal_path()), "the journal must be kept")
+        bad = [v for v in r["vbds"] if v["domid"] == 1 and v["devid"] == 51712][0]
+        self.assertIn("xl block-detach", bad["error"])
+        self.assertIn("lost", bad["error"])
+
+    def test_recover_after_sigkill_mid_bind_leaves_everything_connected(self):
+        w = World()
+        w("list", check=0)
+        p = subprocess.Popen([test_cli.VBDCTL, "--host", w.host, "upgrade-backend", "--yes"],
+                             env=dict(os.environ, VBDCTL_SIM_PACE="50"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while time.time() < deadline and p.poll() is None:
+            j = journal(w)
+            if j and j.get("step_name") == "bind":
+                break
+            time.sleep(0.02)
+        time.sleep(0.1)  # some binds issued, their connects not yet seen
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        self.assertIsNotNone(journal(w), "killed before the bind step")
+        r = w.json("recover", "--yes")
+        self.assertTrue(r["ok"], r)
+        healthy(self, w)
+        self.assertTrue(autoprobe(w))
+
+    def test_recover_with_a_journal_that_names_no_vbd_checks_the_whole_bus(self):
+        w = World()
+        w("sim", "fault", "crash-after-step", "3", check=0)  # after the drain: all unbound
+        w("upgrade-backend", "--yes")
+        j = journal(w)
+        j["vbds"] = []
+        with open(w.journal_path(), "w") as f:
+            json.dump(j, f)
+        r = w.json("recover", "--yes")
+        self.assertTrue(r["ok"], r)
+        healthy(self, w)
+
+
+class DrainLimit(unittest.TestCase):
+    """Issue 10, repro 2: past the drain limit nothing is rebound; recover resumes the wait."""
+
+    def test_slow_drain_stops_safely_and_recover_resumes(self):
+        w = World()
+        w("sim", "fault", "slow-drain", "100", check=0)
+        j = w.json("upgrade-backend", "--yes", check=1)
+        self.assertFalse(j["ok"])
+        self.assertFalse(j["rolled_back"], "a rollback would rebind before the drain")
+        self.assertNotIn("bind", [s["name"] for s in j["steps"]])
+        self.assertIn("drain", j["failure"])
+        self.assertTrue(all(not b for b in bound_map(w).values()), "nothing rebound")
+        self.assertIsNotNone(journal(w))
+        r = w.json("recover", "--yes", "--drain-timeout", "120")
+        self.assertTrue(r["ok"], r)
+        healthy(self, w)
+
+    def test_drain_timeout_is_an_option(self):
+        w = World()
+        w("sim", "fault", "slow-drain", "5", check=0)
+        j = w.json("upgrade-backend", "--yes", "--drain-timeout", "2", check=1)
+        self.assertIn("drain", j["failure"])
+        w.json("recover", "--yes")
+        healthy(self, w)
+        w("sim", "fault", "slow-drain", "5", check=0)
+        self.assertTrue(w.json("upgrade-backend", "--yes", "--force", "--drain-timeout", "10")["ok"])
+
+
+class Autoprobe(unittest.TestCase):
+    """Issue 10, repro 3: drivers_autoprobe is bus-wide and always comes back."""
+
+    def test_failed_load_inside_recover_restores_autoprobe(self):
+        w = World()
+        w("sim", "fault", "crash-after-step", "4", check=0)  # after the unload
+        w("upgrade-backend", "--yes")
+        for _ in range(4):
+            w("sim", "fault", "module-load-fail", check=0)
+        r = w.json("recover", "--yes", check=1)
+        self.assertFalse(r["ok"])
+        self.assertTrue(autoprobe(w), "recover left drivers_autoprobe at 0")
+        w("sim", "fault", "clear", check=0)
+        r = w.json("recover", "--yes")
+        self.assertTrue(r["ok"], r)
+        self.assertTrue(autoprobe(w))
+        healthy(self, w)
+
+
+class DamagedJournal(unittest.TestCase):
+    """Issue 10, repro 4: a damaged journal is not a dead end."""
+
+    def damage_then_recover_from_live(self, damage):
+        w = World()
+        w("sim", "fault", "crash-after-step", "5", check=0)  # new module loaded, vbds unbound
+        w("upgrade-backend", "--yes")
+        damage(w.journal_path())
+        p = w("recover", "--yes", check=1)
+        self.assertIn("--from-live", p.stderr)
+        p = w("unbind", "1", "xvda", "--yes", check=1)
+        self.assertIn("recover --from-live", p.stderr)
+        r = w.json("recover", "--from-live", "--yes")
+        self.assertTrue(r["ok"], r)
+        healthy(self, w)
+        self.assertFalse(os.path.exists(w.journal_path()))
+
+    def test_truncated_journal(self):
+        def truncate(path):
+            with open(path, "r+") as f:
+                f.truncate(20)
+        self.damage_then_recover_from_live(truncate)
+
+    def test_unknown_journal_version(self):
+        def bump(path):
+            with open(path) as f:
+                j = json.load(f)
+            j["journal_version"] = 2
+            with open(path, "w") as f:
+                json.dump(j, f)
+        self.damage_then_recover_from_live(bump)
+
+
+class Rebind(unittest.TestCase):
+    """Issue 10, repro 5: a vbd bound but not Connected under a Connected frontend."""
+
+    def stuck_in_initwait(self):
+        w = World()
+        w("unbind", "1", "xvda", "--yes", check=0)
+        w("sim", "fault", "hang-connect", "1", "xvda", check=0)
+        w("bind", "1", "xvda", "--yes", "--timeout", "2", check=1)
+        v = w.vbds()[(1, "xvda")]
+        self.assertTrue(v["bound"])
+        self.assertEqual((v["backend_state"], v["frontend_state"]), (2, 4))
+        return w
+
+    def test_rebind_repairs_a_vbd_stuck_in_initwait(self):
+        w = self.stuck_in_initwait()
+        self.assertIn("rebind", w("unbind", "1", "xvda", "--yes", check=1).stderr)
+        self.assertIn("rebind", w("bind", "1", "xvda", "--yes", check=1).stderr)
+        j = w.json("rebind", "1", "xvda", "--yes")
+        self.assertTrue(j["ok"], j)
+        healthy(self, w)
+        self.assertFalse(os.path.exists(w.journal_path()))
+
+    def test_rebind_does_not_pretend_to_repair_a_lost_disk(self):
+        w = World()
+        w("unbind", "1", "xvda", "--yes", check=0)
+        w("sim", "fault", "reconnect-fatal", "1", "xvda", check=0)
+        w("bind", "1", "xvda", "--yes", check=1)
+        p = w("rebind", "1", "xvda", "--yes", check=1)
+        self.assertIn("lost", p.stderr)
+        self.assertIn("xl block-detach 1 xvda", p.stderr)
+        self.assertIn("xl block-attach 1", p.stderr)
+
+    def test_rebind_dry_run_changes_nothing(self):
+        w = self.stuck_in_initwait()
+        before = load_world(w)
+        j = w.json("rebind", "1", "xvda", "--dry-run")
+        self.assertTrue(j["dry_run"])
+        self.assertEqual([s["name"] for s in j["plan"]], ["unbind", "drain", "bind", "verify"])
+        self.assertEqual(before, load_world(w))
+
+
+class BadInput(unittest.TestCase):
+    """Issue 10, repro 6: bad numbers and forms exit 2 and change nothing."""
+
+    def assert_usage(self, w, *args):
+        before = bound_map(w)
+        p = w(*args)
+        self.assertEqual(p.returncode, 2, (args, p.stdout, p.stderr))
+        self.assertIn("error", p.stderr)
+        self.assertEqual(before, bound_map(w), args)
+        self.assertIsNone(journal(w), args)
+
+    def test_numbers(self):
+        w = World()
+        for value in ("nan", "inf", "-inf", "-1", "0", "1e400", ""):
+            for cmd in (["unbind", "1", "xvda", "--yes"], ["bind", "1", "xvda", "--yes"],
+                        ["recover", "--yes"], ["upgrade-backend", "--yes"], ["rebind", "1", "xvda", "--yes"]):
+                self.assert_usage(w, *cmd, "--timeout", value)
+            self.assert_usage(w, "upgrade-backend", "--yes", "--drain-timeout", value)
+        for args in (["check", "--interval", "0"], ["check", "--interval", "nan"], ["check", "--samples", "0"],
+                     ["watch", "--timeout", "nan"], ["upgrade-backend", "--yes", "--interval", "0"]):
+            self.assert_usage(w, *args)
+
+    def test_module_file_and_only_forms(self):
+        w = World()
+        self.assert_usage(w, "upgrade-backend", "--yes", "--module-file", "/nonexistent.ko")
+        self.assert_usage(w, "upgrade-backend", "--yes", "--module-file", "/etc")
+        for only in ("99", "1:xvdz", "abc", "1:", ":xvda", "1:xvda:x", "-1", "1:../x", ""):
+            self.assert_usage(w, "upgrade-backend", "--yes", "--only", only)
+
+    def test_sigterm_during_preflight_exits_130_and_changes_nothing(self):
+        w = World()
+        before = bound_map(w)
+        p = subprocess.Popen([test_cli.VBDCTL, "--host", w.host, "upgrade-backend", "--yes"],
+                             env=dict(os.environ, VBDCTL_SIM_PACE="100"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        self.assertIsNone(journal(w), "past the preflight already")
+        p.send_signal(signal.SIGTERM)
+        out, err = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, 130, out + err)
+        self.assertEqual(before, bound_map(w))
+        self.assertIsNone(journal(w))
+
+
+class FrontendKeys(unittest.TestCase):
+    """Issue 10, repro 7: a Connected frontend whose keys blkback could not reconnect."""
+
+    CASES = [
+        ("ring-page-order 30", 2, 51712, "ring-page-order", "30"),
+        ("ring-page-order 99", 1, 51712, "ring-page-order", "99"),
+        ("ring-page-order abc", 1, 51712, "ring-page-order", "abc"),
+        ("ring-ref zzz", 1, 51728, "queue-0/ring-ref", "zzz"),
+        ("event-channel deleted", 1, 51728, "queue-0/event-channel", None),
+        ("event-channel deleted, one queue", 1, 51712, "event-channel", None),
+        ("protocol deleted", 1, 51712, "protocol", None),
+    ]
+
+    def test_check_fails_and_mutations_refuse(self):
+        for label, domid, devid, key, value in self.CASES:
+            with self.subTest(label):
+                w = World()
+                guest_writes(w, frontend(domid, devid, key), value)
+                j = w.json("check", check=1)
+                bad = [v for v in j["vbds"] if not v["ok"]]
+                self.assertEqual([(v["domid"], v["devid"]) for v in bad], [(domid, devid)], label)
+                self.assertTrue(bad[0]["problems"], label)
+                self.assertIn(key.split("/")[-1], " ".join(bad[0]["problems"]), label)
+                d = w.json("upgrade-backend", "--dry-run", check=1)
+                self.assertTrue(d["refused"], label)
+                vdev = {51712: "xvda", 51728: "xvdb"}[devid]
+                w("unbind", str(domid), vdev, "--yes", check=1)
+                self.assertTrue(all(bound_map(w).values()), label)
+
+    def test_absent_protocol_can_be_named(self):
+        w = World()
+        guest_writes(w, frontend(1, 51712, "protocol"), None)
+        w("unbind", "1", "xvda", "--yes", check=1)
+        w("unbind", "1", "xvda", "--yes", "--protocol", "x86_64-abi", check=0)
+        w("bind", "1", "xvda", "--yes", check=0)
+
+    def test_initwait_under_a_connected_frontend_fails_check(self):
+        w = World()
+        w("unbind", "1", "xvda", "--yes", check=0)
+        w("sim", "fault", "hang-connect", "1", "xvda", check=0)
+        w("bind", "1", "xvda", "--yes", "--timeout", "1", check=1)
+        j = w.json("check", "1", "xvda", check=1)
+        self.assertIn("InitWait", " ".join(j["vbds"][0]["problems"]))
+
+    def test_unbound_ring_is_not_called_stuck(self):
+        w = World()
+        w("unbind", "1", "xvda", "--yes", check=0)
+        j = w.json("check", "1", "xvda", check=1)
+        q = j["vbds"][0]["queues"][0]
+        self.assertNotEqual(q["progress"], "stuck")
+        self.assertIn("no backend bound", q["reason"])
+
+
+class CrashPoints(unittest.TestCase):
+    """Issue 10, repro 8: crash-after-step K kills after step K; the simulator refuses
+    changes made without the lock, so a dry run that changed anything would fail."""
+
+    def test_crash_after_unbind_has_unbound(self):
+        w = World()
+        w("sim", "fault", "crash-after-step", "2", check=0)
+        self.assertEqual(w("upgrade-backend", "--yes").returncode, -9)
+        self.assertEqual(journal(w)["step_name"], "unbind")
+        self.assertFalse(any(bound_map(w).values()), "step 2 (unbind) did not run before the crash")
+
+    def test_dry_runs_change_nothing(self):
+        w = World()
+        w("list", check=0)
+        before = load_world(w)
+        w.json("upgrade-backend", "--dry-run")
+        w.json("unbind", "1", "xvda", "--dry-run")
+        w.json("recover", "--dry-run")
+        after = load_world(w)
+        self.assertEqual(before, after)
+        self.assertIsNone(journal(w))
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if "--vbdctl" in args:
+        i = args.index("--vbdctl")
+        test_cli.VBDCTL = os.path.abspath(args[i + 1])
+        del args[i:i + 2]
+    unittest.main(argv=[sys.argv[0]] + args)
