@@ -1,6 +1,7 @@
 // vbdctl unbind | bind DOMID VBD, and vbdctl recover.
 
 #include <iostream>
+#include "try.hpp"
 
 #include "app.hpp"
 #include "mutate.hpp"

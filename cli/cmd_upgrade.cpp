@@ -1,6 +1,7 @@
 // vbdctl upgrade-backend: reload xen-blkback under running guests.
 
 #include <algorithm>
+#include "try.hpp"
 #include <iostream>
 
 #include "app.hpp"

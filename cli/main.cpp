@@ -2,6 +2,7 @@
 // to an exit code. The only place that chooses between the real and the simulated host.
 
 #include <cstdlib>
+#include "try.hpp"
 #include <iostream>
 #include <unistd.h>
 

@@ -1,4 +1,5 @@
 #include "render.hpp"
+#include "try.hpp"
 
 #include "app.hpp"
 

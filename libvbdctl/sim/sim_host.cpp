@@ -1,6 +1,7 @@
 // The simulator's ports: each one a thin view of the shared World.
 
 #include <chrono>
+#include "../src/try.hpp"
 #include <csignal>
 #include <cstdlib>
 #include <algorithm>

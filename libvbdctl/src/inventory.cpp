@@ -1,4 +1,5 @@
 #include "vbdctl/inventory.hpp"
+#include "try.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,5 @@
 #include "vbdctl/journal.hpp"
+#include "try.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -1,4 +1,5 @@
 #include "vbdctl/kernel_fixes.hpp"
+#include "try.hpp"
 
 #include <algorithm>
 #include <regex>

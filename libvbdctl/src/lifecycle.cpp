@@ -1,4 +1,5 @@
 #include "vbdctl/lifecycle.hpp"
+#include "try.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -525,7 +526,11 @@ Result<RecoverReport> recover(Host& host, const RecoverOptions& opts, const RunC
                              if (!r.ok) bad += t.id.sysfs_name() + ": " + r.error + "; ";
                              if (t.journaled || !r.ok) rep.vbds.push_back(std::move(r));
                          }
-                         VBD_TRY_VOID(host.bus.set_autoprobe(autoprobe_goal));
+                         if (VBD_TRY(host.bus.autoprobe()) != autoprobe_goal) {
+                             VBD_TRY_VOID(host.bus.set_autoprobe(autoprobe_goal));
+                             rep.actions.push_back("restored drivers_autoprobe to " +
+                                                   std::string(autoprobe_goal ? "1" : "0"));
+                         }
                          if (!bad.empty()) return fail(Errc::failed, "not recovered: " + bad);
                          return {};
                      },

@@ -1,4 +1,5 @@
 #include "vbdctl/reattach.hpp"
+#include "try.hpp"
 
 #include <algorithm>
 #include <map>

@@ -1,4 +1,5 @@
 #include "vbdctl/reconnect.hpp"
+#include "try.hpp"
 
 #include <algorithm>
 

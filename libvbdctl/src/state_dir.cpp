@@ -1,4 +1,5 @@
 #include "state_dir.hpp"
+#include "try.hpp"
 
 #include <cerrno>
 #include <cstring>

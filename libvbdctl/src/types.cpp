@@ -1,4 +1,5 @@
 #include "vbdctl/types.hpp"
+#include "try.hpp"
 
 #include <array>
 #include <charconv>

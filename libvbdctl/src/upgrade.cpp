@@ -1,4 +1,5 @@
 #include "vbdctl/upgrade.hpp"
+#include "try.hpp"
 
 #include "vbdctl/kernel_fixes.hpp"
 #include "vbdctl/reconnect.hpp"

@@ -1,6 +1,7 @@
 // The real host: every adapter, opened together, after checking this is a Xen backend domain.
 
 #include "vbdctl/local.hpp"
+#include "../try.hpp"
 
 #include "../state_dir.hpp"
 #include "adapters.hpp"

@@ -10,12 +10,15 @@
 
 namespace {
 
-// VBD_TRY (a GNU statement expression) must compile in consumers too.
+// Plain std::expected: the public headers are standard C++23 (built here with
+// CXX_EXTENSIONS OFF and -pedantic-errors).
 vbd::Result<size_t> count_vbds() {
-    auto sim = VBD_TRY(vbd::sim::SimHost::open(std::nullopt));
-    vbd::Inventory inv(sim->host());
-    auto vbds = VBD_TRY(inv.list(std::nullopt));
-    return vbds.size();
+    auto sim = vbd::sim::SimHost::open(std::nullopt);
+    if (!sim) return std::unexpected(sim.error());
+    vbd::Inventory inv((*sim)->host());
+    auto vbds = inv.list(std::nullopt);
+    if (!vbds) return std::unexpected(vbds.error());
+    return vbds->size();
 }
 
 int fail(const std::string& what) {
