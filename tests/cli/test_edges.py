@@ -6,6 +6,7 @@ Run: python3 tests/cli/test_edges.py --vbdctl build/cli/vbdctl [-v] [TestCase.te
 """
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -96,8 +97,10 @@ class RecoverVerifiesTheLiveHost(unittest.TestCase):
         p.send_signal(signal.SIGKILL)
         p.wait()
         self.assertIsNotNone(journal(w), "killed before the bind step")
+        self.assertFalse(autoprobe(w))  # the load step turned it off
         r = w.json("recover", "--yes")
         self.assertTrue(r["ok"], r)
+        self.assertIn("restored drivers_autoprobe to 1", r["actions"])  # said, not silent
         healthy(self, w)
         self.assertTrue(autoprobe(w))
 
@@ -353,6 +356,110 @@ class CrashPoints(unittest.TestCase):
         after = load_world(w)
         self.assertEqual(before, after)
         self.assertIsNone(journal(w))
+
+
+class CrashEveryStep(unittest.TestCase):
+    """Issue 10, done-when: a crash after every journaled step, and at a random moment inside
+    the steps, of every mutating command; then recover. Prints the table."""
+
+    rows = []
+
+    def settled(self, w, label, autoprobe_before=True):
+        r = w.json("recover", "--yes")
+        self.assertTrue(r["ok"], (label, r))
+        healthy(self, w)  # every vbd bound; Connected frontends Connected and consistent
+        self.assertEqual(autoprobe(w), autoprobe_before, label)
+        self.assertIsNone(journal(w), label)
+        vbds = w.vbds().values()
+        CrashEveryStep.rows.append((label, r.get("op") or "-", r.get("step"),
+                                    sum(v["bound"] for v in vbds), len(vbds),
+                                    sum(v["frontend_state"] == 4 and v["backend_state"] == 4 for v in vbds),
+                                    autoprobe(w)))
+
+    def crash(self, w, k, *cmd):
+        w("sim", "fault", "crash-after-step", str(k), check=0)
+        p = w(*cmd)
+        w("sim", "fault", "clear", check=0)
+        return p.returncode
+
+    def test_upgrade_backend(self):
+        for k in range(1, 8):
+            w = World()
+            self.assertEqual(self.crash(w, k, "upgrade-backend", "--yes"), -9, k)
+            self.settled(w, f"upgrade-backend, killed after step {k}")
+
+    def test_unbind(self):
+        # Step 3 only records the vbd as unbound: after it the run is over.
+        for k in range(1, 3):
+            w = World()
+            self.assertEqual(self.crash(w, k, "unbind", "1", "xvda", "--yes"), -9, k)
+            self.settled(w, f"unbind, killed after step {k}")
+
+    def test_bind(self):
+        for k in range(1, 3):
+            w = World()
+            w("unbind", "1", "xvda", "--yes", check=0)
+            self.assertEqual(self.crash(w, k, "bind", "1", "xvda", "--yes"), -9, k)
+            self.settled(w, f"bind, killed after step {k}")
+
+    def test_rebind(self):
+        for k in range(1, 5):
+            w = World()
+            w("unbind", "1", "xvda", "--yes", check=0)
+            w("sim", "fault", "hang-connect", "1", "xvda", check=0)
+            w("bind", "1", "xvda", "--yes", "--timeout", "1", check=1)
+            self.assertEqual(self.crash(w, k, "rebind", "1", "xvda", "--yes"), -9, k)
+            self.settled(w, f"rebind, killed after step {k}")
+
+    def test_recover(self):
+        for k in range(1, 5):
+            w = World()
+            self.assertEqual(self.crash(w, 4, "upgrade-backend", "--yes"), -9)  # module out
+            self.assertEqual(self.crash(w, k, "recover", "--yes"), -9, k)
+            self.settled(w, f"recover (of an upgrade killed after unload), killed after step {k}")
+
+    def paced_kill(self, w, cmd, step, delay):
+        """Runs cmd paced (virtual time passes for real, 10x slower) and SIGKILLs it delay
+        seconds after its journal first names step. Returns where the journal says it died."""
+        p = subprocess.Popen([test_cli.VBDCTL, "--host", w.host, *cmd],
+                             env=dict(os.environ, VBDCTL_SIM_PACE="10"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        seen = None
+        while p.poll() is None:
+            if seen is None and (journal(w) or {}).get("step_name") == step:
+                seen = time.monotonic()
+            if seen is not None and time.monotonic() - seen >= delay:
+                p.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.002)
+        p.wait()
+        j = journal(w)
+        return f"{j['step_name']}{' (recovering)' if j.get('recovering') else ''}" if j else "finished"
+
+    def test_random_moments_inside_steps(self):
+        seed = int(os.environ.get("VBDCTL_CRASH_SEED", random.randrange(1 << 30)))
+        rnd = random.Random(seed)
+        print(f"\nrandom kills: seed {seed} (VBDCTL_CRASH_SEED={seed} repeats them)", file=sys.stderr)
+        runs = [(("upgrade-backend", "--yes"), None, ["unbind", "drain", "bind", "verify"]),
+                (("unbind", "1", "xvdb", "--yes"), None, ["unbind", "drain"]),
+                (("recover", "--yes"), 3, ["load", "drain", "bind", "verify"])]
+        for cmd, setup, steps in runs:
+            for step in steps:
+                w = World()
+                w("list", check=0)
+                if setup:
+                    self.assertEqual(self.crash(w, setup, "upgrade-backend", "--yes"), -9)
+                delay = rnd.uniform(0, 0.04)
+                where = self.paced_kill(w, cmd, step, delay)
+                self.settled(w, f"{cmd[0]}, SIGKILL {delay * 1000:.0f} ms into step {step} (journal: {where})")
+
+    @classmethod
+    def tearDownClass(cls):
+        print("\ncrash table (then `vbdctl recover`): run, recovered op/step, bound/total, "
+              "Connected, autoprobe", file=sys.stderr)
+        for r in cls.rows:
+            print(f"  {r[0]}: recover of {r[1]} step {r[2]}: {r[3]}/{r[4]} bound, {r[5]} Connected, "
+                  f"autoprobe {int(r[6])}", file=sys.stderr)
 
 
 if __name__ == "__main__":
