@@ -314,6 +314,11 @@ class Runner {
 };
 
 Result<void> Runner::unbind_all() {
+    // One journal write for the whole step (not one per vbd: that is quadratic in vbds):
+    // every vbd counts as unbound from now, which is what recover needs to know.
+    int64_t now = host_.clock.wall_now().count();
+    for (auto& e : j_.vbds) e.unbound_wall_ms = now;
+    VBD_TRY_VOID(host_.state.write_journal(j_.to_text()));
     // All unbinds are issued back to back; the old instances then drain in parallel.
     for (size_t i = 0; i < plan_.vbds.size(); ++i) {
         const auto& v = plan_.vbds[i].vbd;
@@ -323,8 +328,6 @@ Result<void> Runner::unbind_all() {
         }
         auto dev = VBD_TRY(host_.bus.device(v.id.sysfs_name()));
         if (!dev.bound()) continue;
-        j_.vbds[i].unbound_wall_ms = host_.clock.wall_now().count();
-        VBD_TRY_VOID(host_.state.write_journal(j_.to_text()));
         VBD_TRY_VOID(host_.bus.unbind("vbd", v.id.sysfs_name()));
         unbound_at_[i] = host_.clock.now();
         unbound_.push_back(v.id);
