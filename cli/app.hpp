@@ -38,6 +38,7 @@ struct Context {
 struct Command {
     std::function<int(Context&)> run;
     bool needs_host = true;
+    bool replaces_sim_world = false; ///< `sim init`: a damaged state file is overwritten, not an error
 };
 
 /// The optional `[DOMID [VBD]]` arguments of list, check and watch, parsed and resolved.

@@ -28,6 +28,8 @@ int run_list(Context& c, const ListOptions& o) {
         auto j = json_header(c);
         auto m = c.host->modules.loaded("xen_blkback");
         j["module"] = m ? module_json(*m, blkback_param_types(*c.host)) : nlohmann::json(nullptr);
+        auto ap = c.host->bus.autoprobe();
+        j["drivers_autoprobe"] = ap ? nlohmann::json(*ap) : nlohmann::json(nullptr);
         j["vbds"] = nlohmann::json::array();
         for (const auto& v : *vbds) j["vbds"].push_back(vbd_json(v, false));
         print_json(j);

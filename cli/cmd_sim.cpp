@@ -192,6 +192,31 @@ int run_param(Context& c, const std::vector<std::string>& args) {
     return Exit::ok;
 }
 
+// `sim xs write PATH VALUE | rm PATH`: a change made in xenstore by someone else (the
+// guest's blkfront, root with xenstore-write), to rehearse what vbdctl meets.
+int run_xs(Context& c, const std::vector<std::string>& a) {
+    auto sim = need_sim(c, true);
+    if (!sim) return report(sim.error());
+    auto usage = [](std::string what) {
+        return report({vbd::Errc::invalid_argument, std::move(what), {}, "use `sim xs write PATH VALUE` or `sim xs rm PATH`"});
+    };
+    bool write = !a.empty() && a[0] == "write" && a.size() == 3;
+    bool rm = !a.empty() && a[0] == "rm" && a.size() == 2;
+    if (!write && !rm) return usage("bad sim xs arguments");
+    const std::string& path = a[1];
+    bool path_ok = path.size() > 1 && path.size() <= 3072 && path[0] == '/' && path.back() != '/' &&
+                   path.find("//") == std::string::npos &&
+                   path.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_@-") ==
+                       std::string::npos;
+    if (!path_ok) return usage("invalid xenstore path '" + path + "'");
+    auto lock = c.host->state.lock();
+    if (!lock) return report(lock.error());
+    auto r = write ? c.host->xenstore.write(path, a[2]) : c.host->xenstore.remove(path);
+    if (!r) return report(r.error());
+    note(c, write ? "wrote " + path : "removed " + path);
+    return Exit::ok;
+}
+
 int run_show_modules(Context& c) {
     auto sim = need_sim(c, false);
     if (!sim) return report(sim.error());
@@ -247,7 +272,10 @@ void add_sim(CLI::App& app, Command& cmd) {
     init->add_option("--lockdown", io->lockdown, "Lockdown mode (integrity and confidentiality refuse unsigned modules)")
         ->check(CLI::IsMember({"none", "integrity", "confidentiality"}))
         ->capture_default_str();
-    init->callback([&cmd, io] { cmd.run = [io](Context& c) { return run_init(c, *io); }; });
+    init->callback([&cmd, io] {
+        cmd.run = [io](Context& c) { return run_init(c, *io); };
+        cmd.replaces_sim_world = true;
+    });
 
     auto fo = std::make_shared<SimFaultOptions>();
     std::string kinds;
@@ -270,6 +298,11 @@ void add_sim(CLI::App& app, Command& cmd) {
                                                "`echo VALUE > /sys/module/xen_blkback/parameters/NAME`");
     param->add_option("NAME VALUE", *pa, "Parameter and value")->required()->expected(2);
     param->callback([&cmd, pa] { cmd.run = [pa](Context& c) { return run_param(c, *pa); }; });
+
+    auto xa = std::make_shared<std::vector<std::string>>();
+    auto* xs = sim->add_subcommand("xs", "Change xenstore as the guest or root would: write PATH VALUE | rm PATH");
+    xs->add_option("ARGS", *xa, "write PATH VALUE, or rm PATH")->required();
+    xs->callback([&cmd, xa] { cmd.run = [xa](Context& c) { return run_xs(c, *xa); }; });
 
     auto* mods = sim->add_subcommand("show-modules", "List the simulated module files");
     mods->callback([&cmd] { cmd.run = [](Context& c) { return run_show_modules(c); }; });

@@ -55,7 +55,7 @@ struct OpenedHost {
     std::unique_ptr<vbd::sim::SimHost> sim;
 };
 
-vbd::Result<OpenedHost> open_host(Context& c) {
+vbd::Result<OpenedHost> open_host(Context& c, bool replacing) {
     OpenedHost h;
     const std::string& spec = c.g.host;
     if (spec == "local") {
@@ -67,7 +67,7 @@ vbd::Result<OpenedHost> open_host(Context& c) {
     if (spec == "sim" || spec.starts_with("sim:")) {
         std::optional<std::string> file;
         if (spec.size() > 4) file = spec.substr(4);
-        h.sim = VBD_TRY(vbd::sim::SimHost::open(file));
+        h.sim = VBD_TRY(vbd::sim::SimHost::open(file, replacing));
         c.host = &h.sim->host();
         c.sim = h.sim.get();
         c.host_label = spec;
@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
     ctx.stderr_tty = ::isatty(STDERR_FILENO);
     if (!cmd.run) return Exit::usage;
     try {
-        auto opened = open_host(ctx);
+        auto opened = open_host(ctx, cmd.replaces_sim_world);
         if (!opened) return report(opened.error());
         return cmd.run(ctx);
     } catch (const std::exception& e) {

@@ -7,7 +7,7 @@
 
 _vbdctl_global_opts='-h --help --host --json -v --verbose -q --quiet --version'
 _vbdctl_commands='list show check watch unbind bind rebind recover upgrade-backend sim'
-_vbdctl_sim_commands='init fault guests param show-modules'
+_vbdctl_sim_commands='init fault guests param show-modules xs'
 
 # Options of a command ("sim init" for sim's subcommands), and which of them take a value.
 _vbdctl_cmd_opts()

@@ -210,7 +210,7 @@ class Impl final : public SimHost {
         std::string tmp = *file + ".tmp";
         {
             std::ofstream out(tmp, std::ios::trunc);
-            out << world.to_json().dump();
+            out << world.save();
             if (!out) return fail(Errc::io, "cannot write simulator state", tmp);
         }
         if (std::rename(tmp.c_str(), file->c_str()) != 0)
@@ -252,22 +252,31 @@ class Impl final : public SimHost {
     }
 
     static Result<World> load_file(const std::string& path) {
-        std::ifstream in(path);
-        if (!in) return fail(Errc::io, "cannot read simulator state", path);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        json j = json::parse(ss.str(), nullptr, false);
-        if (j.is_discarded())
-            return fail(Errc::bad_value, "simulator state file is not JSON", path,
-                        "remove it or run `vbdctl --host sim:FILE sim init`");
-        auto w = World::from_json(j);
-        if (!w) return fail(Errc::bad_value, w.error().what, path,
-                            "remove it or run `vbdctl --host sim:FILE sim init`");
+        constexpr uintmax_t cap = uintmax_t(1) << 30;
+        std::error_code ec;
+        auto st = std::filesystem::status(path, ec);
+        if (ec) return fail(Errc::io, "cannot read simulator state: " + ec.message(), path);
+        if (!std::filesystem::is_regular_file(st))
+            return fail(Errc::invalid_argument, "the simulator state file is not a regular file", path,
+                        "name a file with --host sim:FILE");
+        auto size = std::filesystem::file_size(path, ec);
+        if (ec || size > cap)
+            return fail(Errc::invalid_argument, "the simulator state file is over 1 GiB", path,
+                        "name another file, or run `vbdctl --host sim:FILE sim init` on it");
+        std::string bytes(size, '\0');
+        std::FILE* f = std::fopen(path.c_str(), "rb");
+        if (!f) return fail(Errc::io, "cannot read simulator state", path);
+        size_t got = std::fread(bytes.data(), 1, bytes.size(), f);
+        std::fclose(f);
+        if (got != bytes.size()) return fail(Errc::io, "short read of the simulator state", path);
+        auto w = World::load(bytes);
+        if (!w) return fail(Errc::bad_value, w.error().what, path, "run `vbdctl --host sim:FILE sim init` to replace it");
         return w;
     }
 
     World world;
     std::optional<std::string> file;
+    bool replacing = false; ///< opened by `sim init`: a damaged file is about to be replaced
     bool locked = false;
     bool dirty = false;
     int64_t pace_factor = [] {
@@ -534,7 +543,9 @@ class SimLock final : public Lock {
 Result<std::unique_ptr<Lock>> SimStateDir::lock() {
     auto inner = VBD_TRY(files_.lock());
     // Holding the lock, this process owns the world: start from what the last owner saved.
-    if (s_.file && !s_.dirty) VBD_TRY_VOID(s_.reload());
+    if (s_.file && !s_.dirty)
+        if (auto r = s_.reload(); !r && !(s_.replacing && r.error().code == Errc::bad_value))
+            return std::unexpected(r.error());
     s_.locked = true;
     return std::unique_ptr<Lock>(std::make_unique<SimLock>(s_, std::move(inner)));
 }
@@ -571,7 +582,7 @@ Result<void> SimStateDir::clear_journal() {
 
 } // namespace
 
-Result<std::unique_ptr<SimHost>> SimHost::open(std::optional<std::string> file) {
+Result<std::unique_ptr<SimHost>> SimHost::open(std::optional<std::string> file, bool replacing) {
     if (!file) {
         char tmpl[] = "/tmp/vbdctl-sim-XXXXXX";
         if (!::mkdtemp(tmpl)) return fail(Errc::io, "cannot create a temporary directory");
@@ -593,8 +604,13 @@ Result<std::unique_ptr<SimHost>> SimHost::open(std::optional<std::string> file) 
             return std::unique_ptr<SimHost>(std::move(impl));
         }
     }
-    auto w = VBD_TRY(Impl::load_file(*file));
-    return std::unique_ptr<SimHost>(std::make_unique<Impl>(std::move(w), file, state_dir));
+    auto w = Impl::load_file(*file);
+    // `sim init` replaces a damaged world (never a directory or a device).
+    if (!w && replacing && w.error().code == Errc::bad_value) w = World::make({});
+    if (!w) return std::unexpected(w.error());
+    auto impl = std::make_unique<Impl>(std::move(*w), file, state_dir);
+    impl->replacing = replacing;
+    return std::unique_ptr<SimHost>(std::move(impl));
 }
 
 } // namespace vbd::sim

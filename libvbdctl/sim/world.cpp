@@ -11,7 +11,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t xs_log_cap = 20000;
+constexpr size_t xs_log_cap = 4096; // a watcher further behind rescans everything
 constexpr int64_t connect_latency_ms = 4;  // probe to connect(): xenwatch + ring mapping
 constexpr int64_t guest_react_ms = 10;     // a frontend reacting to a backend change
 
@@ -205,9 +205,9 @@ void World::publish_rings(VbdId id, unsigned order, unsigned queues, const char*
                    order};
     // Grant refs are allocated per guest; keep them unique within the domain.
     uint32_t next_gref = 8;
-    for (const auto& [k, r] : rings_)
-        if (k.starts_with(std::to_string(id.domid) + "/"))
-            for (uint32_t gr : r.grefs) next_gref = std::max(next_gref, gr + 1);
+    const std::string mine = std::to_string(id.domid) + "/";
+    for (auto it = rings_.lower_bound(mine); it != rings_.end() && it->first.starts_with(mine); ++it)
+        for (uint32_t gr : it->second.grefs) next_gref = std::max(next_gref, gr + 1);
     for (unsigned q = 0; q < queues; ++q) {
         std::string dir = queues > 1 ? fe + "/queue-" + std::to_string(q) : fe;
         Ring r;
@@ -314,10 +314,17 @@ std::optional<std::vector<std::string>> World::xs_directory(const std::string& p
     if (path != "/" && !xs_.contains(path)) return std::nullopt;
     std::string prefix = path == "/" ? "/" : path + "/";
     std::vector<std::string> out;
-    for (auto it = xs_.lower_bound(prefix); it != xs_.end() && it->first.starts_with(prefix); ++it) {
-        std::string rest = it->first.substr(prefix.size());
-        if (rest.empty() || rest.find('/') != std::string::npos) continue;
-        out.push_back(rest);
+    for (auto it = xs_.lower_bound(prefix); it != xs_.end() && it->first.starts_with(prefix);) {
+        std::string_view rest = std::string_view(it->first).substr(prefix.size());
+        size_t slash = rest.find('/');
+        if (slash == std::string_view::npos) {
+            if (!rest.empty()) out.emplace_back(rest);
+            ++it;
+            continue;
+        }
+        // A grandchild: skip the child's whole subtree ('0' sorts right after '/'). The child
+        // itself was listed, as writing a node creates its parents.
+        it = xs_.lower_bound(prefix + std::string(rest.substr(0, slash)) + "0");
     }
     return out;
 }
@@ -327,6 +334,7 @@ void World::xs_write(const std::string& path, const std::string& value) {
     for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1))
         xs_.try_emplace(path.substr(0, pos), "");
     xs_[path] = value;
+    parse_log();
     xs_log_.emplace_back(++xs_seq_, path);
     if (xs_log_.size() > xs_log_cap) xs_log_.pop_front();
 }
@@ -334,11 +342,13 @@ void World::xs_write(const std::string& path, const std::string& value) {
 void World::xs_remove(const std::string& path) {
     auto it = xs_.lower_bound(path);
     while (it != xs_.end() && has_prefix_path(it->first, path)) it = xs_.erase(it);
+    parse_log();
     xs_log_.emplace_back(++xs_seq_, path);
     if (xs_log_.size() > xs_log_cap) xs_log_.pop_front();
 }
 
 std::vector<std::pair<uint64_t, std::string>> World::xs_changes_since(uint64_t seq) const {
+    parse_log();
     std::vector<std::pair<uint64_t, std::string>> out;
     if (!xs_log_.empty() && xs_log_.front().first > seq + 1) {
         out.emplace_back(0, "/"); // the log no longer reaches back that far: everything may have changed
@@ -353,14 +363,12 @@ std::vector<std::pair<uint64_t, std::string>> World::xs_changes_since(uint64_t s
 // ---------------------------------------------------------------- time and guests
 
 std::optional<int64_t> World::next_event() const {
-    std::optional<int64_t> t;
-    for (const auto& e : events_)
-        if (!t || e.at < *t) t = e.at;
-    return t;
+    if (events_.empty()) return std::nullopt;
+    return events_.begin()->first;
 }
 
 void World::schedule(int64_t at, const std::string& kind, const std::string& device) {
-    events_.push_back(Event{at, kind, device});
+    events_.emplace(at, Event{at, kind, device});
 }
 
 bool World::backend_serving(VbdId id) const {
@@ -423,10 +431,9 @@ void World::advance_rings(int64_t dt) {
 
 void World::advance_to(int64_t t) {
     while (true) {
-        auto it = std::min_element(events_.begin(), events_.end(),
-                                   [](const Event& a, const Event& b) { return a.at < b.at; });
-        if (it == events_.end() || it->at > t) break;
-        Event e = *it;
+        auto it = events_.begin();
+        if (it == events_.end() || it->first > t) break;
+        Event e = it->second;
         events_.erase(it);
         advance_rings(e.at - now_);
         now_ = std::max(now_, e.at);
@@ -956,142 +963,6 @@ void World::destroy_guest(uint32_t domid) {
     xs_remove("/local/domain/" + std::to_string(domid));
     xs_remove("/libxl/" + std::to_string(domid));
     guests_.erase(g);
-}
-
-// ---------------------------------------------------------------- persistence
-
-json World::to_json() const {
-    json j;
-    j["format"] = 1;
-    j["now_ms"] = now_;
-    j["kernel"] = kernel_release;
-    j["cpus"] = cpus;
-    j["self_domid"] = self_;
-    j["autoprobe"] = autoprobe;
-    j["builtin"] = builtin;
-    if (signature_enforcement) j["signature_enforcement"] = *signature_enforcement;
-    j["xenstore"] = xs_;
-    j["xs_seq"] = xs_seq_;
-    json log = json::array();
-    for (const auto& [s, p] : xs_log_) log.push_back({s, p});
-    j["xs_log"] = std::move(log);
-    json devs = json::object();
-    for (const auto& [n, d] : devices_)
-        devs[n] = {{"bound", d.bound},         {"blkif_ref", d.blkif_ref}, {"draining", d.draining},
-                   {"connected", d.connected}, {"removed", d.removed},
-                   {"inflight", d.inflight},   {"stats", d.stats},
-                   {"be_persistent", d.be_persistent}, {"fe_persistent", d.fe_persistent},
-                   {"fe_disabled", d.fe_disabled}, {"fe_live", d.fe_live}};
-    j["devices"] = std::move(devs);
-    json rings = json::object();
-    for (const auto& [k, r] : rings_)
-        rings[k] = {{"req_prod", r.req_prod}, {"req_event", r.req_event}, {"rsp_prod", r.rsp_prod},
-                    {"rsp_event", r.rsp_event}, {"iodepth", r.iodepth}, {"rate", r.rate},
-                    {"carry", r.carry}, {"stalled", r.stalled}, {"size", r.size},
-                    {"grefs", r.grefs}};
-    j["rings"] = std::move(rings);
-    json guests = json::object();
-    for (const auto& [d, g] : guests_) {
-        json console = json::array();
-        for (const auto& l : g.console) console.push_back({l.at, l.text});
-        guests[std::to_string(d)] = {{"name", g.name}, {"running", g.running}, {"console", console}};
-    }
-    j["guests"] = std::move(guests);
-    if (module_) j["module"] = {{"path", module_->path}, {"params", module_->params}};
-    json files = json::object();
-    for (const auto& [p, f] : module_files_) {
-        json params = json::object();
-        for (const auto& prm : f.params) params[prm.name] = prm.type;
-        json fj = {{"name", f.name}, {"vermagic", f.vermagic}, {"params", params}};
-        if (f.srcversion) fj["srcversion"] = *f.srcversion;
-        if (f.version) fj["version"] = *f.version;
-        if (f.build_id) fj["build_id"] = *f.build_id;
-        if (f.signer) fj["signer"] = *f.signer;
-        if (f.sig_key) fj["sig_key"] = *f.sig_key;
-        files[p] = std::move(fj);
-    }
-    j["module_files"] = std::move(files);
-    json faults = json::array();
-    for (const auto& f : faults_)
-        faults.push_back({{"kind", f.kind}, {"domid", f.domid}, {"devid", f.devid},
-                          {"step", f.step}, {"seconds", f.seconds}});
-    j["faults"] = std::move(faults);
-    json events = json::array();
-    for (const auto& e : events_) events.push_back({{"at", e.at}, {"kind", e.kind}, {"device", e.device}});
-    j["events"] = std::move(events);
-    return j;
-}
-
-Result<World> World::from_json(const json& j) try {
-    if (j.value("format", 0) != 1)
-        return fail(Errc::bad_value, "not a vbdctl simulator state file (format 1)");
-    World w;
-    w.now_ = j.at("now_ms").get<int64_t>();
-    w.kernel_release = j.at("kernel").get<std::string>();
-    w.cpus = j.at("cpus").get<unsigned>();
-    w.self_ = j.at("self_domid").get<uint32_t>();
-    w.autoprobe = j.at("autoprobe").get<bool>();
-    w.builtin = j.value("builtin", false);
-    if (j.contains("signature_enforcement")) w.signature_enforcement = j["signature_enforcement"].get<std::string>();
-    w.xs_ = j.at("xenstore").get<std::map<std::string, std::string>>();
-    w.xs_seq_ = j.at("xs_seq").get<uint64_t>();
-    for (const auto& e : j.at("xs_log")) w.xs_log_.emplace_back(e.at(0).get<uint64_t>(), e.at(1).get<std::string>());
-    for (const auto& [n, d] : j.at("devices").items()) {
-        Device dev;
-        dev.bound = d.at("bound");
-        dev.blkif_ref = d.at("blkif_ref");
-        dev.draining = d.value("draining", 0u);
-        dev.connected = d.at("connected");
-        dev.removed = d.at("removed");
-        dev.inflight = d.at("inflight");
-        dev.stats = d.at("stats").get<std::map<std::string, uint64_t>>();
-        dev.be_persistent = d.value("be_persistent", true);
-        dev.fe_persistent = d.value("fe_persistent", true);
-        dev.fe_disabled = d.value("fe_disabled", false);
-        dev.fe_live = d.value("fe_live", false);
-        w.devices_[n] = dev;
-    }
-    for (const auto& [k, r] : j.at("rings").items()) {
-        Ring ring;
-        ring.req_prod = r.at("req_prod");
-        ring.req_event = r.at("req_event");
-        ring.rsp_prod = r.at("rsp_prod");
-        ring.rsp_event = r.at("rsp_event");
-        ring.iodepth = r.at("iodepth");
-        ring.rate = r.at("rate");
-        ring.carry = r.at("carry");
-        ring.stalled = r.at("stalled");
-        ring.size = r.at("size");
-        ring.grefs = r.at("grefs").get<std::vector<uint32_t>>();
-        w.rings_[k] = ring;
-    }
-    for (const auto& [d, g] : j.at("guests").items())
-    {
-        Guest guest{g.at("name"), g.at("running"), {}};
-        for (const auto& l : g.value("console", json::array()))
-            guest.console.push_back(ConsoleLine{l.at(0).get<int64_t>(), l.at(1).get<std::string>()});
-        w.guests_[static_cast<uint32_t>(std::stoul(d))] = std::move(guest);
-    }
-    if (j.contains("module"))
-        w.module_ = ModuleLoad{j["module"].at("path"),
-                                 j["module"].at("params").get<std::map<std::string, std::string>>()};
-    for (const auto& [p, f] : j.at("module_files").items()) {
-        ModuleFile info{p, f.at("name"), f.at("vermagic"), std::nullopt, std::nullopt, std::nullopt, {},
-                        std::nullopt, std::nullopt};
-        for (const auto& [pn, pt] : f.at("params").items()) info.params.push_back({pn, pt.get<std::string>()});
-        if (f.contains("srcversion")) info.srcversion = f["srcversion"].get<std::string>();
-        if (f.contains("version")) info.version = f["version"].get<std::string>();
-        if (f.contains("build_id")) info.build_id = f["build_id"].get<std::string>();
-        if (f.contains("signer")) info.signer = f["signer"].get<std::string>();
-        if (f.contains("sig_key")) info.sig_key = f["sig_key"].get<std::string>();
-        w.module_files_[p] = info;
-    }
-    for (const auto& f : j.at("faults"))
-        w.faults_.push_back(Fault{f.at("kind"), f.at("domid"), f.at("devid"), f.at("step"), f.at("seconds")});
-    for (const auto& e : j.at("events")) w.events_.push_back(Event{e.at("at"), e.at("kind"), e.at("device")});
-    return w;
-} catch (const json::exception& e) {
-    return fail(Errc::bad_value, std::string("simulator state file is damaged: ") + e.what());
 }
 
 } // namespace vbd::sim

@@ -84,8 +84,10 @@ class World {
     static World make(const InitOptions& opts);
     /// Errc::invalid_argument for options make() cannot honour (an unknown parameter...).
     static Result<void> check_init(const InitOptions& opts);
-    static Result<World> from_json(const nlohmann::json& j);
-    nlohmann::json to_json() const;
+    /// The state file's bytes (sim/persistence.cpp), and back; Errc::bad_value for a file
+    /// that is not one, damaged or truncated.
+    std::string save() const;
+    static Result<World> load(std::string_view bytes);
 
     // --- xenstore ---------------------------------------------------------------------
     std::optional<std::string> xs_read(const std::string& path) const;
@@ -173,6 +175,8 @@ class World {
     int refcnt() const;
     unsigned param_uint(const std::string& name, unsigned fallback) const;
     std::vector<std::pair<std::string, Ring*>> rings_of(VbdId id);
+    static Result<World> from_json(const nlohmann::json& j); ///< all but xenstore
+    nlohmann::json to_json() const;
     bool backend_serving(VbdId id) const;
     /// The bound instance goes: its probe reference at once, its blkif's after drain_ms.
     void retire(const std::string& name, Device& d, int64_t drain_ms);
@@ -181,14 +185,18 @@ class World {
     uint32_t self_ = 0;
     std::map<std::string, std::string> xs_;
     uint64_t xs_seq_ = 0;
-    std::deque<std::pair<uint64_t, std::string>> xs_log_;
+    /// The change log, parsed from xs_log_text_ only when first needed (a read-only command
+    /// never needs it).
+    mutable std::deque<std::pair<uint64_t, std::string>> xs_log_;
+    mutable std::string xs_log_text_;
+    void parse_log() const;
     std::map<std::string, Device> devices_;
     std::map<std::string, Ring> rings_; ///< "D/N/Q"
     std::map<uint32_t, Guest> guests_;
     std::optional<ModuleLoad> module_;
     std::map<std::string, ModuleFile> module_files_; ///< by path
     std::vector<Fault> faults_;
-    std::vector<Event> events_;
+    std::multimap<int64_t, Event> events_; ///< by time; equal times in the order scheduled
     double drain_ms_ = 20;
 };
 

@@ -17,37 +17,25 @@ import test_cli
 from test_cli import World, healthy
 
 
-def world_file(w):
-    return w.host[4:]
-
-
-def load_world(w):
-    if not os.path.exists(world_file(w)):
+def world_bytes(w):
+    if not os.path.exists(w.host[4:]):
         w("list", check=0)  # creates the default world
-    with open(world_file(w)) as f:
-        return json.load(f)
-
-
-def save_world(w, j):
-    with open(world_file(w), "w") as f:
-        json.dump(j, f)
+    with open(w.host[4:], "rb") as f:
+        return f.read()
 
 
 def guest_writes(w, path, value=None):
     """A write (or, with value None, a removal of the subtree) made in xenstore by someone
     other than vbdctl: the guest's blkfront, or root with xenstore-write."""
-    j = load_world(w)
-    xs = j["xenstore"]
+    world_bytes(w)
     if value is None:
-        for k in [k for k in xs if k == path or k.startswith(path + "/")]:
-            del xs[k]
+        w("sim", "xs", "rm", path, check=0)
     else:
-        xs[path] = value
-    save_world(w, j)
+        w("sim", "xs", "write", path, value, check=0)
 
 
 def autoprobe(w):
-    return load_world(w)["autoprobe"]
+    return w.json("list")["drivers_autoprobe"]
 
 
 def journal(w):
@@ -231,11 +219,11 @@ class Rebind(unittest.TestCase):
 
     def test_rebind_dry_run_changes_nothing(self):
         w = self.stuck_in_initwait()
-        before = load_world(w)
+        before = world_bytes(w)
         j = w.json("rebind", "1", "xvda", "--dry-run")
         self.assertTrue(j["dry_run"])
         self.assertEqual([s["name"] for s in j["plan"]], ["unbind", "drain", "bind", "verify"])
-        self.assertEqual(before, load_world(w))
+        self.assertEqual(before, world_bytes(w))
 
 
 class BadInput(unittest.TestCase):
@@ -349,11 +337,11 @@ class CrashPoints(unittest.TestCase):
     def test_dry_runs_change_nothing(self):
         w = World()
         w("list", check=0)
-        before = load_world(w)
+        before = world_bytes(w)
         w.json("upgrade-backend", "--dry-run")
         w.json("unbind", "1", "xvda", "--dry-run")
         w.json("recover", "--dry-run")
-        after = load_world(w)
+        after = world_bytes(w)
         self.assertEqual(before, after)
         self.assertIsNone(journal(w))
 
@@ -460,6 +448,29 @@ class CrashEveryStep(unittest.TestCase):
         for r in cls.rows:
             print(f"  {r[0]}: recover of {r[1]} step {r[2]}: {r[3]}/{r[4]} bound, {r[5]} Connected, "
                   f"autoprobe {int(r[6])}", file=sys.stderr)
+
+
+class StateFile(unittest.TestCase):
+    """Issue 10: the simulator's state file is checked; `sim init` replaces a damaged one."""
+
+    def test_directory_device_and_damage(self):
+        w = World()
+        path = w.host[4:]
+        os.makedirs(path)
+        p = w("list")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("not a regular file", p.stderr)
+        p = test_cli.run("list", host="sim:/dev/null")
+        self.assertEqual(p.returncode, 2, p.stderr)
+        os.rmdir(path)
+        w("list", check=0)
+        with open(path, "r+b") as f:
+            f.truncate(1000)
+        p = w("list", check=1)
+        self.assertIn("truncated", p.stderr)
+        self.assertIn("sim init", p.stderr)
+        w("sim", "init", check=0)
+        self.assertEqual(len(w.json("list")["vbds"]), 6)
 
 
 if __name__ == "__main__":

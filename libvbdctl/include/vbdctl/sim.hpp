@@ -77,8 +77,10 @@ const FaultKind* fault_kind(std::string_view name);
 class SimHost {
   public:
     /// Opens the simulated host. With file: loads it, creating the default world there on
-    /// first use. Without: a fresh default world that lives as long as this object.
-    static Result<std::unique_ptr<SimHost>> open(std::optional<std::string> file);
+    /// first use. Without: a fresh default world that lives as long as this object. A file
+    /// that is not a regular file, or is over 1 GiB, is an error; so is a damaged one unless
+    /// replacing (`sim init` overwrites it).
+    static Result<std::unique_ptr<SimHost>> open(std::optional<std::string> file, bool replacing = false);
     virtual ~SimHost() = default;
 
     virtual Host& host() = 0;

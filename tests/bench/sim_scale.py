@@ -1,0 +1,54 @@
+#!/usr/bin/env python3
+"""How the simulated host's commands grow with the number of vbds (issue 10's targets).
+
+Run: python3 tests/bench/sim_scale.py --vbdctl build/cli/vbdctl [--sizes 100,1000,10000]
+
+Prints, per size N: `sim init`, `list --json` (median of 5), `upgrade-backend --yes`, the
+state file's size, and each time divided by N relative to the smallest size (1.0 is
+linear). Targets: list --json over 1000 vbds under 20 ms; an upgrade of 10000 under 5 s.
+Figures, not a test: the machine is shared, so compare ratios from one run.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+
+
+def timed(cmd):
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vbdctl", required=True)
+    ap.add_argument("--sizes", default="100,1000,10000")
+    a = ap.parse_args()
+    sizes = [int(s) for s in a.sizes.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vbdctl-bench-") as d:
+        for n in sizes:
+            host = ["--host", f"sim:{d}/w{n}.json"]
+            init = timed([a.vbdctl, *host, "sim", "init", "--guests", str(n // 2), "--vbds-per-guest", "2"])
+            lst = statistics.median(timed([a.vbdctl, *host, "--json", "list"]) for _ in range(5))
+            upg = timed([a.vbdctl, *host, "upgrade-backend", "--yes", "--json"])
+            size = os.path.getsize(f"{d}/w{n}.json")
+            rows.append((n, init, lst, upg, size))
+    n0, i0, l0, u0, _ = rows[0]
+    print(f"{'vbds':>6} {'sim init':>9} {'list --json':>12} {'upgrade':>9} {'state':>9}   per-vbd cost vs {n0} (init/list/upgrade)")
+    for n, i, l, u, size in rows:
+        f = n0 / n
+        print(f"{n:>6} {i * 1000:>7.0f}ms {l * 1000:>10.1f}ms {u * 1000:>7.0f}ms {size / 1e6:>7.1f}MB   "
+              f"{i / i0 * f:.2f} / {l / l0 * f:.2f} / {u / u0 * f:.2f}")
+    by = {r[0]: r for r in rows}
+    if 1000 in by:
+        print(f"list --json at 1000 vbds: {by[1000][2] * 1000:.1f} ms (target 20 ms: {by[1000][2] * 1000 / 20:.1f}x)")
+    if 10000 in by:
+        print(f"upgrade at 10000 vbds: {by[10000][3]:.2f} s (target 5 s: {by[10000][3] / 5:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
