@@ -12,6 +12,7 @@ namespace {
 
 struct SimInitOptions {
     unsigned guests = 0, vbds_per_guest = 2;
+    uint32_t backend_domid = 0;
     std::string kernel = "6.1.0-sim-amd64";
     std::vector<std::string> blkback_params;
     bool builtin = false, sig_enforce = false, compressed = false;
@@ -41,7 +42,13 @@ int run_init(Context& c, const SimInitOptions& o) {
         o.kernel.find_first_of(" /\n") != std::string::npos)
         return report({vbd::Errc::invalid_argument, "invalid kernel release '" + o.kernel + "'",
                        {}, "e.g. 6.1.0-sim-amd64 or 4.19.0"});
-    vbd::sim::InitOptions init{o.guests, o.vbds_per_guest, o.kernel, {}, o.builtin, o.compressed, std::nullopt};
+    vbd::sim::InitOptions init;
+    init.guests = o.guests;
+    init.vbds_per_guest = o.vbds_per_guest;
+    init.kernel = o.kernel;
+    init.backend_domid = o.backend_domid;
+    init.builtin_blkback = o.builtin;
+    init.compressed_modules = o.compressed;
     if (o.lockdown != "none") init.signature_enforcement = "lockdown " + o.lockdown;
     if (o.sig_enforce) init.signature_enforcement = "sig_enforce";
     for (const auto& p : o.blkback_params) {
@@ -260,6 +267,10 @@ void add_sim(CLI::App& app, Command& cmd) {
         ->capture_default_str();
     init->add_option("--vbds-per-guest", io->vbds_per_guest, "Vbds per guest")
         ->check(CLI::Range(1u, 64u))
+        ->capture_default_str();
+    init->add_option("--backend-domid", io->backend_domid,
+                     "The simulated host is this driver domain (0: dom0); xenstored gives it 128 watches")
+        ->check(CLI::Range(0u, vbd::max_domid))
         ->capture_default_str();
     init->add_option("--kernel", io->kernel, "Kernel release (before 5.5: no rebind support)")
         ->capture_default_str();

@@ -24,7 +24,7 @@ _vbdctl_cmd_opts()
                 '-n --dry-run -y --yes' \
                 '--assume-rebind-support --force-vermagic --accept-hazard --timeout --drain-timeout'
             ;;
-        "sim init") echo '-h --help --guests --vbds-per-guest --kernel --blkback-param --builtin-blkback' \
+        "sim init") echo '-h --help --guests --vbds-per-guest --backend-domid --kernel --blkback-param --builtin-blkback' \
             '--sig-enforce --lockdown --compressed-modules' ;;
         "sim fault") echo '-h --help --at-step' ;;
         *) echo '-h --help' ;;
@@ -36,7 +36,7 @@ _vbdctl_takes_value()
     case $1 in
         --host | --samples | --interval | --count | --timeout | --drain-timeout | --protocol | --module-file | \
             --param | --only | --accept-hazard | \
-            --guests | --vbds-per-guest | --kernel | --blkback-param | --lockdown | --at-step)
+            --guests | --vbds-per-guest | --backend-domid | --kernel | --blkback-param | --lockdown | --at-step)
             return 0
             ;;
     esac

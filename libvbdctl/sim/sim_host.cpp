@@ -314,7 +314,8 @@ void SimClock::sleep_for(Millis d) {
 
 std::string SimXenStore::abs(std::string_view path) const {
     if (path.starts_with("/")) return std::string(path);
-    return "/local/domain/0/" + std::string(path); // relative paths are the caller's domain
+    // Relative paths are the caller's domain's.
+    return "/local/domain/" + std::to_string(s_.world.self_domid()) + "/" + std::string(path);
 }
 
 Result<std::optional<std::string>> SimXenStore::read(std::string_view path, Txn) {
@@ -338,6 +339,12 @@ Result<void> SimXenStore::remove(std::string_view path, Txn) {
 }
 
 Result<void> SimXenStore::watch(std::string_view path, std::string_view token) {
+    // C xenstored's per-domain watch quota (quota-nb-watch-per-domain, 128); dom0 is exempt.
+    constexpr size_t watch_quota = 128;
+    if (s_.world.self_domid() != 0 && watches_.size() >= watch_quota)
+        return fail(Errc::io, "xenstore watch refused: E2BIG (this domain's quota of " +
+                                  std::to_string(watch_quota) + " watches is used)",
+                    std::string(path));
     if (watches_.empty()) seen_ = s_.world.xs_seq();
     watches_.emplace_back(abs(path), std::string(token));
     queue_.push_back(WatchEvent{abs(path), std::string(token)}); // a new watch fires at once
@@ -521,7 +528,7 @@ Result<std::vector<ToolstackDisk>> SimToolstack::disks(uint32_t domid) {
     for (const auto& d : *devs)
         out.push_back(ToolstackDisk{s_.world.xs_read(base + "/" + d + "/dev").value_or(""),
                                     s_.world.xs_read(base + "/" + d + "/params").value_or(""),
-                                    "raw", 0});
+                                    "raw", s_.world.self_domid()});
     return out;
 }
 

@@ -232,6 +232,11 @@ void World::publish_rings(VbdId id, unsigned order, unsigned queues, const char*
 }
 
 Result<void> World::check_init(const InitOptions& opts) {
+    if (opts.backend_domid > max_domid)
+        return fail(Errc::invalid_argument, "--backend-domid must be 0 (dom0) or a driver domain's id, up to " +
+                                                std::to_string(max_domid));
+    if (opts.guests == 0 && opts.backend_domid >= 1 && opts.backend_domid <= 4)
+        return fail(Errc::invalid_argument, "the built-in world's guests are domains 1-4: use another --backend-domid");
     for (const auto& [k, v] : opts.blkback_params)
         if (!kernel_param_value(k, v))
             return fail(Errc::invalid_argument, "xen-blkback has no parameter " + k + " taking '" + v + "'",
@@ -242,8 +247,13 @@ Result<void> World::check_init(const InitOptions& opts) {
 World World::make(const InitOptions& opts) {
     World w;
     w.kernel_release = opts.kernel;
+    w.self_ = opts.backend_domid;
     w.xs_write("/local/domain/0/name", "Domain-0");
     w.xs_write("/local/domain/0/domid", "0");
+    if (w.self_ != 0) {
+        w.xs_write("/local/domain/" + std::to_string(w.self_) + "/name", "storage-dd");
+        w.xs_write("/local/domain/" + std::to_string(w.self_) + "/domid", std::to_string(w.self_));
+    }
     w.xs_write("/tool/xenstored", "");
 
     const std::string mods = (opts.compressed_modules ? "/usr/lib/modules/" : "/lib/modules/") + opts.kernel;
@@ -289,7 +299,9 @@ World World::make(const InitOptions& opts) {
         w.add_vbd({4, 51712}, 0, 1, nullptr, XenbusState::Initialising, 0, 0);
         return w;
     }
-    for (uint32_t d = 1; d <= opts.guests && d <= max_domid; ++d) {
+    for (uint32_t d = 1, made = 0; made < opts.guests && d <= max_domid; ++d) {
+        if (d == w.self_) continue; // the driver domain is not one of its own guests
+        ++made;
         w.add_guest(d, "guest" + std::to_string(d));
         for (unsigned j = 0; j < opts.vbds_per_guest; ++j) {
             auto devid = vdev_to_devid("xvd" + std::string(1, 'a' + static_cast<char>(j % 26)) +

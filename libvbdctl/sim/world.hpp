@@ -100,6 +100,8 @@ class World {
 
     // --- kernel: bus, blkback, modules ---------------------------------------------------
     int64_t now() const { return now_; }
+    /// The domain this host is (dom0 or a driver domain).
+    uint32_t self_domid() const { return self_; }
     /// Runs time forward to t: guests submit I/O, bound backends complete it, events fire.
     void advance_to(int64_t t);
     /// Moves the clock without running anything: for a process that only follows a world

@@ -473,6 +473,24 @@ class StateFile(unittest.TestCase):
         self.assertEqual(len(w.json("list")["vbds"]), 6)
 
 
+class DriverDomain(unittest.TestCase):
+    """Issue 10: a driver domain (not dom0) serving 100 vbds, held to xenstored's 128-watch
+    quota: reconnecting watches two root paths, not two per vbd."""
+
+    def test_upgrade_and_rebind_in_a_driver_domain(self):
+        w = World("--backend-domid", "7", "--guests", "50", "--vbds-per-guest", "2")
+        vbds = w.json("list")["vbds"]
+        self.assertEqual(len(vbds), 100)
+        self.assertTrue(all(v["backend_domid"] == 7 for v in vbds))
+        self.assertNotIn(7, {v["domid"] for v in vbds})
+        j = w.json("upgrade-backend", "--yes")
+        self.assertTrue(j["ok"], j.get("failure"))
+        healthy(self, w)
+        w("unbind", "1", "xvda", "--yes", check=0)
+        w("bind", "1", "xvda", "--yes", check=0)
+        self.assertEqual(w("sim", "init", "--backend-domid", "2", check=2).returncode, 2)
+
+
 if __name__ == "__main__":
     args = sys.argv[1:]
     if "--vbdctl" in args:

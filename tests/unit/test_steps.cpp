@@ -110,3 +110,16 @@ TEST_CASE("wait_drained: the driver link and the refcount, then done") {
     auto bound = vbd::wait_drained(*s.h, {{1, 51712}}, vbd::Millis(5000));
     CHECK_FALSE(bound.has_value()); // still bound: there is no old instance to wait for
 }
+
+TEST_CASE("a driver domain gets xenstored's 128 watches; the 129th is an error, not a silent loss") {
+    SimWorld s(true);
+    vbd::sim::InitOptions o;
+    o.backend_domid = 7;
+    o.guests = 10;
+    REQUIRE(s.owner->init(o).has_value());
+    for (int i = 0; i < 128; ++i)
+        REQUIRE(s.h->xenstore.watch("/local/domain/7/backend/vbd/" + std::to_string(i), "t").has_value());
+    auto r = s.h->xenstore.watch("/local/domain/7/backend/vbd/x", "t");
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().what.find("E2BIG") != std::string::npos);
+}

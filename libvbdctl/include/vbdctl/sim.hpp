@@ -18,6 +18,9 @@ struct InitOptions {
     unsigned guests = 0; ///< 0: the built-in default world
     unsigned vbds_per_guest = 2;
     std::string kernel = "6.1.0-sim-amd64";
+    /// The domain the simulated host is: 0 (dom0) or a driver domain serving the disks,
+    /// which xenstored holds to its per-domain watch quota (128).
+    uint32_t backend_domid = 0;
     /// Parameters xen-blkback was loaded with before the guests connected (NAME -> VALUE).
     std::map<std::string, std::string> blkback_params;
     bool builtin_blkback = false; ///< xen-blkback built into the kernel (CONFIG_XEN_BLKDEV_BACKEND=y)
