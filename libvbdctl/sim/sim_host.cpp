@@ -150,6 +150,7 @@ class SimStateDir final : public StateDir {
   public:
     SimStateDir(Impl& s, std::string dir) : s_(s), files_(std::move(dir)) {}
     Result<std::unique_ptr<Lock>> lock() override;
+    Result<void> lock_free() override { return files_.lock_free(); }
     Result<std::optional<std::string>> read_journal() override { return files_.read_journal(); }
     Result<void> write_journal(std::string_view text) override;
     Result<void> clear_journal() override;
@@ -550,7 +551,9 @@ class SimLock final : public Lock {
 Result<std::unique_ptr<Lock>> SimStateDir::lock() {
     auto inner = VBD_TRY(files_.lock());
     // Holding the lock, this process owns the world: start from what the last owner saved.
-    if (s_.file && !s_.dirty)
+    // Another process may have created or changed the world since this one read it.
+    bool exists = s_.file && ::access(s_.file->c_str(), F_OK) == 0;
+    if (exists && !s_.dirty)
         if (auto r = s_.reload(); !r && !(s_.replacing && r.error().code == Errc::bad_value))
             return std::unexpected(r.error());
     s_.locked = true;
@@ -599,17 +602,9 @@ Result<std::unique_ptr<SimHost>> SimHost::open(std::optional<std::string> file, 
     if (file->empty()) return fail(Errc::invalid_argument, "empty simulator state file name");
     std::string state_dir = *file + ".d";
     if (::access(file->c_str(), F_OK) != 0) {
-        // First use: create the default world under the lock so two first users agree.
-        FileStateDir dir(state_dir);
-        auto lock = VBD_TRY(dir.lock());
-        if (::access(file->c_str(), F_OK) != 0) {
-            auto impl = std::make_unique<Impl>(World::make({}), file, state_dir);
-            impl->locked = true;
-            impl->dirty = true;
-            VBD_TRY_VOID(impl->flush());
-            impl->locked = false;
-            return std::unique_ptr<SimHost>(std::move(impl));
-        }
+        // First use: the default world, in memory. It is written (with FILE.d) only when a
+        // command that changes the host takes the lock: reading creates nothing.
+        return std::unique_ptr<SimHost>(std::make_unique<Impl>(World::make({}), file, state_dir));
     }
     auto w = Impl::load_file(*file);
     // `sim init` replaces a damaged world (never a directory or a device).

@@ -31,7 +31,10 @@ struct Prepared {
 };
 
 Result<Prepared> prepare(Host& host, VbdId id, bool dry_run) {
-    auto lock = VBD_TRY(host.state.lock());
+    // A dry run only learns whether the lock is free; it takes nothing and creates nothing.
+    std::unique_ptr<Lock> lock;
+    if (dry_run) VBD_TRY_VOID(host.state.lock_free());
+    else lock = VBD_TRY(host.state.lock());
     VBD_TRY_VOID(refuse_if_journal(host.state, true));
     Inventory inv(host);
     Vbd v = VBD_TRY(inv.get(id, Detail::summary));
@@ -41,8 +44,6 @@ Result<Prepared> prepare(Host& host, VbdId id, bool dry_run) {
                                        state_name(v.backend_state) + ")",
                     id.sysfs_name(), "leave it to the toolstack (xl block-detach / block-attach)");
     auto journal = VBD_TRY(read_journal(host.state));
-    // A dry run only learns whether the lock is free; it must not own the host meanwhile.
-    if (dry_run) lock.reset();
     return Prepared{std::move(lock), std::move(v), std::move(journal)};
 }
 
@@ -379,7 +380,9 @@ bool frontend_waiting(const Vbd& v) {
 } // namespace
 
 Result<RecoverReport> recover(Host& host, const RecoverOptions& opts, const RunControl& ctl) {
-    auto lock = VBD_TRY(host.state.lock());
+    std::unique_ptr<Lock> lock;
+    if (opts.dry_run) VBD_TRY_VOID(host.state.lock_free());
+    else lock = VBD_TRY(host.state.lock());
     RecoverReport rep;
     rep.from_live = opts.from_live;
     rep.dry_run = opts.dry_run;
@@ -397,7 +400,6 @@ Result<RecoverReport> recover(Host& host, const RecoverOptions& opts, const RunC
         rep.step = journal->step;
         rep.step_name = journal->step_name;
     }
-    if (opts.dry_run) lock.reset();
     // drivers_autoprobe as it was before the run: from the journal, never re-read here (a
     // crashed run may have left it 0). Without a journal, the kernel's default, 1.
     bool autoprobe_goal = journal ? journal->autoprobe_before : true;

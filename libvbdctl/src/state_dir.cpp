@@ -70,6 +70,26 @@ Result<std::unique_ptr<Lock>> FileStateDir::lock() {
     return std::make_unique<FdLock>(fd);
 }
 
+Result<void> FileStateDir::lock_free() {
+    std::string p = dir_ + "/lock";
+    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return {}; // never locked here
+        return fail(Errc::io, "cannot open lock file: " + errstr(errno), p);
+    }
+    // A shared lock is refused while a mutator holds the exclusive one.
+    int rc = ::flock(fd, LOCK_SH | LOCK_NB);
+    int e = errno;
+    char buf[32] = {};
+    ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    if (rc == 0) return {};
+    if (e != EWOULDBLOCK) return fail(Errc::io, "cannot test the lock: " + errstr(e), p);
+    std::string holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "?";
+    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+    return fail(Errc::busy, "another vbdctl is changing this host (pid " + holder + ")", p, "wait for it to finish");
+}
+
 Result<std::optional<std::string>> FileStateDir::read_journal() {
     std::string p = dir_ + "/journal.json";
     int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);

@@ -43,11 +43,15 @@ Result<UpgradePlan> plan_upgrade(Host& host, const UpgradeOptions& opts, bool dr
         plan.checks.push_back({std::move(name), ok, std::move(detail)});
         return ok;
     };
-    auto lock = host.state.lock();
-    check("lock", lock.has_value(), lock ? "no other vbdctl is changing this host" : lock.error().message());
-    // A dry run only learns whether the lock is free; it must not own the host meanwhile.
-    if (lock && !dry_run) plan.lock = std::move(*lock);
-    if (lock) lock->reset();
+    // A dry run only learns whether the lock is free; it takes nothing and creates nothing.
+    if (dry_run) {
+        auto free = host.state.lock_free();
+        check("lock", free.has_value(), free ? "no other vbdctl is changing this host" : free.error().message());
+    } else {
+        auto lock = host.state.lock();
+        check("lock", lock.has_value(), lock ? "no other vbdctl is changing this host" : lock.error().message());
+        if (lock) plan.lock = std::move(*lock);
+    }
     auto jr = refuse_if_journal(host.state);
     check("journal", jr.has_value(), jr ? "no unfinished run" : jr.error().message());
 

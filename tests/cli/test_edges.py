@@ -19,7 +19,7 @@ from test_cli import World, healthy
 
 def world_bytes(w):
     if not os.path.exists(w.host[4:]):
-        w("list", check=0)  # creates the default world
+        w("sim", "init", check=0)  # a read-only command creates nothing
     with open(w.host[4:], "rb") as f:
         return f.read()
 
@@ -335,8 +335,7 @@ class CrashPoints(unittest.TestCase):
         self.assertFalse(any(bound_map(w).values()), "step 2 (unbind) did not run before the crash")
 
     def test_dry_runs_change_nothing(self):
-        w = World()
-        w("list", check=0)
+        w = World("--guests", "0")
         before = world_bytes(w)
         w.json("upgrade-backend", "--dry-run")
         w.json("unbind", "1", "xvda", "--dry-run")
@@ -451,7 +450,15 @@ class CrashEveryStep(unittest.TestCase):
 
 
 class StateFile(unittest.TestCase):
-    """Issue 10: the simulator's state file is checked; `sim init` replaces a damaged one."""
+    """Issue 10: the simulator's state file is checked; `sim init` replaces a damaged one;
+    a read-only command creates nothing."""
+
+    def test_read_only_commands_create_nothing(self):
+        w = World()
+        for args in (["list"], ["check"], ["show", "1", "xvda"], ["sim", "fault", "list"], ["recover", "--dry-run"],
+                     ["upgrade-backend", "--dry-run"], ["unbind", "1", "xvda", "--dry-run"]):
+            w(*args)
+            self.assertEqual(os.listdir(w.dir.name), [], args)
 
     def test_directory_device_and_damage(self):
         w = World()
@@ -463,7 +470,7 @@ class StateFile(unittest.TestCase):
         p = test_cli.run("list", host="sim:/dev/null")
         self.assertEqual(p.returncode, 2, p.stderr)
         os.rmdir(path)
-        w("list", check=0)
+        w("sim", "init", check=0)
         with open(path, "r+b") as f:
             f.truncate(1000)
         p = w("list", check=1)

@@ -211,6 +211,9 @@ class StateDir {
     virtual ~StateDir() = default;
     /// Takes the one-mutator lock without blocking; Errc::busy when another process has it.
     virtual Result<std::unique_ptr<Lock>> lock() = 0;
+    /// Whether another process holds the lock (Errc::busy naming it), without taking it or
+    /// creating anything: what a dry run checks.
+    virtual Result<void> lock_free() = 0;
     /// The journal's text, nullopt when there is none.
     virtual Result<std::optional<std::string>> read_journal() = 0;
     /// Replaces the journal atomically and durably (write, fsync, rename, fsync dir).
