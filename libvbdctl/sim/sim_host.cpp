@@ -245,7 +245,8 @@ class Impl final : public SimHost {
     }
 
     Result<void> reload() {
-        if (!file) return {};
+        // Not written yet (first use; a writer is about to create it): the default world stands.
+        if (!file || ::access(file->c_str(), F_OK) != 0) return {};
         auto w = load_file(*file);
         if (!w) return std::unexpected(w.error());
         world = std::move(*w);
