@@ -87,7 +87,7 @@ std::optional<Step> protocol_step(Host& host, const Vbd& v, const VbdOptions& op
                 [&host, path] { return host.xenstore.remove(path); }};
 }
 
-Step unbind_step(Host& host, const Vbd& v, Journal& j, VbdRun& out) {
+Step unbind_step(Host& host, const Vbd& v, Millis drain_timeout, Journal& j, VbdRun& out) {
     return Step{"unbind", "unbind " + v.id.sysfs_name() + " (the guest keeps its disk; its I/O waits in the ring)",
                 "bind it again once its old instance has drained",
                 [&host, &j, &out, v]() -> Result<void> {
@@ -107,8 +107,8 @@ Step unbind_step(Host& host, const Vbd& v, Journal& j, VbdRun& out) {
                                     v.id.sysfs_name(), lost_disk_advice(host, v.id));
                     return {};
                 },
-                [&host, v]() -> Result<void> {
-                    VBD_TRY(wait_drained(host, {v.id}, default_drain_timeout));
+                [&host, v, drain_timeout]() -> Result<void> {
+                    VBD_TRY(wait_drained(host, {v.id}, drain_timeout));
                     auto r = VBD_TRY(reconnect(host, {v.id}, {}, {}));
                     if (!r[0].error.empty()) return fail(Errc::failed, r[0].error, v.id.sysfs_name());
                     return {};
@@ -133,9 +133,9 @@ Step bind_step(Host& host, const Vbd& v, const VbdOptions& opts, VbdRun& out) {
     return Step{"bind", "bind " + v.id.sysfs_name() + " and wait (at most " +
                             std::to_string(opts.timeout.count() / 1000) + " s) for Connected with consistent rings",
                 "none (a failed bind is repaired by `vbdctl rebind` or `vbdctl recover`)",
-                [&host, &out, v, t = opts.timeout]() -> Result<void> {
+                [&host, &out, v, t = opts.timeout, drain = opts.drain_timeout]() -> Result<void> {
                     // The old instance must be gone first, whoever unbound it.
-                    VBD_TRY(wait_drained(host, {v.id}, default_drain_timeout));
+                    VBD_TRY(wait_drained(host, {v.id}, drain));
                     ReconnectOptions ro{t, {}};
                     if (v.frontend_state != XenbusState::Connected) ro.initwait_ok.insert(v.id);
                     auto r = VBD_TRY(reconnect(host, {v.id}, ro, {}));
@@ -244,7 +244,7 @@ Result<VbdRun> unbind_vbd(Host& host, VbdId id, const VbdOptions& opts, const Ru
     j.op = "unbind";
     std::vector<Step> steps;
     if (auto p = protocol_step(host, v, opts, out)) steps.push_back(std::move(*p));
-    steps.push_back(unbind_step(host, v, j, out));
+    steps.push_back(unbind_step(host, v, opts.drain_timeout, j, out));
     steps.push_back(drain_step(host, id, opts, out));
     // The last step's record: what stays in the journal while the vbd is deliberately unbound.
     steps.push_back(Step{"unbound", "record " + name + " as deliberately unbound (until `vbdctl bind` or `recover`)",
@@ -275,7 +275,6 @@ Result<VbdRun> bind_vbd(Host& host, VbdId id, const VbdOptions& opts, const RunC
     if (journal)
         for (const auto& e : journal->vbds)
             if (e.id == id) unbound_at = e.unbound_wall_ms;
-    bool was_unbind_journal = journal && journal->op == "unbind";
     Journal j = journal_for(host, journal, "bind");
     std::vector<Step> steps;
     if (auto p = protocol_step(host, v, opts, out)) steps.push_back(std::move(*p));
@@ -290,7 +289,6 @@ Result<VbdRun> bind_vbd(Host& host, VbdId id, const VbdOptions& opts, const RunC
                          },
                          {}, OnFailure::hold, false});
     auto r = VBD_TRY(execute(host, j, steps, out, opts.dry_run, true, ctl));
-    if (!opts.dry_run && !was_unbind_journal && !j.vbds.empty()) VBD_TRY_VOID(host.state.clear_journal());
     if (unbound_at && !opts.dry_run) r.unbound_ms = host.clock.wall_now().count() - *unbound_at;
     return r;
 }
@@ -312,11 +310,10 @@ Result<VbdRun> rebind_vbd(Host& host, VbdId id, const VbdOptions& opts, const Ru
     out.rebind = VBD_TRY(check_unbind_safe(host, v, opts));
     VBD_TRY_VOID(refuse_hazards(host, v));
     Journal j = journal_for(host, journal, "rebind");
-    j.op = journal ? j.op : "rebind";
     std::vector<Step> steps;
     if (auto p = protocol_step(host, v, opts, out)) steps.push_back(std::move(*p));
     // Unbinding a backend in InitWait does not touch the guest: it never connected this instance.
-    Step unbind = unbind_step(host, v, j, out);
+    Step unbind = unbind_step(host, v, opts.drain_timeout, j, out);
     unbind.does = "unbind " + name + " (backend " + state_name(v.backend_state) + "; the guest's I/O waits in its ring)";
     unbind.undo = {};
     unbind.undo_does = "none (recover binds it)";
@@ -356,7 +353,7 @@ Result<std::vector<Target>> recover_targets(Host& host, const std::optional<Jour
     std::set<VbdId> seen;
     if (j)
         for (const auto& e : j->vbds) {
-            if (!VBD_TRY(host.bus.devices()).empty() && host.bus.device(e.id.sysfs_name())) {
+            if (host.bus.device(e.id.sysfs_name())) {
                 out.push_back({e.id, true});
                 seen.insert(e.id);
             } else {

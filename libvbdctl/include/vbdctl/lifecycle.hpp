@@ -1,8 +1,6 @@
 #pragma once
 /// Lifecycle: unbind and bind one vbd, the journal that survives a crash, and recover.
 
-#include <atomic>
-#include <functional>
 #include <optional>
 #include <set>
 #include <string>
