@@ -50,6 +50,22 @@ def stable(a, b, key):
     return va if va == vb else "UNSTABLE"
 
 
+def stamped_lines(path):
+    """[(dom0 wall time, text)] of a console log stamped on arrival by `labtrace.py stamp-log`
+    ("TIME<TAB>line" per line); unstamped lines are skipped, a missing file gives []"""
+    out = []
+    try:
+        for line in open(path, errors="replace"):
+            st, _, text = line.rstrip("\n").partition("\t")
+            try:
+                out.append((float(st), text))
+            except ValueError:
+                pass
+    except OSError:
+        pass
+    return out
+
+
 def read(p):
     try:
         with open(p) as f:

@@ -334,17 +334,88 @@ vb_cycle() {
 # vb_upgrade NAME KIND ARGS...: vbdctl upgrade-backend --yes --json --timeout 120 ARGS; records
 # one disruption per vbd from vbdctl's per-vbd unbound_ms (window = the command's run)
 vb_upgrade() {
-  local name=$1 kind=$2 v ub p; shift 2
+  local name=$1 kind=$2; shift 2
   vb "$name" upgrade-backend --yes --timeout 120 "$@"
+  vb_upgrade_disruptions "$name" "$kind"
+  return $VB_RC
+}
+# vb_upgrade_disruptions NAME KIND: one disruption per vbd of $VBDCTL_OUT/NAME.json (an
+# upgrade-backend report), unbound_ms from the report, window VB_T0 .. VB_T1
+vb_upgrade_disruptions() {
+  local v ub p
   # one python start for all vbds: "vbd-D-N:unbound_ms ..."
-  for p in $(jget "$VBDCTL_OUT/$name.json" \
+  for p in $(jget "$VBDCTL_OUT/$1.json" \
       "' '.join('vbd-%d-%d:%s' % (v['domid'], v['devid'], v.get('unbound_ms')) for v in d.get('vbds') or [])"); do
     v=${p%%:*} ub=${p#*:}
     case "$v:$ub" in vbd-*-*:*[!0-9]*|vbd-*-*:) continue ;; vbd-*-*:*) ;; *) continue ;; esac
-    printf '%s\t%s\t%s\t%s\t%s\n' "$kind" "$v" "$VB_T0" "$VB_T1" "$ub" >> "$DISRUPTIONS"
+    printf '%s\t%s\t%s\t%s\t%s\n' "$2" "$v" "$VB_T0" "$VB_T1" "$ub" >> "$DISRUPTIONS"
   done
-  return $VB_RC
 }
 # module identity as seen in sysfs: srcversion (or none) + build-id
 lab_module_id() { echo "$(cat /sys/module/xen_blkback/srcversion 2>/dev/null || echo none)/$(python3 "$LAB/vbdcheck.py" build-id-loaded 2>/dev/null)"; }
 lab_vbdctl_checks_json() { python3 "$LAB/vbdcheck.py" checks-json "$CHECKS"; }
+
+# --- recovery helpers (killed) ------------------------------------------------
+# While the guest runs fio under TCG every fork in dom0 can cost a second or more (killed,
+# 2026-12-02: ~15 forks + one python start took ~60 s): these helpers set variables instead of
+# printing (call them directly, not in $(...)) and fork at most where noted.
+# lab_vbdctl_bounded SECONDS: print the path of a wrapper that runs $VBDCTL under
+# `timeout -k 5 SECONDS`, so a wedged command cannot eat the scenario's time budget
+lab_vbdctl_bounded() {
+  printf '#!/bin/sh\nexec timeout -k 5 %s %s "$@"\n' "$1" "$VBDCTL" > /run/vbdctl-bounded-$1
+  chmod +x /run/vbdctl-bounded-$1
+  echo /run/vbdctl-bounded-$1
+}
+# lab_sleep S: sleep S seconds (fractions too) without a fork: read -t on a private fifo
+lab_sleep() {
+  if [ -z "${LAB_SLEEP_FD:-}" ]; then
+    [ -p /run/lab-sleep.fifo ] || mkfifo /run/lab-sleep.fifo
+    exec {LAB_SLEEP_FD}<>/run/lab-sleep.fifo
+  fi
+  read -r -t "$1" -u "$LAB_SLEEP_FD" _
+  return 0
+}
+# lab_autoprobe: AUTOPROBE = /sys/bus/xen-backend/drivers_autoprobe (1 or 0; "absent")
+lab_autoprobe() { AUTOPROBE=absent; read -r AUTOPROBE < /sys/bus/xen-backend/drivers_autoprobe; } 2>/dev/null
+# lab_journal: vbdctl's journal (/run/vbdctl/journal.json): JOURNAL_LINES (its lines; none
+# without a journal) and JOURNAL_STEP ("STEP STEP_NAME", or "none")
+lab_journal() {
+  local l s='?' n='?' re_s='^ *"step": *([0-9-]+)' re_n='^ *"step_name": *"([^"]*)"'
+  JOURNAL_LINES=() JOURNAL_STEP=none
+  [ -f /run/vbdctl/journal.json ] && mapfile -t JOURNAL_LINES < /run/vbdctl/journal.json 2>/dev/null || return 0
+  for l in "${JOURNAL_LINES[@]}"; do
+    [[ $l =~ $re_s ]] && s=${BASH_REMATCH[1]}
+    [[ $l =~ $re_n ]] && n=${BASH_REMATCH[1]}
+  done
+  JOURNAL_STEP="$s $n"
+}
+# lab_vbd_summary: every vbd device in sysfs (all guests), read directly: driver link, backend
+# and frontend xenstore state (one xenstore-read for all). Sets VS_TOTAL, VS_CONNECTED (bound,
+# backend 4, frontend 4), VS_FE_CONNECTED (frontend 4), VS_BAD ("vbd-D-N:why ..." for each vbd
+# whose frontend is Connected but that is unbound or whose backend is not 4), VS_DETAIL (all)
+lab_vbd_summary() {
+  local p v id i be fe b names=() paths=() vals=()
+  VS_TOTAL=0 VS_CONNECTED=0 VS_FE_CONNECTED=0 VS_BAD="" VS_DETAIL=""
+  for p in "$DEVS"/vbd-*; do
+    [ -e "$p" ] || continue
+    v=${p##*/}; id=${v#vbd-}
+    names+=("$v")
+    paths+=("/local/domain/0/backend/vbd/${id%%-*}/${id#*-}/state" "/local/domain/${id%%-*}/device/vbd/${id#*-}/state")
+  done
+  [ ${#names[@]} -gt 0 ] || return 0
+  mapfile -t vals < <(xenstore-read "${paths[@]}" 2>/dev/null)
+  if [ ${#vals[@]} != ${#paths[@]} ]; then   # one path missing: one read each
+    vals=()
+    for p in "${paths[@]}"; do vals+=("$(xenstore-read "$p" 2>/dev/null || echo absent)"); done
+  fi
+  for i in "${!names[@]}"; do
+    v=${names[i]} be=${vals[2 * i]} fe=${vals[2 * i + 1]}
+    [ -L "$DEVS/$v/driver" ] && b=bound || b=unbound
+    VS_TOTAL=$((VS_TOTAL + 1))
+    VS_DETAIL+="$v:$b/be$be/fe$fe "
+    [ "$fe" = 4 ] || continue
+    VS_FE_CONNECTED=$((VS_FE_CONNECTED + 1))
+    if [ $b = bound ] && [ "$be" = 4 ]; then VS_CONNECTED=$((VS_CONNECTED + 1)); else VS_BAD+="$v:$b/backend-state-$be "; fi
+  done
+  VS_DETAIL=${VS_DETAIL% } VS_BAD=${VS_BAD% }
+}

@@ -180,9 +180,11 @@ finish() {
   RESULTS=$OUT/results.json lab_results persistent "{\"cycles\":{\"unbind_bind\":$N_UB,\"upgrade\":$N_UP},${x#\{}" > /dev/null
   # ok = Part A only; analyze.py's own verdict (guest summary at the end, after Part B killed the
   # disks on purpose) is kept as guest_end_ok; Part B's observations -> hazard{}
-  python3 - "$OUT/results.json" "$FACTS" "$P_OUT" "$PART_A_OK" <<'PY'
+  python3 - "$OUT/results.json" "$FACTS" "$P_OUT" "$PART_A_OK" "$LAB" <<'PY'
 import json, os, re, statistics, sys
-res_path, facts_path, pdir, part_a_ok = sys.argv[1:5]
+res_path, facts_path, pdir, part_a_ok, lab = sys.argv[1:6]
+sys.path.insert(0, lab)
+import vbdcheck
 r = json.load(open(res_path))
 facts = {}
 for line in open(facts_path):
@@ -216,17 +218,7 @@ off = statistics.median(marks) if marks else None
 for x in recon:
     x["wall"] = x["t"] + off if off is not None else None
 def lines(name):
-    out = []
-    try:
-        for l in open(os.path.join(pdir, name), errors="replace"):
-            st, _, text = l.rstrip("\n").partition("\t")
-            try:
-                out.append((float(st), text))
-            except ValueError:
-                pass
-    except OSError:
-        pass
-    return out
+    return vbdcheck.stamped_lines(os.path.join(pdir, name))
 def summarise(name, t0, t_end, what):
     """grant lines of one phase: seconds from t0 (dom0 wall clock, lines stamped by dom0 on
     arrival), and per disk the delay between blkback's reconnect and the guest's 'disabled'"""
