@@ -1,10 +1,10 @@
 // The simulator's ports: each one a thin view of the shared World.
 
+#include <algorithm>
 #include <chrono>
-#include "../src/try.hpp"
 #include <csignal>
 #include <cstdlib>
-#include <algorithm>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fcntl.h>
@@ -12,12 +12,14 @@
 #include <poll.h>
 #include <sstream>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include "../src/local/adapters.hpp"
 #include "../src/state_dir.hpp"
+#include "../src/try.hpp"
 #include "vbdctl/sim.hpp"
 #include "world.hpp"
 
@@ -253,23 +255,35 @@ class Impl final : public SimHost {
         return {};
     }
 
+    /// Reads one file through one descriptor: a writer replaces the state by rename, so
+    /// sizing it by name and then opening it could pair one version's size with the next's bytes.
     static Result<World> load_file(const std::string& path) {
-        constexpr uintmax_t cap = uintmax_t(1) << 30;
-        std::error_code ec;
-        auto st = std::filesystem::status(path, ec);
-        if (ec) return fail(Errc::io, "cannot read simulator state: " + ec.message(), path);
-        if (!std::filesystem::is_regular_file(st))
+        constexpr off_t cap = off_t(1) << 30;
+        struct stat st{};
+        if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) // never open a device or a FIFO
             return fail(Errc::invalid_argument, "the simulator state file is not a regular file", path,
                         "name a file with --host sim:FILE");
-        auto size = std::filesystem::file_size(path, ec);
-        if (ec || size > cap)
+        int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0) return fail(Errc::io, std::string("cannot read simulator state: ") + std::strerror(errno), path);
+        if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            ::close(fd);
+            return fail(Errc::invalid_argument, "the simulator state file is not a regular file", path,
+                        "name a file with --host sim:FILE");
+        }
+        if (st.st_size > cap) {
+            ::close(fd);
             return fail(Errc::invalid_argument, "the simulator state file is over 1 GiB", path,
                         "name another file, or run `vbdctl --host sim:FILE sim init` on it");
-        std::string bytes(size, '\0');
-        std::FILE* f = std::fopen(path.c_str(), "rb");
-        if (!f) return fail(Errc::io, "cannot read simulator state", path);
-        size_t got = std::fread(bytes.data(), 1, bytes.size(), f);
-        std::fclose(f);
+        }
+        std::string bytes(static_cast<size_t>(st.st_size), '\0');
+        size_t got = 0;
+        while (got < bytes.size()) {
+            ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            got += static_cast<size_t>(n);
+        }
+        ::close(fd);
         if (got != bytes.size()) return fail(Errc::io, "short read of the simulator state", path);
         auto w = World::load(bytes);
         if (!w) return fail(Errc::bad_value, w.error().what, path, "run `vbdctl --host sim:FILE sim init` to replace it");

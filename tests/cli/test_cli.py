@@ -163,6 +163,22 @@ class ReadOnly(unittest.TestCase):
         self.assertEqual([(e["what"], e["previous"], e["value"]) for e in events],
                          [("backend_state", 4, 2), ("backend_state", 2, 4)])
 
+    def test_watchers_never_read_a_half_replaced_state_file(self):
+        # A writer replaces the state file by rename while watchers reload it on every
+        # change; a reader that sized the file by name and then opened it could pair one
+        # file's size with the next file's bytes (CI saw "sizes do not match the file").
+        w = World("--guests", "20", "--vbds-per-guest", "2")
+        watchers = [subprocess.Popen([VBDCTL, "--host", w.host, "--json", "watch", "--timeout", "6"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                    for _ in range(3)]
+        time.sleep(0.3)
+        subprocess.run([VBDCTL, "--host", w.host, "upgrade-backend", "--yes"], check=True,
+                       env=dict(os.environ, VBDCTL_SIM_PACE="5"), capture_output=True)
+        for p in watchers:
+            _, err = p.communicate(timeout=30)
+            self.assertNotIn("state", err)
+            self.assertEqual(p.returncode, 0, err)
+
 
 class Lifecycle(unittest.TestCase):
     def test_unbind_then_bind(self):
