@@ -211,11 +211,7 @@ int run_xs(Context& c, const std::vector<std::string>& a) {
     bool rm = !a.empty() && a[0] == "rm" && a.size() == 2;
     if (!write && !rm) return usage("bad sim xs arguments");
     const std::string& path = a[1];
-    bool path_ok = path.size() > 1 && path.size() <= 3072 && path[0] == '/' && path.back() != '/' &&
-                   path.find("//") == std::string::npos &&
-                   path.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/_@-") ==
-                       std::string::npos;
-    if (!path_ok) return usage("invalid xenstore path '" + path + "'");
+    if (path == "/" || !vbd::valid_xenstore_path(path)) return usage("invalid xenstore path '" + path + "'");
     auto lock = c.host->state.lock();
     if (!lock) return report(lock.error());
     auto r = write ? c.host->xenstore.write(path, a[2]) : c.host->xenstore.remove(path);

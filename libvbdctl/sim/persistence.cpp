@@ -1,6 +1,9 @@
-// The simulator's persistence: a world as one JSON document (its state file).
+// The simulator's persistence: a world as its state file. A header line gives the sizes of
+// three sections: JSON for everything but xenstore, then xenstore's nodes and change log as
+// text (XenstoreModel's own format: most of a world, and cheap to index instead of parse).
 
 #include <array>
+#include <charconv>
 
 #include <nlohmann/json.hpp>
 
@@ -14,47 +17,73 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::string_view state_magic = "vbdctl-sim-state 3";
+constexpr std::string_view state_magic = "vbdctl-sim-state 4";
+constexpr size_t sections = 5; // JSON, xenstore nodes, xenstore log, devices, rings
 
-// Tab and newline separate fields and lines; a backslash escapes them.
-void append_escaped(std::string& out, std::string_view s) {
-    if (s.find_first_of("\\\t\n") == std::string_view::npos) {
-        out += s; // the common case: nothing to escape
-        return;
-    }
-    for (char c : s) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '\t') out += "\\t";
-        else if (c == '\n') out += "\\n";
-        else out += c;
-    }
+// Devices and rings are one line each of space-separated fields: there are as many as vbds,
+// and parsing them as JSON objects was most of a large world's load time.
+template <class T> void put(std::string& out, T v) {
+    char buf[32];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+    out += ' ';
 }
 
-// The field from at up to end (unescaped); at moves past end. nullopt when end is missing.
-std::optional<std::string> next_field(std::string_view s, size_t& at, char end) {
-    size_t stop = s.find(end, at);
-    if (stop == std::string_view::npos) return std::nullopt;
-    std::string_view raw = s.substr(at, stop - at);
-    at = stop + 1;
-    if (raw.find_first_of("\t\n") != std::string_view::npos) return std::nullopt;
-    if (raw.find('\\') == std::string_view::npos) return std::string(raw);
-    std::string out;
-    for (size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] != '\\') {
-            out += raw[i];
-            continue;
-        }
-        if (++i == raw.size()) return std::nullopt;
-        out += raw[i] == 't' ? '\t' : raw[i] == 'n' ? '\n' : raw[i];
+/// Reads the space-separated fields of one line in order; any failure sticks.
+class Fields {
+  public:
+    explicit Fields(std::string_view line) : rest_(line) {}
+    std::string_view word() {
+        size_t sp = rest_.find(' ');
+        std::string_view w = rest_.substr(0, sp);
+        rest_ = sp == std::string_view::npos ? std::string_view() : rest_.substr(sp + 1);
+        if (w.empty()) ok_ = false;
+        return w;
     }
-    return out;
+    template <class T> T num() {
+        std::string_view w = word();
+        T v{};
+        auto r = std::from_chars(w.data(), w.data() + w.size(), v);
+        if (r.ec != std::errc() || r.ptr != w.data() + w.size()) ok_ = false;
+        return v;
+    }
+    bool flag() {
+        auto v = num<unsigned>();
+        if (v > 1) ok_ = false;
+        return v == 1;
+    }
+    bool ok() const { return ok_ && rest_.empty(); }
+
+  private:
+    std::string_view rest_;
+    bool ok_ = true;
+};
+
+// The comma-separated items of a field ("-" is none).
+template <class F> bool each_item(std::string_view field, F f) {
+    for (size_t at = 0; field != "-" && at <= field.size();) {
+        size_t comma = std::min(field.find(',', at), field.size());
+        if (!f(field.substr(at, comma - at))) return false;
+        at = comma + 1;
+    }
+    return true;
+}
+
+template <class F> bool each_line(std::string_view text, F f) {
+    for (size_t at = 0; at < text.size();) {
+        size_t nl = text.find('\n', at);
+        if (nl == std::string_view::npos) return false;
+        if (!f(text.substr(at, nl - at))) return false;
+        at = nl + 1;
+    }
+    return true;
 }
 
 } // namespace
 
 json World::to_json() const {
     json j;
-    j["format"] = 3;
+    j["format"] = 4;
     j["now_ms"] = now_;
     j["kernel"] = kernel_release;
     j["cpus"] = cpus;
@@ -62,22 +91,7 @@ json World::to_json() const {
     j["autoprobe"] = autoprobe;
     j["builtin"] = builtin;
     if (signature_enforcement) j["signature_enforcement"] = *signature_enforcement;
-    j["xs_seq"] = xs_seq_;
-    json devs = json::object();
-    for (const auto& [n, d] : devices_)
-        devs[n] = {{"bound", d.bound},         {"blkif_ref", d.blkif_ref}, {"draining", d.draining},
-                   {"connected", d.connected}, {"removed", d.removed},
-                   {"inflight", d.inflight},   {"stats", d.stats},
-                   {"be_persistent", d.be_persistent}, {"fe_persistent", d.fe_persistent},
-                   {"fe_disabled", d.fe_disabled}, {"fe_live", d.fe_live}};
-    j["devices"] = std::move(devs);
-    json rings = json::object();
-    for (const auto& [k, r] : rings_)
-        rings[k] = {{"req_prod", r.req_prod}, {"req_event", r.req_event}, {"rsp_prod", r.rsp_prod},
-                    {"rsp_event", r.rsp_event}, {"iodepth", r.iodepth}, {"rate", r.rate},
-                    {"carry", r.carry}, {"stalled", r.stalled}, {"size", r.size},
-                    {"grefs", r.grefs}};
-    j["rings"] = std::move(rings);
+    j["xs_seq"] = xs_.seq();
     json guests = json::object();
     for (const auto& [d, g] : guests_) {
         json console = json::array();
@@ -111,8 +125,8 @@ json World::to_json() const {
 }
 
 Result<World> World::from_json(const json& j) try {
-    if (j.value("format", 0) != 3)
-        return fail(Errc::bad_value, "not a vbdctl simulator state file of this version (format 3)");
+    if (j.value("format", 0) != 4)
+        return fail(Errc::bad_value, "not a vbdctl simulator state file of this version (format 4)");
     World w;
     w.now_ = j.at("now_ms").get<int64_t>();
     w.kernel_release = j.at("kernel").get<std::string>();
@@ -121,36 +135,6 @@ Result<World> World::from_json(const json& j) try {
     w.autoprobe = j.at("autoprobe").get<bool>();
     w.builtin = j.value("builtin", false);
     if (j.contains("signature_enforcement")) w.signature_enforcement = j["signature_enforcement"].get<std::string>();
-    w.xs_seq_ = j.at("xs_seq").get<uint64_t>();
-    for (const auto& [n, d] : j.at("devices").items()) {
-        Device dev;
-        dev.bound = d.at("bound");
-        dev.blkif_ref = d.at("blkif_ref");
-        dev.draining = d.value("draining", 0u);
-        dev.connected = d.at("connected");
-        dev.removed = d.at("removed");
-        dev.inflight = d.at("inflight");
-        dev.stats = d.at("stats").get<std::map<std::string, uint64_t>>();
-        dev.be_persistent = d.value("be_persistent", true);
-        dev.fe_persistent = d.value("fe_persistent", true);
-        dev.fe_disabled = d.value("fe_disabled", false);
-        dev.fe_live = d.value("fe_live", false);
-        w.devices_[n] = dev;
-    }
-    for (const auto& [k, r] : j.at("rings").items()) {
-        Ring ring;
-        ring.req_prod = r.at("req_prod");
-        ring.req_event = r.at("req_event");
-        ring.rsp_prod = r.at("rsp_prod");
-        ring.rsp_event = r.at("rsp_event");
-        ring.iodepth = r.at("iodepth");
-        ring.rate = r.at("rate");
-        ring.carry = r.at("carry");
-        ring.stalled = r.at("stalled");
-        ring.size = r.at("size");
-        ring.grefs = r.at("grefs").get<std::vector<uint32_t>>();
-        w.rings_[k] = ring;
-    }
     for (const auto& [d, g] : j.at("guests").items())
     {
         Guest guest{g.at("name"), g.at("running"), {}};
@@ -183,81 +167,151 @@ Result<World> World::from_json(const json& j) try {
     return fail(Errc::bad_value, std::string("simulator state file is damaged: ") + e.what());
 }
 
-// The state file: a header line with the three sections' sizes, then the sections. The
-// JSON section holds everything but xenstore; xenstore and its change log are text, one
-// node per line, read in one pass: they are most of a world, and as JSON they made every
-// command's start cost grow with the world (4 MB of JSON for 1000 vbds).
-std::string World::save() const {
-    parse_log();
-    std::string meta = to_json().dump();
-    std::string xs, log;
-    for (const auto& [k, v] : xs_) {
-        append_escaped(xs, k);
-        xs += '\t';
-        append_escaped(xs, v);
-        xs += '\n';
+std::string World::devices_section() const {
+    std::string out;
+    for (const auto& [n, d] : devices_) {
+        out += n;
+        out += ' ';
+        for (bool b : {d.bound, d.blkif_ref}) put(out, int(b));
+        put(out, d.draining);
+        for (bool b : {d.connected, d.removed}) put(out, int(b));
+        put(out, d.inflight);
+        for (bool b : {d.be_persistent, d.fe_persistent, d.fe_disabled, d.fe_live}) put(out, int(b));
+        std::string stats;
+        for (const auto& [k, v] : d.stats) {
+            stats += stats.empty() ? "" : ",";
+            stats += k + "=" + std::to_string(v);
+        }
+        out += stats.empty() ? "-" : stats;
+        out += '\n';
     }
-    for (const auto& [seq, path] : xs_log_) {
-        log += std::to_string(seq);
-        log += '\t';
-        append_escaped(log, path);
-        log += '\n';
-    }
-    return std::string(state_magic) + " " + std::to_string(meta.size()) + " " + std::to_string(xs.size()) + " " +
-           std::to_string(log.size()) + "\n" + meta + xs + log;
+    return out;
 }
 
-Result<World> World::load(std::string_view bytes) {
+std::string World::rings_section() const {
+    std::string out;
+    for (const auto& [k, r] : rings_) {
+        out += k;
+        out += ' ';
+        for (uint32_t v : {r.req_prod, r.req_event, r.rsp_prod, r.rsp_event, r.iodepth}) put(out, v);
+        put(out, r.rate);
+        put(out, r.carry);
+        put(out, int(r.stalled));
+        put(out, r.size);
+        std::string grefs;
+        for (uint32_t g : r.grefs) grefs += (grefs.empty() ? "" : ",") + std::to_string(g);
+        out += grefs.empty() ? "-" : grefs;
+        out += '\n';
+    }
+    return out;
+}
+
+bool World::load_devices(std::string_view text) {
+    return each_line(text, [&](std::string_view line) {
+        Fields f(line);
+        std::string name(f.word());
+        Device d;
+        d.bound = f.flag();
+        d.blkif_ref = f.flag();
+        d.draining = f.num<uint32_t>();
+        d.connected = f.flag();
+        d.removed = f.flag();
+        d.inflight = f.num<uint32_t>();
+        d.be_persistent = f.flag();
+        d.fe_persistent = f.flag();
+        d.fe_disabled = f.flag();
+        d.fe_live = f.flag();
+        std::string_view stats = f.word();
+        if (!f.ok()) return false;
+        bool items_ok = each_item(stats, [&](std::string_view kv) {
+            size_t eq = kv.find('=');
+            if (eq == std::string_view::npos || eq == 0) return false;
+            auto v = parse_uint(kv.substr(eq + 1), UINT64_MAX);
+            if (v) d.stats.emplace(std::string(kv.substr(0, eq)), *v);
+            return v.has_value();
+        });
+        if (!items_ok) return false;
+        devices_.emplace_hint(devices_.end(), std::move(name), std::move(d));
+        return true;
+    });
+}
+
+bool World::load_rings(std::string_view text) {
+    return each_line(text, [&](std::string_view line) {
+        Fields f(line);
+        std::string key(f.word());
+        Ring r;
+        r.req_prod = f.num<uint32_t>();
+        r.req_event = f.num<uint32_t>();
+        r.rsp_prod = f.num<uint32_t>();
+        r.rsp_event = f.num<uint32_t>();
+        r.iodepth = f.num<uint32_t>();
+        r.rate = f.num<double>();
+        r.carry = f.num<double>();
+        r.stalled = f.flag();
+        r.size = f.num<uint32_t>();
+        std::string_view grefs = f.word();
+        if (!f.ok()) return false;
+        bool items_ok = each_item(grefs, [&](std::string_view g) {
+            auto v = parse_uint(g, UINT32_MAX);
+            if (v) r.grefs.push_back(static_cast<uint32_t>(*v));
+            return v.has_value();
+        });
+        if (!items_ok) return false;
+        rings_.emplace_hint(rings_.end(), std::move(key), std::move(r));
+        return true;
+    });
+}
+
+std::unique_ptr<World::Saved> World::save() const {
+    auto out = std::make_unique<Saved>();
+    std::string meta = to_json().dump();
+    auto nodes = xs_.nodes_section(out->scratch);
+    out->log = xs_.log_section();
+    out->devices = devices_section();
+    out->rings = rings_section();
+    size_t nodes_size = 0;
+    for (auto p : nodes) nodes_size += p.size();
+    out->head = std::string(state_magic);
+    for (size_t n : {meta.size(), nodes_size, out->log.size(), out->devices.size(), out->rings.size()})
+        out->head += " " + std::to_string(n);
+    out->head += "\n" + meta;
+    out->pieces.reserve(nodes.size() + 4);
+    out->pieces.emplace_back(out->head);
+    out->pieces.insert(out->pieces.end(), nodes.begin(), nodes.end());
+    for (const std::string* s : {&out->log, &out->devices, &out->rings}) out->pieces.emplace_back(*s);
+    return out;
+}
+
+Result<World> World::load(std::string bytes) {
     auto bad = [](const std::string& what) {
         return fail(Errc::bad_value, "not a vbdctl simulator state file of this version: " + what);
     };
-    size_t nl = bytes.find('\n');
-    if (!bytes.starts_with(state_magic) || nl == std::string_view::npos || nl > 100) return bad("no header");
-    std::array<uint64_t, 3> len{};
+    std::string_view all(bytes);
+    size_t nl = all.find('\n');
+    if (!all.starts_with(state_magic) || nl == std::string_view::npos || nl > 200 || nl == state_magic.size() ||
+        all[state_magic.size()] != ' ')
+        return bad("no header");
+    std::array<size_t, sections> len{}, at{};
     {
-        std::string_view head = bytes.substr(state_magic.size(), nl - state_magic.size());
-        size_t at = 0;
-        for (auto& n : len) {
-            while (at < head.size() && head[at] == ' ') ++at;
-            size_t end = head.find(' ', at);
-            auto v = parse_uint(head.substr(at, end == std::string_view::npos ? head.size() - at : end - at), UINT32_MAX);
-            if (!v) return bad("header sizes");
-            n = *v;
-            at = end == std::string_view::npos ? head.size() : end;
+        Fields head(all.substr(state_magic.size() + 1, nl - state_magic.size() - 1));
+        size_t total = nl + 1;
+        for (size_t k = 0; k < sections; ++k) {
+            len[k] = head.num<uint32_t>();
+            at[k] = total;
+            total += len[k];
         }
+        if (!head.ok()) return bad("header sizes");
+        if (total != all.size()) return bad("sizes do not match the file (truncated?)");
     }
-    if (nl + 1 + len[0] + len[1] + len[2] != bytes.size()) return bad("sizes do not match the file (truncated?)");
-    std::string_view meta = bytes.substr(nl + 1, len[0]);
-    std::string_view xs = bytes.substr(nl + 1 + len[0], len[1]);
-    std::string_view log = bytes.substr(nl + 1 + len[0] + len[1], len[2]);
-    json j = json::parse(meta, nullptr, false);
+    json j = json::parse(all.substr(at[0], len[0]), nullptr, false);
     if (j.is_discarded()) return bad("its JSON section does not parse");
     auto w = VBD_TRY(from_json(j));
-    for (size_t at = 0; at < xs.size();) {
-        auto k = next_field(xs, at, '\t');
-        auto v = next_field(xs, at, '\n');
-        if (!k || !v) return bad("its xenstore section is damaged");
-        w.xs_.emplace_hint(w.xs_.end(), std::move(*k), std::move(*v));
-    }
-    w.xs_log_text_ = std::string(log);
+    if (!j.contains("xs_seq") || !j["xs_seq"].is_number_unsigned()) return bad("no xenstore sequence");
+    if (!w.load_devices(all.substr(at[3], len[3]))) return bad("its devices section is damaged");
+    if (!w.load_rings(all.substr(at[4], len[4]))) return bad("its rings section is damaged");
+    w.xs_ = VBD_TRY(XenstoreModel::load(std::move(bytes), at[1], len[1], at[2], len[2], j["xs_seq"].get<uint64_t>()));
     return w;
-}
-
-void World::parse_log() const {
-    if (xs_log_text_.empty()) return;
-    std::string text = std::move(xs_log_text_);
-    xs_log_text_.clear();
-    std::deque<std::pair<uint64_t, std::string>> parsed;
-    for (size_t at = 0; at < text.size();) {
-        auto seq = next_field(text, at, '\t');
-        auto path = next_field(text, at, '\n');
-        auto n = seq ? parse_uint(*seq, UINT64_MAX) : Result<uint64_t>(fail(Errc::bad_value, ""));
-        // A damaged log only costs watchers a rescan (they see "/" changed).
-        if (!n || !path) break;
-        parsed.emplace_back(*n, std::move(*path));
-    }
-    for (auto& e : xs_log_) parsed.push_back(std::move(e));
-    xs_log_ = std::move(parsed);
 }
 
 } // namespace vbd::sim

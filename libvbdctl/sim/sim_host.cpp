@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -13,6 +14,7 @@
 #include <sstream>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -73,7 +75,7 @@ class SimXenStore final : public XenStore {
     void reset_seen();
 
   private:
-    std::string abs(std::string_view path) const;
+    Result<std::string> abs(std::string_view path) const;
     void collect();
 
     Impl& s_;
@@ -211,11 +213,33 @@ class Impl final : public SimHost {
     Result<void> flush() override {
         if (!file || !locked || !dirty) return {};
         std::string tmp = *file + ".tmp";
-        {
-            std::ofstream out(tmp, std::ios::trunc);
-            out << world.save();
-            if (!out) return fail(Errc::io, "cannot write simulator state", tmp);
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0) return fail(Errc::io, std::string("cannot write simulator state: ") + std::strerror(errno), tmp);
+        // Most of a large world is runs of the loaded file, written from where they lie.
+        auto saved = world.save();
+        auto& pieces = saved->pieces;
+        bool ok = true;
+        for (size_t at = 0; ok && at < pieces.size();) {
+            std::vector<iovec> iov;
+            for (size_t k = at; k < pieces.size() && iov.size() < IOV_MAX; ++k)
+                iov.push_back({const_cast<char*>(pieces[k].data()), pieces[k].size()});
+            ssize_t n = ::writev(fd, iov.data(), static_cast<int>(iov.size()));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) {
+                ok = false;
+                break;
+            }
+            // Drop what was written; a short write leaves the rest of a piece for the next call.
+            for (size_t left = static_cast<size_t>(n); left > 0 && at < pieces.size();) {
+                size_t take = std::min(left, pieces[at].size());
+                pieces[at].remove_prefix(take);
+                left -= take;
+                if (pieces[at].empty()) ++at;
+            }
+            while (at < pieces.size() && pieces[at].empty()) ++at;
         }
+        if (::close(fd) != 0) ok = false;
+        if (!ok) return fail(Errc::io, "cannot write simulator state", tmp);
         if (std::rename(tmp.c_str(), file->c_str()) != 0)
             return fail(Errc::io, "cannot replace simulator state", *file);
         dirty = false;
@@ -285,7 +309,7 @@ class Impl final : public SimHost {
         }
         ::close(fd);
         if (got != bytes.size()) return fail(Errc::io, "short read of the simulator state", path);
-        auto w = World::load(bytes);
+        auto w = World::load(std::move(bytes));
         if (!w) return fail(Errc::bad_value, w.error().what, path, "run `vbdctl --host sim:FILE sim init` to replace it");
         return w;
     }
@@ -328,29 +352,36 @@ void SimClock::sleep_for(Millis d) {
 
 // ---------------------------------------------------------------- xenstore
 
-std::string SimXenStore::abs(std::string_view path) const {
-    if (path.starts_with("/")) return std::string(path);
+Result<std::string> SimXenStore::abs(std::string_view path) const {
     // Relative paths are the caller's domain's.
-    return "/local/domain/" + std::to_string(s_.world.self_domid()) + "/" + std::string(path);
+    std::string full = path.starts_with("/") ? std::string(path)
+                                             : "/local/domain/" + std::to_string(s_.world.self_domid()) + "/" +
+                                                   std::string(path);
+    if (!valid_xenstore_path(full))
+        return fail(Errc::invalid_argument, "xenstore refused the path: EINVAL", full,
+                    "a path is absolute or relative, of [A-Za-z0-9-/_@], with no empty component");
+    return full;
 }
 
 Result<std::optional<std::string>> SimXenStore::read(std::string_view path, Txn) {
-    return s_.world.xs_read(abs(path));
+    return s_.world.xenstore().read(VBD_TRY(abs(path)));
 }
 
 Result<std::optional<std::vector<std::string>>> SimXenStore::directory(std::string_view path, Txn) {
-    return s_.world.xs_directory(abs(path));
+    return s_.world.xenstore().directory(VBD_TRY(abs(path)));
 }
 
 Result<void> SimXenStore::write(std::string_view path, std::string_view value, Txn) {
-    VBD_TRY_VOID(s_.mutating("xenstore write of " + abs(path)));
-    s_.world.xs_write(abs(path), std::string(value));
+    auto full = VBD_TRY(abs(path));
+    VBD_TRY_VOID(s_.mutating("xenstore write of " + full));
+    s_.world.xenstore().write(full, value);
     return {};
 }
 
 Result<void> SimXenStore::remove(std::string_view path, Txn) {
-    VBD_TRY_VOID(s_.mutating("xenstore rm of " + abs(path)));
-    s_.world.xs_remove(abs(path));
+    auto full = VBD_TRY(abs(path));
+    VBD_TRY_VOID(s_.mutating("xenstore rm of " + full));
+    s_.world.xenstore().remove(full);
     return {};
 }
 
@@ -361,30 +392,32 @@ Result<void> SimXenStore::watch(std::string_view path, std::string_view token) {
         return fail(Errc::io, "xenstore watch refused: E2BIG (this domain's quota of " +
                                   std::to_string(watch_quota) + " watches is used)",
                     std::string(path));
-    if (watches_.empty()) seen_ = s_.world.xs_seq();
-    watches_.emplace_back(abs(path), std::string(token));
-    queue_.push_back(WatchEvent{abs(path), std::string(token)}); // a new watch fires at once
+    auto full = VBD_TRY(abs(path));
+    if (watches_.empty()) seen_ = s_.world.xenstore().seq();
+    watches_.emplace_back(full, std::string(token));
+    queue_.push_back(WatchEvent{full, std::string(token)}); // a new watch fires at once
     return {};
 }
 
 Result<void> SimXenStore::unwatch(std::string_view path, std::string_view token) {
-    std::erase_if(watches_, [&](const auto& w) { return w.first == abs(path) && w.second == token; });
+    auto full = VBD_TRY(abs(path));
+    std::erase_if(watches_, [&](const auto& w) { return w.first == full && w.second == token; });
     std::erase_if(queue_, [&](const WatchEvent& e) { return e.token == token; });
     return {};
 }
 
 void SimXenStore::reset_seen() {
-    seen_ = s_.world.xs_seq();
+    seen_ = s_.world.xenstore().seq();
     queue_.clear();
 }
 
 void SimXenStore::collect() {
-    for (const auto& [seq, path] : s_.world.xs_changes_since(seen_)) {
+    for (const auto& [seq, path] : s_.world.xenstore().changes_since(seen_)) {
         for (const auto& [wpath, token] : watches_)
             if (watch_matches(wpath, path)) queue_.push_back(WatchEvent{seq == 0 ? wpath : path, token});
         if (seq > seen_) seen_ = seq;
     }
-    seen_ = std::max(seen_, s_.world.xs_seq());
+    seen_ = std::max(seen_, s_.world.xenstore().seq());
 }
 
 Result<std::optional<WatchEvent>> SimXenStore::wait(Millis deadline) {
@@ -539,11 +572,11 @@ Result<std::optional<std::string>> SimToolstack::domain_name(uint32_t domid) {
 Result<std::vector<ToolstackDisk>> SimToolstack::disks(uint32_t domid) {
     std::vector<ToolstackDisk> out;
     std::string base = "/libxl/" + std::to_string(domid) + "/device/vbd";
-    auto devs = s_.world.xs_directory(base);
+    auto devs = s_.world.xenstore().directory(base);
     if (!devs) return out;
     for (const auto& d : *devs)
-        out.push_back(ToolstackDisk{s_.world.xs_read(base + "/" + d + "/dev").value_or(""),
-                                    s_.world.xs_read(base + "/" + d + "/params").value_or(""),
+        out.push_back(ToolstackDisk{s_.world.xenstore().read(base + "/" + d + "/dev").value_or(""),
+                                    s_.world.xenstore().read(base + "/" + d + "/params").value_or(""),
                                     "raw", s_.world.self_domid()});
     return out;
 }

@@ -11,7 +11,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t xs_log_cap = 4096; // a watcher further behind rescans everything
 constexpr int64_t connect_latency_ms = 4;  // probe to connect(): xenwatch + ring mapping
 constexpr int64_t guest_react_ms = 10;     // a frontend reacting to a backend change
 
@@ -59,10 +58,6 @@ std::map<std::string, std::string> blkback_defaults() {
             {"feature_persistent", "Y"},      {"buffer_squeeze_duration_ms", "10"}};
 }
 
-bool has_prefix_path(const std::string& path, const std::string& prefix) {
-    return path == prefix || (path.size() > prefix.size() && path.starts_with(prefix) &&
-                              path[prefix.size()] == '/');
-}
 
 } // namespace
 
@@ -71,9 +66,9 @@ bool has_prefix_path(const std::string& path, const std::string& prefix) {
 void World::add_guest(uint32_t domid, const std::string& name) {
     guests_[domid] = Guest{name, true, {}};
     std::string d = "/local/domain/" + std::to_string(domid);
-    xs_write(d + "/name", name);
-    xs_write(d + "/domid", std::to_string(domid));
-    xs_write(d + "/vm", "/vm/00000000-0000-0000-0000-" + std::to_string(100000000000 + domid));
+    xs_.write(d + "/name", name);
+    xs_.write(d + "/domid", std::to_string(domid));
+    xs_.write(d + "/vm", "/vm/00000000-0000-0000-0000-" + std::to_string(100000000000 + domid));
 }
 
 std::string World::backend_path(VbdId id) const {
@@ -118,22 +113,22 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
         {"sector-size", "512"},
         {"physical-sector-size", "512"},
     };
-    for (const auto& [k, v] : be_nodes) xs_write(be + "/" + k, v);
+    for (const auto& [k, v] : be_nodes) xs_.write(be + "/" + k, v);
     bool fe_ready = fe_state >= XenbusState::Initialised && fe_state <= XenbusState::Connected;
-    xs_write(be + "/state", std::to_string(static_cast<int>(fe_ready ? XenbusState::Connected
+    xs_.write(be + "/state", std::to_string(static_cast<int>(fe_ready ? XenbusState::Connected
                                                                       : XenbusState::InitWait)));
-    xs_write(fe + "/backend", be);
-    xs_write(fe + "/backend-id", std::to_string(self_));
-    xs_write(fe + "/virtual-device", std::to_string(id.devid));
-    xs_write(fe + "/device-type", "disk");
-    xs_write(fe + "/state", std::to_string(static_cast<int>(fe_state)));
+    xs_.write(fe + "/backend", be);
+    xs_.write(fe + "/backend-id", std::to_string(self_));
+    xs_.write(fe + "/virtual-device", std::to_string(id.devid));
+    xs_.write(fe + "/device-type", "disk");
+    xs_.write(fe + "/state", std::to_string(static_cast<int>(fe_state)));
     std::string libxl = "/libxl/" + std::to_string(id.domid) + "/device/vbd/" +
                         std::to_string(id.devid);
-    xs_write(libxl + "/frontend", fe);
-    xs_write(libxl + "/backend", be);
-    xs_write(libxl + "/params", lv);
-    xs_write(libxl + "/dev", vdev);
-    xs_write(libxl + "/mode", "w");
+    xs_.write(libxl + "/frontend", fe);
+    xs_.write(libxl + "/backend", be);
+    xs_.write(libxl + "/params", lv);
+    xs_.write(libxl + "/dev", vdev);
+    xs_.write(libxl + "/mode", "w");
 
     Device dev;
     dev.bound = true;
@@ -157,7 +152,7 @@ void World::create_guest(uint32_t domid, const std::string& name) {
     add_guest(domid, name);
     VbdId id{domid, 51712};
     add_vbd(id, 0, 1, nullptr, XenbusState::Initialising, 0, 0);
-    xs_write(backend_path(id) + "/state", "1");
+    xs_.write(backend_path(id) + "/state", "1");
     Device& d = devices_[dev_name(id)];
     d.bound = d.blkif_ref = d.connected = false;
     d.fe_live = true;
@@ -170,8 +165,8 @@ void World::detach(VbdId id) {
     std::string name = dev_name(id), be = backend_path(id);
     auto it = devices_.find(name);
     if (it == devices_.end() || it->second.removed) return;
-    xs_write(be + "/online", "0");
-    xs_write(be + "/state", "5");
+    xs_.write(be + "/online", "0");
+    xs_.write(be + "/state", "5");
     schedule(now_ + guest_react_ms, "frontend-closed", name);
     schedule(now_ + (it->second.bound ? 3 * guest_react_ms : 10000), "toolstack-remove", name);
 }
@@ -186,9 +181,9 @@ void World::remove_vbd(VbdId id) {
     if (d.draining == 0) devices_.erase(it);
     std::string key = std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/";
     std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(key); });
-    xs_remove(backend_path(id));
-    xs_remove("/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid));
-    xs_remove("/libxl/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid));
+    xs_.remove(backend_path(id));
+    xs_.remove("/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid));
+    xs_.remove("/libxl/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid));
 }
 
 // What blkfront's talk_to_blkback writes: the ring's grant refs and event channels, its
@@ -196,10 +191,10 @@ void World::remove_vbd(VbdId id) {
 void World::publish_rings(VbdId id, unsigned order, unsigned queues, const char* protocol, double rate,
                           uint32_t iodepth) {
     std::string fe = "/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid);
-    if (protocol) xs_write(fe + "/protocol", protocol);
-    if (order > 0) xs_write(fe + "/ring-page-order", std::to_string(order));
-    if (queues > 1) xs_write(fe + "/multi-queue-num-queues", std::to_string(queues));
-    xs_write(fe + "/feature-persistent", "1"); // blkfront's own feature_persistent defaults to on
+    if (protocol) xs_.write(fe + "/protocol", protocol);
+    if (order > 0) xs_.write(fe + "/ring-page-order", std::to_string(order));
+    if (queues > 1) xs_.write(fe + "/multi-queue-num-queues", std::to_string(queues));
+    xs_.write(fe + "/feature-persistent", "1"); // blkfront's own feature_persistent defaults to on
     RingGeometry g{protocol && std::string(protocol) == "x86_32-abi" ? Protocol::x86_32
                                                                      : Protocol::x86_64,
                    order};
@@ -216,10 +211,10 @@ void World::publish_rings(VbdId id, unsigned order, unsigned queues, const char*
         r.rate = rate / queues;
         for (unsigned p = 0; p < (1u << order); ++p) {
             r.grefs.push_back(next_gref);
-            xs_write(dir + (order > 0 ? "/ring-ref" + std::to_string(p) : "/ring-ref"),
+            xs_.write(dir + (order > 0 ? "/ring-ref" + std::to_string(p) : "/ring-ref"),
                      std::to_string(next_gref++));
         }
-        xs_write(dir + "/event-channel", std::to_string(20 + 2 * q + id.devid % 7));
+        xs_.write(dir + "/event-channel", std::to_string(20 + 2 * q + id.devid % 7));
         // Start busy rings near the uint32 wrap so wrap-safe arithmetic is exercised.
         uint32_t start = rate > 0 && q == 0 ? 0xFFFFFFF0u : 1000u * (q + 1);
         r.rsp_prod = start;
@@ -248,13 +243,13 @@ World World::make(const InitOptions& opts) {
     World w;
     w.kernel_release = opts.kernel;
     w.self_ = opts.backend_domid;
-    w.xs_write("/local/domain/0/name", "Domain-0");
-    w.xs_write("/local/domain/0/domid", "0");
+    w.xs_.write("/local/domain/0/name", "Domain-0");
+    w.xs_.write("/local/domain/0/domid", "0");
     if (w.self_ != 0) {
-        w.xs_write("/local/domain/" + std::to_string(w.self_) + "/name", "storage-dd");
-        w.xs_write("/local/domain/" + std::to_string(w.self_) + "/domid", std::to_string(w.self_));
+        w.xs_.write("/local/domain/" + std::to_string(w.self_) + "/name", "storage-dd");
+        w.xs_.write("/local/domain/" + std::to_string(w.self_) + "/domid", std::to_string(w.self_));
     }
-    w.xs_write("/tool/xenstored", "");
+    w.xs_.write("/tool/xenstored", "");
 
     const std::string mods = (opts.compressed_modules ? "/usr/lib/modules/" : "/lib/modules/") + opts.kernel;
     const std::string stock = mods + "/kernel/drivers/block/xen-blkback/xen-blkback.ko" +
@@ -314,64 +309,6 @@ World World::make(const InitOptions& opts) {
     return w;
 }
 
-// ---------------------------------------------------------------- xenstore
-
-std::optional<std::string> World::xs_read(const std::string& path) const {
-    auto it = xs_.find(path);
-    if (it == xs_.end()) return std::nullopt;
-    return it->second;
-}
-
-std::optional<std::vector<std::string>> World::xs_directory(const std::string& path) const {
-    if (path != "/" && !xs_.contains(path)) return std::nullopt;
-    std::string prefix = path == "/" ? "/" : path + "/";
-    std::vector<std::string> out;
-    for (auto it = xs_.lower_bound(prefix); it != xs_.end() && it->first.starts_with(prefix);) {
-        std::string_view rest = std::string_view(it->first).substr(prefix.size());
-        size_t slash = rest.find('/');
-        if (slash == std::string_view::npos) {
-            if (!rest.empty()) out.emplace_back(rest);
-            ++it;
-            continue;
-        }
-        // A grandchild: skip the child's whole subtree ('0' sorts right after '/'). The child
-        // itself was listed, as writing a node creates its parents.
-        it = xs_.lower_bound(prefix + std::string(rest.substr(0, slash)) + "0");
-    }
-    return out;
-}
-
-void World::xs_write(const std::string& path, const std::string& value) {
-    // Like xenstored, writing a node creates its missing parents with empty values.
-    for (size_t pos = path.find('/', 1); pos != std::string::npos; pos = path.find('/', pos + 1))
-        xs_.try_emplace(path.substr(0, pos), "");
-    xs_[path] = value;
-    parse_log();
-    xs_log_.emplace_back(++xs_seq_, path);
-    if (xs_log_.size() > xs_log_cap) xs_log_.pop_front();
-}
-
-void World::xs_remove(const std::string& path) {
-    auto it = xs_.lower_bound(path);
-    while (it != xs_.end() && has_prefix_path(it->first, path)) it = xs_.erase(it);
-    parse_log();
-    xs_log_.emplace_back(++xs_seq_, path);
-    if (xs_log_.size() > xs_log_cap) xs_log_.pop_front();
-}
-
-std::vector<std::pair<uint64_t, std::string>> World::xs_changes_since(uint64_t seq) const {
-    parse_log();
-    std::vector<std::pair<uint64_t, std::string>> out;
-    if (!xs_log_.empty() && xs_log_.front().first > seq + 1) {
-        out.emplace_back(0, "/"); // the log no longer reaches back that far: everything may have changed
-        seq = xs_log_.front().first - 1;
-    }
-    auto it = std::lower_bound(xs_log_.begin(), xs_log_.end(), seq + 1,
-                               [](const auto& e, uint64_t s) { return e.first < s; });
-    for (; it != xs_log_.end(); ++it) out.push_back(*it);
-    return out;
-}
-
 // ---------------------------------------------------------------- time and guests
 
 std::optional<int64_t> World::next_event() const {
@@ -386,7 +323,7 @@ void World::schedule(int64_t at, const std::string& kind, const std::string& dev
 bool World::backend_serving(VbdId id) const {
     auto it = devices_.find(dev_name(id));
     if (it == devices_.end() || !it->second.bound || !it->second.connected) return false;
-    return xs_read(backend_path(id) + "/state") == "4";
+    return xs_.read(backend_path(id) + "/state") == "4";
 }
 
 void World::advance_rings(int64_t dt) {
@@ -398,7 +335,7 @@ void World::advance_rings(int64_t dt) {
                  static_cast<uint32_t>(std::stoul(key.substr(a + 1, b - a - 1)))};
         auto g = guests_.find(id.domid);
         if (g == guests_.end() || !g->second.running) continue;
-        auto fe = xs_read("/local/domain/" + std::to_string(id.domid) + "/device/vbd/" +
+        auto fe = xs_.read("/local/domain/" + std::to_string(id.domid) + "/device/vbd/" +
                           std::to_string(id.devid) + "/state");
         if (fe != "4") continue;
         Device& dev = devices_[dev_name(id)];
@@ -473,18 +410,18 @@ void World::advance_to(int64_t t) {
             auto id = parse_sysfs_name(e.device);
             std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
                              std::to_string(id->devid);
-            if (xs_read(fe + "/state") != "1") continue;
+            if (xs_.read(fe + "/state") != "1") continue;
             publish_rings(*id, 0, 1, "x86_64-abi", 300, 8);
-            xs_write(fe + "/state", "3");
+            xs_.write(fe + "/state", "3");
             if (d->second.bound) schedule(now_ + connect_latency_ms, "connect", e.device);
         } else if (e.kind == "frontend-connected") {
             // blkfront_connect: the one moment it decides about persistent grants.
             auto id = parse_sysfs_name(e.device);
             std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
                              std::to_string(id->devid);
-            if (xs_read(fe + "/state") != "3") continue;
-            d->second.fe_persistent = xs_read(backend_path(*id) + "/feature-persistent") == "1";
-            xs_write(fe + "/state", "4");
+            if (xs_.read(fe + "/state") != "3") continue;
+            d->second.fe_persistent = xs_.read(backend_path(*id) + "/feature-persistent") == "1";
+            xs_.write(fe + "/state", "4");
         } else if (e.kind == "toolstack-remove") {
             if (auto id = parse_sysfs_name(e.device)) remove_vbd(*id);
         } else if (e.kind == "frontend-closed") {
@@ -492,9 +429,9 @@ void World::advance_to(int64_t t) {
             if (!id) continue;
             std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
                              std::to_string(id->devid);
-            if (xs_.contains(fe)) {
-                xs_write(fe + "/state", "5");
-                xs_write(fe + "/state", "6");
+            if (xs_.exists(fe)) {
+                xs_.write(fe + "/state", "5");
+                xs_.write(fe + "/state", "6");
             }
         }
     }
@@ -535,12 +472,12 @@ Result<BusDevice> World::bus_device(const std::string& name) const {
     b.name = name;
     b.nodename = id ? backend_path(*id) : "";
     b.devtype = "vbd";
-    if (auto s = xs_read(b.nodename + "/state"); s)
+    if (auto s = xs_.read(b.nodename + "/state"); s)
         if (auto st = parse_xenbus_state(*s)) b.state = std::string(to_string(*st));
     if (it->second.bound) {
         b.driver = "vbd";
-        b.physical_device = xs_read(b.nodename + "/physical-device").value_or("");
-        b.mode = xs_read(b.nodename + "/mode").value_or("");
+        b.physical_device = xs_.read(b.nodename + "/physical-device").value_or("");
+        b.mode = xs_.read(b.nodename + "/mode").value_or("");
         b.statistics = it->second.stats;
     }
     return b;
@@ -611,11 +548,11 @@ void World::probe(const std::string& name) {
     d.connected = false;
     // The writes and their order are the real kernel's (tests/data/lab-traces/02-bind-*).
     std::string be = backend_path(*id);
-    xs_write(be + "/feature-max-indirect-segments", "256");
-    xs_write(be + "/multi-queue-max-queues", std::to_string(param_uint("max_queues", cpus)));
-    xs_write(be + "/max-ring-page-order", std::to_string(param_uint("max_ring_page_order", 4)));
-    xs_write(be + "/state", "2");
-    auto fe = xs_read("/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
+    xs_.write(be + "/feature-max-indirect-segments", "256");
+    xs_.write(be + "/multi-queue-max-queues", std::to_string(param_uint("max_queues", cpus)));
+    xs_.write(be + "/max-ring-page-order", std::to_string(param_uint("max_ring_page_order", 4)));
+    xs_.write(be + "/state", "2");
+    auto fe = xs_.read("/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
                       std::to_string(id->devid) + "/state");
     if (fe == "3" || fe == "4")
         schedule(now_ + connect_latency_ms + static_cast<int64_t>(rings_of(*id).size()),
@@ -628,15 +565,15 @@ void World::fatal(const std::string& name, const std::string& msg) {
     auto id = parse_sysfs_name(name);
     if (!id) return;
     // xenbus_dev_fatal: the message under error/, then the backend switches to Closing.
-    xs_write("/local/domain/" + std::to_string(self_) + "/error/backend/vbd/" +
+    xs_.write("/local/domain/" + std::to_string(self_) + "/error/backend/vbd/" +
                  std::to_string(id->domid) + "/" + std::to_string(id->devid) + "/error",
              msg);
-    xs_write(backend_path(*id) + "/state", "5");
+    xs_.write(backend_path(*id) + "/state", "5");
     Device& d = devices_[name];
     d.connected = false;
     // blkback_changed -> blkfront_closing: the guest marks the disk dead and closes its end.
     std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" + std::to_string(id->devid);
-    auto fe_state = xs_read(fe + "/state");
+    auto fe_state = xs_.read(fe + "/state");
     if (fe_state == "3" || fe_state == "4") {
         d.fe_disabled = true;
         guest_log(id->domid, "blkfront: " + devid_to_vdev(id->devid).value_or(std::to_string(id->devid)) +
@@ -655,13 +592,13 @@ void World::connect(const std::string& name) {
         return fatal(name, "-5 mapping ring-ref port 0 (simulated reconnect-fatal)");
     if (take_fault("hang-connect", id->domid, id->devid)) return; // stays InitWait
     unsigned order = static_cast<unsigned>(
-        parse_uint(xs_read(fe + "/ring-page-order").value_or("0"), 64).value_or(0));
+        parse_uint(xs_.read(fe + "/ring-page-order").value_or("0"), 64).value_or(0));
     unsigned max_order = param_uint("max_ring_page_order", 4);
     if (order > max_order)
         return fatal(name, "-22 " + fe + " ring page order " + std::to_string(order) +
                                " exceeds max:" + std::to_string(max_order));
     unsigned queues = static_cast<unsigned>(
-        parse_uint(xs_read(fe + "/multi-queue-num-queues").value_or("1"), 1024).value_or(1));
+        parse_uint(xs_.read(fe + "/multi-queue-num-queues").value_or("1"), 1024).value_or(1));
     unsigned max_q = param_uint("max_queues", cpus);
     if (queues > max_q)
         return fatal(name, "-22 Frontend " + fe + " requested " + std::to_string(queues) +
@@ -674,7 +611,7 @@ void World::connect(const std::string& name) {
     d.connected = true;
     // connect_ring: persistent grants when the parameter is on and the frontend offers them.
     d.be_persistent = param_bool("feature_persistent") &&
-                      parse_uint(xs_read(fe + "/feature-persistent").value_or("0"), UINT32_MAX).value_or(0) != 0;
+                      parse_uint(xs_.read(fe + "/feature-persistent").value_or("0"), UINT32_MAX).value_or(0) != 0;
     for (auto& [k, v] : d.stats) v = 0;
     // connect() advertises the device, then switches to Connected (lab trace order).
     std::string be = backend_path(*id);
@@ -683,18 +620,18 @@ void World::connect(const std::string& name) {
         {"discard-secure", "0"},      {"feature-discard", "1"},        {"feature-barrier", "1"},
         // Since 6.0-rc4 blkback advertises its parameter, not the negotiated value.
         {"feature-persistent", param_bool("feature_persistent") ? "1" : "0"},
-        {"sectors", xs_read(be + "/sectors").value_or("0")},
+        {"sectors", xs_.read(be + "/sectors").value_or("0")},
         {"info", "0"},                {"sector-size", "512"},          {"physical-sector-size", "512"},
     };
-    for (const auto& [k, v] : advertised) xs_write(be + "/" + k, v);
-    xs_write(be + "/state", "4");
+    for (const auto& [k, v] : advertised) xs_.write(be + "/" + k, v);
+    xs_.write(be + "/state", "4");
     // A connected blkfront only re-reads the size (blkfront_connect): no renegotiation. One
     // that disabled the disk runs its first-connect path again and trips BUG_ON(info->gd)
     // in xenwatch (seen in the lab, Linux 6.1): the guest no longer reacts to xenstore.
-    if (xs_read(fe + "/state") == "3" && d.fe_live) schedule(now_ + guest_react_ms, "frontend-connected", name);
-    if (xs_read(fe + "/state") == "4") {
+    if (xs_.read(fe + "/state") == "3" && d.fe_live) schedule(now_ + guest_react_ms, "frontend-connected", name);
+    if (xs_.read(fe + "/state") == "4") {
         if (d.fe_disabled) guest_log(id->domid, "kernel BUG at drivers/block/xen-blkfront.c:1081!");
-        else guest_log(id->domid, "Setting capacity to " + xs_read(be + "/sectors").value_or("0"));
+        else guest_log(id->domid, "Setting capacity to " + xs_.read(be + "/sectors").value_or("0"));
     }
 }
 
@@ -721,13 +658,13 @@ Result<void> World::unbind(const std::string& name) {
         if (p <= r->size) inflight += p;
     }
     std::string be = backend_path(*id);
-    auto state = xs_read(be + "/state");
+    auto state = xs_.read(be + "/state");
     if (!rebind_supported()) {
         // Without allow_rebind, xenbus_dev_remove closes the device: the guest loses it.
-        xs_write(be + "/state", "6");
+        xs_.write(be + "/state", "6");
         schedule(now_ + guest_react_ms, "frontend-closed", name);
     } else if (state == "5") {
-        xs_write(be + "/state", "6");
+        xs_.write(be + "/state", "6");
     }
     // xen_blkbk_remove returns before in-flight I/O completes; the free runs later.
     int64_t drain = static_cast<int64_t>(drain_ms_);
@@ -971,9 +908,9 @@ void World::destroy_guest(uint32_t domid) {
     }
     std::erase_if(devices_, [](const auto& kv) { return kv.second.removed && kv.second.draining == 0; });
     std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(std::to_string(domid) + "/"); });
-    xs_remove("/local/domain/" + std::to_string(self_) + "/backend/vbd/" + std::to_string(domid));
-    xs_remove("/local/domain/" + std::to_string(domid));
-    xs_remove("/libxl/" + std::to_string(domid));
+    xs_.remove("/local/domain/" + std::to_string(self_) + "/backend/vbd/" + std::to_string(domid));
+    xs_.remove("/local/domain/" + std::to_string(domid));
+    xs_.remove("/libxl/" + std::to_string(domid));
     guests_.erase(g);
 }
 

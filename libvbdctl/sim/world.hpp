@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "vbdctl/ports.hpp"
 #include "vbdctl/sim.hpp"
 #include "vbdctl/types.hpp"
+#include "xenstore_model.hpp"
 
 namespace vbd::sim {
 
@@ -84,19 +86,18 @@ class World {
     static World make(const InitOptions& opts);
     /// Errc::invalid_argument for options make() cannot honour (an unknown parameter...).
     static Result<void> check_init(const InitOptions& opts);
-    /// The state file's bytes (sim/persistence.cpp), and back; Errc::bad_value for a file
-    /// that is not one, damaged or truncated.
-    std::string save() const;
-    static Result<World> load(std::string_view bytes);
+    /// The state file (sim/persistence.cpp): what save() returns, written in order, and
+    /// back; Errc::bad_value for a file that is not one, damaged or truncated.
+    struct Saved {
+        std::string head, scratch, log, devices, rings; ///< header and JSON; changed xenstore lines; the rest
+        std::vector<std::string_view> pieces; ///< into the above and the world: valid while both live
+    };
+    std::unique_ptr<Saved> save() const;
+    static Result<World> load(std::string bytes);
 
     // --- xenstore ---------------------------------------------------------------------
-    std::optional<std::string> xs_read(const std::string& path) const;
-    std::optional<std::vector<std::string>> xs_directory(const std::string& path) const;
-    void xs_write(const std::string& path, const std::string& value);
-    void xs_remove(const std::string& path);
-    /// Writes since seq (exclusive) as (seq, path), for watchers in other processes.
-    std::vector<std::pair<uint64_t, std::string>> xs_changes_since(uint64_t seq) const;
-    uint64_t xs_seq() const { return xs_seq_; }
+    XenstoreModel& xenstore() { return xs_; }
+    const XenstoreModel& xenstore() const { return xs_; }
 
     // --- kernel: bus, blkback, modules ---------------------------------------------------
     int64_t now() const { return now_; }
@@ -179,19 +180,17 @@ class World {
     std::vector<std::pair<std::string, Ring*>> rings_of(VbdId id);
     static Result<World> from_json(const nlohmann::json& j); ///< all but xenstore
     nlohmann::json to_json() const;
+    std::string devices_section() const;
+    std::string rings_section() const;
+    [[nodiscard]] bool load_devices(std::string_view text);
+    [[nodiscard]] bool load_rings(std::string_view text);
     bool backend_serving(VbdId id) const;
     /// The bound instance goes: its probe reference at once, its blkif's after drain_ms.
     void retire(const std::string& name, Device& d, int64_t drain_ms);
 
     int64_t now_ = 0;
     uint32_t self_ = 0;
-    std::map<std::string, std::string> xs_;
-    uint64_t xs_seq_ = 0;
-    /// The change log, parsed from xs_log_text_ only when first needed (a read-only command
-    /// never needs it).
-    mutable std::deque<std::pair<uint64_t, std::string>> xs_log_;
-    mutable std::string xs_log_text_;
-    void parse_log() const;
+    XenstoreModel xs_;
     std::map<std::string, Device> devices_;
     std::map<std::string, Ring> rings_; ///< "D/N/Q"
     std::map<uint32_t, Guest> guests_;

@@ -1,6 +1,7 @@
 #include "vbdctl/types.hpp"
 #include "try.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -8,6 +9,16 @@ namespace vbd {
 
 std::string VbdId::sysfs_name() const {
     return "vbd-" + std::to_string(domid) + "-" + std::to_string(devid);
+}
+
+bool valid_xenstore_path(std::string_view path) {
+    if (path.empty() || path[0] != '/' || path.size() > 3072) return false;
+    if (path == "/") return true;
+    if (path.back() == '/' || path.find("//") != std::string_view::npos) return false;
+    return std::all_of(path.begin(), path.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+               c == '/' || c == '_' || c == '@';
+    });
 }
 
 Result<uint64_t> parse_uint(std::string_view text, uint64_t max) {

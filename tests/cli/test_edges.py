@@ -479,6 +479,40 @@ class StateFile(unittest.TestCase):
         w("sim", "init", check=0)
         self.assertEqual(len(w.json("list")["vbds"]), 6)
 
+    def test_damage_inside_each_section_is_named(self):
+        # The header's sizes still match: only a section's own check can catch these.
+        w = World()
+        w("unbind", "1", "xvda", "--yes", check=0)
+        path = w.host[4:]
+        with open(path, "rb") as f:
+            pristine = f.read()
+        head, _, body = pristine.partition(b"\n")
+        sizes = [int(n) for n in head.split()[2:]]
+        starts = [sum(sizes[:k]) for k in range(len(sizes))]
+        def corrupt(section, old, new):
+            at = body.index(old, starts[section])
+            self.assertLess(at, starts[section] + sizes[section])
+            self.assertEqual(len(old), len(new))
+            with open(path, "wb") as f:
+                f.write(head + b"\n" + body[:at] + new + body[at + len(old):])
+        for section, old, new, name in ((1, b"/local/domain/0/backend/vbd/1/51712/state\t", b"/local/domain/0/backend/vbd/1/51712/st te\t", "xenstore"),
+                                        (3, b"vbd-1-51712 0 ", b"vbd-1-51712 7 ", "devices"),
+                                        (4, b"1/51712/0 ", b"1/51712/0x", "rings")):
+            corrupt(section, old, new)
+            p = w("list", check=1)
+            self.assertIn(f"its {name} section is damaged", p.stderr)
+            self.assertIn("sim init", p.stderr)
+        with open(path, "wb") as f:
+            f.write(pristine)
+        self.assertFalse(w.vbds()[(1, "xvda")]["bound"])
+
+    def test_xenstore_refuses_paths_xenstored_refuses(self):
+        w = World()
+        for bad in ("/local/domain/0/a b", "/local//x", "/local/x/"):
+            p = w("sim", "xs", "write", bad, "v", check=2)
+            self.assertIn("invalid xenstore path", p.stderr)
+        self.assertEqual(os.listdir(w.dir.name), [])
+
 
 class DriverDomain(unittest.TestCase):
     """Issue 10: a driver domain (not dom0) serving 100 vbds, held to xenstored's 128-watch

@@ -45,6 +45,10 @@ Result<VbdId> parse_sysfs_name(std::string_view name);
 /// no leading garbage), checking it against max. Errc::bad_value on failure.
 Result<uint64_t> parse_uint(std::string_view text, uint64_t max = UINT64_MAX);
 
+/// xenstored's rule for an absolute node path: "/" or '/'-separated non-empty components of
+/// [A-Za-z0-9-_@], at most 3072 characters (XENSTORE_ABS_PATH_MAX); it answers EINVAL otherwise.
+bool valid_xenstore_path(std::string_view path);
+
 /// Xenbus states (xen/include/public/io/xenbus.h).
 enum class XenbusState : uint8_t {
     Unknown = 0,

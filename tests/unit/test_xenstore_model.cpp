@@ -1,0 +1,116 @@
+// The simulated xenstored: nodes loaded as indexed text plus an overlay of changes must
+// behave as one tree, and survive save and load.
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "vbdctl/types.hpp"
+#include "xenstore_model.hpp"
+
+namespace {
+
+using vbd::sim::XenstoreModel;
+
+// A model loaded from a nodes section (and an optional log section), as World::load does.
+vbd::Result<XenstoreModel> from_text(const std::string& nodes, const std::string& log = "", uint64_t seq = 0) {
+    std::string file = "HEAD\n" + nodes + log;
+    return XenstoreModel::load(file, 5, nodes.size(), 5 + nodes.size(), log.size(), seq);
+}
+
+std::string saved(const XenstoreModel& m) {
+    std::string scratch, out;
+    for (auto p : m.nodes_section(scratch)) out += p;
+    return out;
+}
+
+const std::string tree = "/a\t\n"
+                         "/a/b\t1\n"
+                         "/a/b/c\tdeep\n"
+                         "/a/d\ttwo\\tfields\n"
+                         "/e\t\n";
+
+} // namespace
+
+TEST_CASE("loaded nodes read, list and exist as a tree") {
+    auto m = from_text(tree);
+    REQUIRE(m);
+    CHECK(m->read("/a/b") == "1");
+    CHECK(m->read("/a/d") == "two\tfields");
+    CHECK_FALSE(m->read("/a/x"));
+    CHECK(m->exists("/a/b/c"));
+    CHECK(m->directory("/a") == std::vector<std::string>{"b", "d"});
+    CHECK(m->directory("/") == std::vector<std::string>{"a", "e"});
+    CHECK_FALSE(m->directory("/nope"));
+}
+
+TEST_CASE("changes over loaded nodes: writes, parents, removal of a mixed subtree") {
+    auto m = from_text(tree);
+    REQUIRE(m);
+    m->write("/a/b", "2");
+    m->write("/a/new/leaf", "x\ny\\z");
+    CHECK(m->read("/a/b") == "2");
+    CHECK(m->read("/a/new") == ""); // a parent created empty, as xenstored does
+    CHECK(m->directory("/a") == std::vector<std::string>{"b", "d", "new"});
+    m->remove("/a/b"); // a loaded node, its loaded child
+    m->remove("/a/new"); // a written node and its written child
+    CHECK_FALSE(m->exists("/a/b/c"));
+    CHECK_FALSE(m->exists("/a/new/leaf"));
+    CHECK(m->directory("/a") == std::vector<std::string>{"d"});
+    m->write("/a/b/c", "back");
+    CHECK(m->read("/a/b") == "");
+    CHECK(m->directory("/a/b") == std::vector<std::string>{"c"});
+    CHECK(m->seq() == 5);
+}
+
+TEST_CASE("save then load gives the same tree, escapes and all") {
+    auto m = from_text(tree);
+    REQUIRE(m);
+    m->write("/a/new/leaf", "x\ny\\z\t");
+    m->remove("/a/b");
+    m->write("/0first", "sorted before /a");
+    std::string text = saved(*m);
+    auto again = from_text(text);
+    REQUIRE(again);
+    CHECK(again->read("/a/new/leaf") == "x\ny\\z\t");
+    CHECK(again->read("/a/d") == "two\tfields");
+    CHECK_FALSE(again->exists("/a/b"));
+    CHECK_FALSE(again->exists("/a/b/c"));
+    CHECK(again->directory("/") == std::vector<std::string>{"0first", "a", "e"});
+    CHECK(saved(*again) == text); // nothing changed: the loaded lines, as they are
+}
+
+TEST_CASE("a damaged nodes section is refused, never half-read") {
+    for (std::string bad : {"/b\t1\n/a\t2\n",       // out of order
+                            "/a\t1\n/a\t2\n",       // twice
+                            "/a 1\n",               // no tab
+                            "/a\t1",                // no final newline
+                            "/a\tend\\\n",          // a dangling escape
+                            "/a b\t1\n",            // not a xenstore path
+                            "/a\t1\t2\n"}) {        // a raw tab in the value
+        CAPTURE(bad);
+        auto m = from_text(bad);
+        REQUIRE_FALSE(m);
+        CHECK(m.error().code == vbd::Errc::bad_value);
+    }
+}
+
+TEST_CASE("the change log is bounded and says when a watcher must rescan") {
+    auto m = from_text("", "7\t/a\n8\t/b\n", 8);
+    REQUIRE(m);
+    auto since = m->changes_since(7);
+    REQUIRE(since.size() == 1);
+    CHECK(since[0].second == "/b");
+    for (int i = 0; i < 5000; ++i) m->write("/n", std::to_string(i));
+    auto behind = m->changes_since(0);
+    CHECK(behind.front() == std::pair<uint64_t, std::string>{0, "/"});
+    CHECK(behind.size() == 4097);
+    CHECK(behind.back().first == m->seq());
+}
+
+TEST_CASE("paths xenstored refuses") {
+    for (std::string p : std::vector<std::string>{"", "a", "/a/", "//a", "/a b", "/a\tb", "/a\\b", "/" + std::string(3072, 'x')})
+        CHECK_FALSE(vbd::valid_xenstore_path(p));
+    for (const char* p : {"/", "/local/domain/0/backend/vbd/1/51712", "/a-b_c@d"}) CHECK(vbd::valid_xenstore_path(p));
+}
