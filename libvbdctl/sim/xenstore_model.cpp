@@ -221,6 +221,8 @@ Result<XenstoreModel> XenstoreModel::load(std::string file, size_t nodes_at, siz
     m.log_text_ = file.substr(log_at, log_len);
     m.file_ = std::move(file);
     std::string_view prev;
+    m.base_.reserve(static_cast<size_t>(std::count(m.file_.begin() + static_cast<ptrdiff_t>(nodes_at),
+                                                   m.file_.begin() + static_cast<ptrdiff_t>(nodes_at + nodes_len), '\n')));
     for (size_t at = nodes_at, end = nodes_at + nodes_len; at < end;) {
         const char* p = m.file_.data() + at;
         const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - at));

@@ -12,13 +12,16 @@ std::string VbdId::sysfs_name() const {
 }
 
 bool valid_xenstore_path(std::string_view path) {
+    static constexpr auto allowed = [] {
+        std::array<bool, 256> t{};
+        for (char c : std::string_view("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@"))
+            t[static_cast<unsigned char>(c)] = true;
+        return t;
+    }();
     if (path.empty() || path[0] != '/' || path.size() > 3072) return false;
     if (path == "/") return true;
     if (path.back() == '/' || path.find("//") != std::string_view::npos) return false;
-    return std::all_of(path.begin(), path.end(), [](char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-               c == '/' || c == '_' || c == '@';
-    });
+    return std::all_of(path.begin(), path.end(), [](char c) { return allowed[static_cast<unsigned char>(c)]; });
 }
 
 Result<uint64_t> parse_uint(std::string_view text, uint64_t max) {
