@@ -85,12 +85,10 @@ json World::to_json() const {
     json j;
     j["format"] = 4;
     j["now_ms"] = now_;
-    j["kernel"] = kernel_release;
     j["cpus"] = cpus;
     j["self_domid"] = self_;
     j["autoprobe"] = autoprobe;
-    j["builtin"] = builtin;
-    if (signature_enforcement) j["signature_enforcement"] = *signature_enforcement;
+    modules_.to_json(j);
     j["xs_seq"] = xs_.seq();
     json guests = json::object();
     for (const auto& [d, g] : guests_) {
@@ -99,20 +97,6 @@ json World::to_json() const {
         guests[std::to_string(d)] = {{"name", g.name}, {"running", g.running}, {"console", console}};
     }
     j["guests"] = std::move(guests);
-    if (module_) j["module"] = {{"path", module_->path}, {"params", module_->params}};
-    json files = json::object();
-    for (const auto& [p, f] : module_files_) {
-        json params = json::object();
-        for (const auto& prm : f.params) params[prm.name] = prm.type;
-        json fj = {{"name", f.name}, {"vermagic", f.vermagic}, {"params", params}};
-        if (f.srcversion) fj["srcversion"] = *f.srcversion;
-        if (f.version) fj["version"] = *f.version;
-        if (f.build_id) fj["build_id"] = *f.build_id;
-        if (f.signer) fj["signer"] = *f.signer;
-        if (f.sig_key) fj["sig_key"] = *f.sig_key;
-        files[p] = std::move(fj);
-    }
-    j["module_files"] = std::move(files);
     json faults = json::array();
     for (const auto& f : faults_)
         faults.push_back({{"kind", f.kind}, {"domid", f.domid}, {"devid", f.devid},
@@ -129,32 +113,16 @@ Result<World> World::from_json(const json& j) try {
         return fail(Errc::bad_value, "not a vbdctl simulator state file of this version (format 4)");
     World w;
     w.now_ = j.at("now_ms").get<int64_t>();
-    w.kernel_release = j.at("kernel").get<std::string>();
     w.cpus = j.at("cpus").get<unsigned>();
     w.self_ = j.at("self_domid").get<uint32_t>();
     w.autoprobe = j.at("autoprobe").get<bool>();
-    w.builtin = j.value("builtin", false);
-    if (j.contains("signature_enforcement")) w.signature_enforcement = j["signature_enforcement"].get<std::string>();
+    w.modules_ = ModulesModel::from_json(j);
     for (const auto& [d, g] : j.at("guests").items())
     {
         Guest guest{g.at("name"), g.at("running"), {}};
         for (const auto& l : g.value("console", json::array()))
             guest.console.push_back(ConsoleLine{l.at(0).get<int64_t>(), l.at(1).get<std::string>()});
         w.guests_[static_cast<uint32_t>(std::stoul(d))] = std::move(guest);
-    }
-    if (j.contains("module"))
-        w.module_ = ModuleLoad{j["module"].at("path"),
-                                 j["module"].at("params").get<std::map<std::string, std::string>>()};
-    for (const auto& [p, f] : j.at("module_files").items()) {
-        ModuleFile info{p, f.at("name"), f.at("vermagic"), std::nullopt, std::nullopt, std::nullopt, {},
-                        std::nullopt, std::nullopt};
-        for (const auto& [pn, pt] : f.at("params").items()) info.params.push_back({pn, pt.get<std::string>()});
-        if (f.contains("srcversion")) info.srcversion = f["srcversion"].get<std::string>();
-        if (f.contains("version")) info.version = f["version"].get<std::string>();
-        if (f.contains("build_id")) info.build_id = f["build_id"].get<std::string>();
-        if (f.contains("signer")) info.signer = f["signer"].get<std::string>();
-        if (f.contains("sig_key")) info.sig_key = f["sig_key"].get<std::string>();
-        w.module_files_[p] = info;
     }
     for (const auto& f : j.at("faults"))
         w.faults_.push_back(Fault{f.at("kind"), f.at("domid"), f.at("devid"), f.at("step"), f.at("seconds")});

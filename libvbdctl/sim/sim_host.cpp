@@ -201,12 +201,12 @@ class Impl final : public SimHost {
     std::vector<GuestView> guests() override { return world.guests(); }
     Result<void> write_param(const std::string& name, const std::string& value) override {
         VBD_TRY_VOID(mutating("parameter write"));
-        VBD_TRY_VOID(world.write_param(name, value));
+        VBD_TRY_VOID(world.modules().write_param(name, value));
         return flush();
     }
     std::vector<ModuleFile> module_files() override {
         std::vector<ModuleFile> out;
-        for (const auto& [p, f] : world.module_files()) out.push_back(f);
+        for (const auto& [p, f] : world.modules().files()) out.push_back(f);
         return out;
     }
 
@@ -486,7 +486,7 @@ Result<BusDevice> SimBus::device(std::string_view name) {
 }
 
 Result<bool> SimBus::driver_registered(std::string_view drv) {
-    return drv == "vbd" && s_.world.module_loaded();
+    return drv == "vbd" && s_.world.modules().loaded();
 }
 
 Result<void> SimBus::bind(std::string_view drv, std::string_view device) {
@@ -517,18 +517,18 @@ Result<std::optional<LoadedModule>> SimModules::loaded(std::string_view name) {
 }
 
 Result<ModuleFile> SimModules::inspect(std::string_view path) {
-    return s_.world.module_file(std::string(path));
+    return s_.world.modules().file(std::string(path));
 }
 
 Result<std::string> SimModules::resolve(std::string_view name) {
     if (name != "xen_blkback" && name != "xen-blkback")
         return fail(Errc::not_found, "module not found", std::string(name));
-    return s_.world.modprobe_path();
+    return s_.world.modules().modprobe_path();
 }
 
 Result<std::vector<std::string>> SimModules::files(std::string_view name) {
     if (name != "xen_blkback" && name != "xen-blkback") return std::vector<std::string>{};
-    return s_.world.module_files_of_kernel();
+    return s_.world.modules().files_of_kernel();
 }
 
 // The simulated host's /etc/modprobe.d is FILE.d/modprobe.d, read by the real libkmod.
@@ -553,13 +553,13 @@ Result<void> SimModules::unload(std::string_view name) {
 
 Result<std::string> SimModules::keep_copy(std::string_view path, std::string_view dir) {
     VBD_TRY_VOID(s_.mutating("rollback copy of a module file"));
-    return s_.world.copy_module_file(std::string(path), std::string(dir));
+    return s_.world.modules().copy_file(std::string(path), std::string(dir));
 }
 
-Result<std::string> SimKernel::release() { return s_.world.kernel_release; }
+Result<std::string> SimKernel::release() { return s_.world.modules().release; }
 Result<std::string> SimKernel::version() { return std::string("#1 SMP PREEMPT_DYNAMIC (simulated)"); }
 Result<unsigned> SimKernel::online_cpus() { return s_.world.cpus; }
-Result<std::optional<std::string>> SimKernel::signature_enforcement() { return s_.world.signature_enforcement; }
+Result<std::optional<std::string>> SimKernel::signature_enforcement() { return s_.world.modules().signature_enforcement; }
 
 Result<RingSnapshot> SimRings::read(uint32_t domid, uint32_t gref) {
     return s_.world.ring_snapshot(domid, gref);

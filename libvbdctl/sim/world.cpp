@@ -3,11 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include <nlohmann/json.hpp>
+#include "../src/try.hpp"
 
 namespace vbd::sim {
-
-using nlohmann::json;
 
 namespace {
 
@@ -15,49 +13,6 @@ constexpr int64_t connect_latency_ms = 4;  // probe to connect(): xenwatch + rin
 constexpr int64_t guest_react_ms = 10;     // a frontend reacting to a backend change
 
 std::string dev_name(VbdId id) { return id.sysfs_name(); }
-
-std::string vermagic_for(const std::string& release) {
-    return release + " SMP preempt mod_unload modversions ";
-}
-
-// xen-blkback's parameters with modinfo's parmtype, as Linux 6.1 declares them.
-const std::vector<ModuleParam> blkback_params = {
-    {"max_buffer_pages", "int"},   {"max_persistent_grants", "int"},
-    {"persistent_grant_unused_seconds", "uint"}, {"max_queues", "uint"},
-    {"max_ring_page_order", "int"}, {"log_stats", "int"},
-    {"feature_persistent", "bool"}, {"buffer_squeeze_duration_ms", "int"}};
-
-// Parameters writable at runtime (mode 0644); max_ring_page_order is 0444.
-bool runtime_writable(const std::string& name) {
-    return name != "max_ring_page_order" &&
-           std::any_of(blkback_params.begin(), blkback_params.end(),
-                       [&](const ModuleParam& p) { return p.name == name; });
-}
-
-// A value as the kernel's param_set_* stores it and /sys/module shows it (bools as Y/N);
-// nullopt where the kernel refuses it (-EINVAL).
-std::optional<std::string> kernel_param_value(const std::string& name, const std::string& v) {
-    auto p = std::find_if(blkback_params.begin(), blkback_params.end(),
-                          [&](const ModuleParam& x) { return x.name == name; });
-    if (p == blkback_params.end()) return std::nullopt;
-    if (p->type == "bool") {
-        if (v == "y" || v == "Y" || v == "1" || v == "on") return "Y";
-        if (v == "n" || v == "N" || v == "0" || v == "off") return "N";
-        return std::nullopt;
-    }
-    bool neg = p->type == "int" && v.starts_with("-");
-    auto n = parse_uint(neg ? v.substr(1) : v, p->type == "int" ? INT32_MAX : UINT32_MAX);
-    if (!n) return std::nullopt;
-    return (neg && *n ? "-" : "") + std::to_string(*n);
-}
-
-std::map<std::string, std::string> blkback_defaults() {
-    return {{"max_buffer_pages", "1024"},     {"max_persistent_grants", "1056"},
-            {"persistent_grant_unused_seconds", "60"}, {"max_queues", "0"},
-            {"max_ring_page_order", "4"},     {"log_stats", "0"},
-            {"feature_persistent", "Y"},      {"buffer_squeeze_duration_ms", "10"}};
-}
-
 
 } // namespace
 
@@ -107,7 +62,7 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
         {"max-ring-page-order", "4"},
         {"feature-flush-cache", "1"},
         {"feature-discard", "1"},
-        {"feature-persistent", param_bool("feature_persistent") ? "1" : "0"},
+        {"feature-persistent", modules_.param_bool("feature_persistent") ? "1" : "0"},
         {"sectors", "41943040"},
         {"info", "0"},
         {"sector-size", "512"},
@@ -141,8 +96,8 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
 
     publish_rings(id, order, queues, protocol, rate, iodepth);
     // Both ends connected at boot: each decided with the module's feature_persistent.
-    devices_[dev_name(id)].fe_persistent = param_bool("feature_persistent");
-    devices_[dev_name(id)].be_persistent = param_bool("feature_persistent");
+    devices_[dev_name(id)].fe_persistent = modules_.param_bool("feature_persistent");
+    devices_[dev_name(id)].be_persistent = modules_.param_bool("feature_persistent");
 }
 
 void World::create_guest(uint32_t domid, const std::string& name) {
@@ -156,7 +111,7 @@ void World::create_guest(uint32_t domid, const std::string& name) {
     Device& d = devices_[dev_name(id)];
     d.bound = d.blkif_ref = d.connected = false;
     d.fe_live = true;
-    if (module_ && autoprobe) probe(dev_name(id));
+    if (modules_.loaded() && autoprobe) probe(dev_name(id));
 }
 
 void World::detach(VbdId id) {
@@ -233,7 +188,7 @@ Result<void> World::check_init(const InitOptions& opts) {
     if (opts.guests == 0 && opts.backend_domid >= 1 && opts.backend_domid <= 4)
         return fail(Errc::invalid_argument, "the built-in world's guests are domains 1-4: use another --backend-domid");
     for (const auto& [k, v] : opts.blkback_params)
-        if (!kernel_param_value(k, v))
+        if (!ModulesModel::param_value(k, v))
             return fail(Errc::invalid_argument, "xen-blkback has no parameter " + k + " taking '" + v + "'",
                         k, "e.g. --blkback-param feature_persistent=N");
     return {};
@@ -241,7 +196,6 @@ Result<void> World::check_init(const InitOptions& opts) {
 
 World World::make(const InitOptions& opts) {
     World w;
-    w.kernel_release = opts.kernel;
     w.self_ = opts.backend_domid;
     w.xs_.write("/local/domain/0/name", "Domain-0");
     w.xs_.write("/local/domain/0/domid", "0");
@@ -251,34 +205,7 @@ World World::make(const InitOptions& opts) {
     }
     w.xs_.write("/tool/xenstored", "");
 
-    const std::string mods = (opts.compressed_modules ? "/usr/lib/modules/" : "/lib/modules/") + opts.kernel;
-    const std::string stock = mods + "/kernel/drivers/block/xen-blkback/xen-blkback.ko" +
-                              (opts.compressed_modules ? ".xz" : "");
-    // The stock in-tree module has no srcversion and is signed by the distribution (as on
-    // Debian); the locally built update has a srcversion and no signature.
-    auto file = [&](std::string path, std::string release, std::optional<std::string> srcversion,
-                    std::optional<std::string> version, std::string build_id, bool signed_by_debian) {
-        w.module_files_[path] = ModuleFile{path, "xen_blkback", vermagic_for(release), std::move(srcversion),
-                                           std::move(version), std::move(build_id), blkback_params,
-                                           std::nullopt, std::nullopt};
-        if (signed_by_debian) {
-            w.module_files_[path].signer = "Debian Secure Boot CA";
-            w.module_files_[path].sig_key = "32:A0:28:7F:84:1A:03:6F:A3:93:C1:E0:65:C4:3A:E6:B2:42:26:43";
-        }
-    };
-    file(stock, opts.kernel, std::nullopt, std::nullopt, "3f0c2a9d5b7e41c6a8d2e0f19b4c7a3e5d6f8012", true);
-    file(mods + "/updates/xen-blkback.ko", opts.kernel, "8C1F2D3E4A5B6C7D8E9F0A1", "sim-2",
-         "a71e4c0b93d25f6e8c1a0b7d2e4f6a8c9b0d1e23", false);
-    file("/var/lib/vbdctl-sim/xen-blkback-4.19.0-27.ko", "4.19.0-27-amd64", "0D9E8F7A6B5C4D3E2F1A0B9", "sim-old",
-         "5e2d1c0b9a8f7e6d5c4b3a29181706f5e4d3c2b1", false);
-    w.signature_enforcement = opts.signature_enforcement;
-    w.builtin = opts.builtin_blkback;
-    w.module_ = ModuleLoad{stock, blkback_defaults()};
-    w.module_->params["max_queues"] = std::to_string(w.cpus);
-    for (const auto& [k, v] : opts.blkback_params) {
-        auto kv = kernel_param_value(k, v);
-        if (kv) w.module_->params[k] = *kv;
-    }
+    w.modules_ = ModulesModel::make(opts, w.cpus);
 
     if (opts.guests == 0) {
         // The built-in world: every shape of vbd an operator meets.
@@ -452,7 +379,7 @@ std::vector<std::pair<std::string, Ring*>> World::rings_of(VbdId id) {
 
 bool World::rebind_supported() const {
     unsigned major = 0, minor = 0;
-    if (std::sscanf(kernel_release.c_str(), "%u.%u", &major, &minor) != 2) return false;
+    if (std::sscanf(modules_.release.c_str(), "%u.%u", &major, &minor) != 2) return false;
     return major > 5 || (major == 5 && minor >= 5);
 }
 
@@ -481,31 +408,6 @@ Result<BusDevice> World::bus_device(const std::string& name) const {
         b.statistics = it->second.stats;
     }
     return b;
-}
-
-unsigned World::param_uint(const std::string& name, unsigned fallback) const {
-    if (!module_) return fallback;
-    auto it = module_->params.find(name);
-    if (it == module_->params.end()) return fallback;
-    auto v = parse_uint(it->second, 1u << 20);
-    return v ? static_cast<unsigned>(*v) : fallback;
-}
-
-bool World::param_bool(const std::string& name) const {
-    if (!module_) return false;
-    auto it = module_->params.find(name);
-    return it != module_->params.end() && it->second == "Y";
-}
-
-Result<void> World::write_param(const std::string& name, const std::string& value) {
-    if (!module_) return fail(Errc::not_found, "xen_blkback is not loaded", name);
-    if (!runtime_writable(name))
-        return fail(Errc::invalid_argument,
-                    "/sys/module/xen_blkback/parameters/" + name + " is not writable at runtime", name);
-    auto v = kernel_param_value(name, value);
-    if (!v) return fail(Errc::invalid_argument, "write error: Invalid argument ('" + value + "')", name);
-    module_->params[name] = *v; // read again at the next connect
-    return {};
 }
 
 void World::guest_log(uint32_t domid, std::string text) {
@@ -549,8 +451,8 @@ void World::probe(const std::string& name) {
     // The writes and their order are the real kernel's (tests/data/lab-traces/02-bind-*).
     std::string be = backend_path(*id);
     xs_.write(be + "/feature-max-indirect-segments", "256");
-    xs_.write(be + "/multi-queue-max-queues", std::to_string(param_uint("max_queues", cpus)));
-    xs_.write(be + "/max-ring-page-order", std::to_string(param_uint("max_ring_page_order", 4)));
+    xs_.write(be + "/multi-queue-max-queues", std::to_string(modules_.param_uint("max_queues", cpus)));
+    xs_.write(be + "/max-ring-page-order", std::to_string(modules_.param_uint("max_ring_page_order", 4)));
     xs_.write(be + "/state", "2");
     auto fe = xs_.read("/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
                       std::to_string(id->devid) + "/state");
@@ -593,13 +495,13 @@ void World::connect(const std::string& name) {
     if (take_fault("hang-connect", id->domid, id->devid)) return; // stays InitWait
     unsigned order = static_cast<unsigned>(
         parse_uint(xs_.read(fe + "/ring-page-order").value_or("0"), 64).value_or(0));
-    unsigned max_order = param_uint("max_ring_page_order", 4);
+    unsigned max_order = modules_.param_uint("max_ring_page_order", 4);
     if (order > max_order)
         return fatal(name, "-22 " + fe + " ring page order " + std::to_string(order) +
                                " exceeds max:" + std::to_string(max_order));
     unsigned queues = static_cast<unsigned>(
         parse_uint(xs_.read(fe + "/multi-queue-num-queues").value_or("1"), 1024).value_or(1));
-    unsigned max_q = param_uint("max_queues", cpus);
+    unsigned max_q = modules_.param_uint("max_queues", cpus);
     if (queues > max_q)
         return fatal(name, "-22 Frontend " + fe + " requested " + std::to_string(queues) +
                                " queues, max " + std::to_string(max_q));
@@ -610,7 +512,7 @@ void World::connect(const std::string& name) {
     // xen_blkif_map attaches with req_cons = rsp_prod_pvt = rsp_prod; statistics restart.
     d.connected = true;
     // connect_ring: persistent grants when the parameter is on and the frontend offers them.
-    d.be_persistent = param_bool("feature_persistent") &&
+    d.be_persistent = modules_.param_bool("feature_persistent") &&
                       parse_uint(xs_.read(fe + "/feature-persistent").value_or("0"), UINT32_MAX).value_or(0) != 0;
     for (auto& [k, v] : d.stats) v = 0;
     // connect() advertises the device, then switches to Connected (lab trace order).
@@ -619,7 +521,7 @@ void World::connect(const std::string& name) {
         {"feature-flush-cache", "1"}, {"discard-granularity", "4096"}, {"discard-alignment", "0"},
         {"discard-secure", "0"},      {"feature-discard", "1"},        {"feature-barrier", "1"},
         // Since 6.0-rc4 blkback advertises its parameter, not the negotiated value.
-        {"feature-persistent", param_bool("feature_persistent") ? "1" : "0"},
+        {"feature-persistent", modules_.param_bool("feature_persistent") ? "1" : "0"},
         {"sectors", xs_.read(be + "/sectors").value_or("0")},
         {"info", "0"},                {"sector-size", "512"},          {"physical-sector-size", "512"},
     };
@@ -636,7 +538,7 @@ void World::connect(const std::string& name) {
 }
 
 Result<void> World::bind(const std::string& name) {
-    if (!module_)
+    if (!modules_.loaded())
         return fail(Errc::io, "cannot write drivers/vbd/bind: No such file or directory", name,
                     "load xen-blkback first");
     auto it = devices_.find(name);
@@ -648,7 +550,7 @@ Result<void> World::bind(const std::string& name) {
 
 Result<void> World::unbind(const std::string& name) {
     auto it = devices_.find(name);
-    if (!module_ || it == devices_.end() || it->second.removed || !it->second.bound)
+    if (!modules_.loaded() || it == devices_.end() || it->second.removed || !it->second.bound)
         return fail(Errc::io, "write to drivers/vbd/unbind failed: No such device", name);
     auto id = parse_sysfs_name(name);
     Device& d = it->second;
@@ -684,108 +586,20 @@ void World::retire(const std::string& name, Device& d, int64_t drain_ms) {
     schedule(now_ + drain_ms, "drained", name);
 }
 
-// ---------------------------------------------------------------- modules
+// ---------------------------------------------------------------- modules and blkback
 
-std::optional<vbd::LoadedModule> World::loaded_module() const {
-    if (!module_) return std::nullopt;
-    vbd::LoadedModule m;
-    m.name = "xen_blkback";
-    m.builtin = builtin;
-    m.refcnt = builtin ? 0 : refcnt();
-    auto f = module_files_.find(module_->path);
-    if (f != module_files_.end()) {
-        m.srcversion = f->second.srcversion;
-        m.version = f->second.version;
-        m.build_id = f->second.build_id;
-        m.taint = f->second.srcversion ? "OE" : "";
-    }
-    m.params = module_->params;
-    return m;
-}
-
-Result<ModuleFile> World::module_file(const std::string& path) const {
-    auto f = module_files_.find(path);
-    if (f == module_files_.end())
-        return fail(Errc::not_found, "no such module file", path);
-    // The adapter reads a build-id from an uncompressed ELF file only (the loaded module's
-    // comes from /sys/module/NAME/notes either way).
-    ModuleFile out = f->second;
-    for (const char* ext : {".xz", ".zst", ".gz"})
-        if (path.ends_with(ext)) out.build_id.reset();
-    return out;
-}
-
-std::string World::modprobe_path() const {
-    // depmod's default search order puts updates/ before the kernel's own tree.
-    auto files = module_files_of_kernel();
-    return files.empty() ? "/lib/modules/" + kernel_release + "/kernel/drivers/block/xen-blkback/xen-blkback.ko"
-                         : files.front();
-}
-
-std::vector<std::string> World::module_files_of_kernel() const {
-    std::vector<std::string> updates, kernel;
-    for (const auto& [path, f] : module_files_)
-        for (std::string dir : {"/lib/modules/", "/usr/lib/modules/"}) {
-            dir += kernel_release + "/";
-            if (f.name != "xen_blkback" || !path.starts_with(dir)) continue;
-            (path.compare(dir.size(), 8, "updates/") == 0 ? updates : kernel).push_back(path);
-        }
-    updates.insert(updates.end(), kernel.begin(), kernel.end());
-    return updates;
-}
-
-Result<void> World::load_module(const std::string& path,
-                                const std::map<std::string, std::string>& params) {
-    if (module_) return fail(Errc::busy, "module xen_blkback is already loaded", path);
-    auto f = module_files_.find(path);
-    if (f == module_files_.end()) return fail(Errc::not_found, "no such module file", path);
-    if (signature_enforcement && !f->second.signer)
-        return fail(Errc::io, "init_module failed: Key was rejected by service (" + *signature_enforcement + ")", path);
-    if (take_fault("module-load-fail"))
-        return fail(Errc::io, "init_module failed: Cannot allocate memory (simulated module-load-fail)",
-                    path);
-    // CONFIG_MODVERSIONS: the kernel ignores the release in vermagic, not the rest.
-    auto tail = [](const std::string& vm) { return vm.substr(std::min(vm.size(), vm.find(' '))); };
-    if (tail(f->second.vermagic) != tail(vermagic_for(kernel_release)))
-        return fail(Errc::io, "init_module failed: Invalid module format", path);
-    ModuleLoad m{path, blkback_defaults()};
-    for (const auto& [k, v] : params) {
-        if (!m.params.contains(k)) continue; // unknown parameters are ignored with a warning
-        auto kv = kernel_param_value(k, v);
-        if (!kv) return fail(Errc::io, "init_module failed: Invalid argument ('" + v + "' invalid for parameter `" + k + "')", path);
-        m.params[k] = *kv;
-    }
-    if (m.params["max_queues"] == "0") m.params["max_queues"] = std::to_string(cpus);
-    if (auto o = parse_uint(m.params["max_ring_page_order"], 1u << 20); !o || *o > 4)
-        m.params["max_ring_page_order"] = "4"; // blkback clamps to XENBUS_MAX_RING_GRANT_ORDER
-    module_ = m;
+Result<void> World::load_module(const std::string& path, const std::map<std::string, std::string>& params) {
+    VBD_TRY_VOID(modules_.load(path, params, cpus, [&] { return take_fault("module-load-fail").has_value(); }));
+    // blkback's module init registers the driver: with autoprobe on, it probes every device.
     if (autoprobe)
         for (auto& [name, d] : devices_)
             if (!d.bound && !d.removed) probe(name);
     return {};
 }
 
-Result<void> World::unload_module() {
-    if (!module_) return fail(Errc::not_found, "module xen_blkback is not loaded");
-    if (builtin) return fail(Errc::io, "delete_module failed: No such file or directory (built in)", "xen_blkback");
-    if (int n = refcnt(); n > 0)
-        return fail(Errc::busy,
-                    "delete_module failed: Resource temporarily unavailable (refcnt " +
-                        std::to_string(n) + ")",
-                    "xen_blkback");
-    module_.reset();
-    return {};
-}
+Result<void> World::unload_module() { return modules_.unload(refcnt()); }
 
-Result<std::string> World::copy_module_file(const std::string& path, const std::string& dir) {
-    auto f = module_files_.find(path);
-    if (f == module_files_.end()) return fail(Errc::not_found, "no such module file", path);
-    std::string dest = dir + "/" + path.substr(path.rfind('/') + 1);
-    ModuleFile copy = f->second;
-    copy.path = dest;
-    module_files_[dest] = copy;
-    return dest;
-}
+std::optional<vbd::LoadedModule> World::loaded_module() const { return modules_.loaded_module(refcnt()); }
 
 Result<RingSnapshot> World::ring_snapshot(uint32_t domid, uint32_t gref) const {
     std::string prefix = std::to_string(domid) + "/";

@@ -18,6 +18,7 @@
 #include "vbdctl/ports.hpp"
 #include "vbdctl/sim.hpp"
 #include "vbdctl/types.hpp"
+#include "modules_model.hpp"
 #include "xenstore_model.hpp"
 
 namespace vbd::sim {
@@ -55,11 +56,6 @@ struct Device {
     /// A running blkfront drives this frontend through its states (a guest created during
     /// the simulation); the built-in world's frontends only react to closing.
     bool fe_live = false;
-};
-
-struct ModuleLoad {
-    std::string path;
-    std::map<std::string, std::string> params; ///< every parameter, with defaults filled in
 };
 
 /// One line of a guest's kernel log, as its console shows it.
@@ -117,20 +113,13 @@ class World {
     Result<void> unbind(const std::string& name);
     bool autoprobe = true;
 
+    // --- the module loader; loading and unloading involve blkback (probes, references) ----
+    ModulesModel& modules() { return modules_; }
+    const ModulesModel& modules() const { return modules_; }
     std::optional<vbd::LoadedModule> loaded_module() const;
-    Result<ModuleFile> module_file(const std::string& path) const;
-    std::string modprobe_path() const;
-    /// The module files under the running kernel's module directories, modprobe's first.
-    std::vector<std::string> module_files_of_kernel() const;
     Result<void> load_module(const std::string& path, const std::map<std::string, std::string>& params);
     Result<void> unload_module();
-    Result<std::string> copy_module_file(const std::string& path, const std::string& dir);
-    const std::map<std::string, ModuleFile>& module_files() const { return module_files_; }
-    bool module_loaded() const { return module_.has_value(); }
-    bool builtin = false; ///< xen-blkback built in: loaded for good, no refcount
-    std::optional<std::string> signature_enforcement; ///< "sig_enforce", "lockdown integrity"
 
-    std::string kernel_release;
     unsigned cpus = 4;
     /// Linux >= 5.5: blkback sets allow_rebind.
     bool rebind_supported() const;
@@ -139,9 +128,6 @@ class World {
     std::optional<std::string> guest_name(uint32_t domid) const;
     /// Every guest with its frontends' view of each disk and its console.
     std::vector<GuestView> guests() const;
-
-    /// A write to /sys/module/xen_blkback/parameters/NAME (only the 0644 ones).
-    Result<void> write_param(const std::string& name, const std::string& value);
 
     // --- faults --------------------------------------------------------------------------
     Result<void> add_fault(const Fault& f);
@@ -167,7 +153,6 @@ class World {
     void publish_rings(VbdId id, unsigned order, unsigned queues, const char* protocol, double rate,
                        uint32_t iodepth);
     void remove_vbd(VbdId id);
-    bool param_bool(const std::string& name) const;
     std::string backend_path(VbdId id) const;
     void advance_rings(int64_t dt_ms);
     void probe(const std::string& name);
@@ -176,7 +161,6 @@ class World {
     void schedule(int64_t at, const std::string& kind, const std::string& device);
     std::optional<Fault> take_fault(const std::string& kind, uint32_t domid = 0, uint32_t devid = 0);
     int refcnt() const;
-    unsigned param_uint(const std::string& name, unsigned fallback) const;
     std::vector<std::pair<std::string, Ring*>> rings_of(VbdId id);
     static Result<World> from_json(const nlohmann::json& j); ///< all but xenstore
     nlohmann::json to_json() const;
@@ -194,8 +178,7 @@ class World {
     std::map<std::string, Device> devices_;
     std::map<std::string, Ring> rings_; ///< "D/N/Q"
     std::map<uint32_t, Guest> guests_;
-    std::optional<ModuleLoad> module_;
-    std::map<std::string, ModuleFile> module_files_; ///< by path
+    ModulesModel modules_;
     std::vector<Fault> faults_;
     std::multimap<int64_t, Event> events_; ///< by time; equal times in the order scheduled
     double drain_ms_ = 20;
