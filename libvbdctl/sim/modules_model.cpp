@@ -2,13 +2,9 @@
 
 #include <algorithm>
 
-#include <nlohmann/json.hpp>
-
 #include "vbdctl/types.hpp"
 
 namespace vbd::sim {
-
-using nlohmann::json;
 
 namespace {
 
@@ -214,47 +210,6 @@ Result<void> ModulesModel::write_param(const std::string& name, const std::strin
     if (!v) return fail(Errc::invalid_argument, "write error: Invalid argument ('" + value + "')", name);
     module_->params[name] = *v; // read again at the next connect
     return {};
-}
-
-void ModulesModel::to_json(json& j) const {
-    j["kernel"] = release;
-    j["builtin"] = builtin;
-    if (signature_enforcement) j["signature_enforcement"] = *signature_enforcement;
-    if (module_) j["module"] = {{"path", module_->path}, {"params", module_->params}};
-    json files = json::object();
-    for (const auto& [p, f] : files_) {
-        json params = json::object();
-        for (const auto& prm : f.params) params[prm.name] = prm.type;
-        json fj = {{"name", f.name}, {"vermagic", f.vermagic}, {"params", params}};
-        if (f.srcversion) fj["srcversion"] = *f.srcversion;
-        if (f.version) fj["version"] = *f.version;
-        if (f.build_id) fj["build_id"] = *f.build_id;
-        if (f.signer) fj["signer"] = *f.signer;
-        if (f.sig_key) fj["sig_key"] = *f.sig_key;
-        files[p] = std::move(fj);
-    }
-    j["module_files"] = std::move(files);
-}
-
-ModulesModel ModulesModel::from_json(const json& j) {
-    ModulesModel m;
-    m.release = j.at("kernel").get<std::string>();
-    m.builtin = j.value("builtin", false);
-    if (j.contains("signature_enforcement")) m.signature_enforcement = j["signature_enforcement"].get<std::string>();
-    if (j.contains("module"))
-        m.module_ = ModuleLoad{j["module"].at("path"), j["module"].at("params").get<std::map<std::string, std::string>>()};
-    for (const auto& [p, f] : j.at("module_files").items()) {
-        ModuleFile info{p, f.at("name"), f.at("vermagic"), std::nullopt, std::nullopt, std::nullopt, {},
-                        std::nullopt, std::nullopt};
-        for (const auto& [pn, pt] : f.at("params").items()) info.params.push_back({pn, pt.get<std::string>()});
-        if (f.contains("srcversion")) info.srcversion = f["srcversion"].get<std::string>();
-        if (f.contains("version")) info.version = f["version"].get<std::string>();
-        if (f.contains("build_id")) info.build_id = f["build_id"].get<std::string>();
-        if (f.contains("signer")) info.signer = f["signer"].get<std::string>();
-        if (f.contains("sig_key")) info.sig_key = f["sig_key"].get<std::string>();
-        m.files_[p] = info;
-    }
-    return m;
 }
 
 } // namespace vbd::sim

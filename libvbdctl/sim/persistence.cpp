@@ -1,6 +1,8 @@
-// The simulator's persistence: a world as its state file. A header line gives the sizes of
-// three sections: JSON for everything but xenstore, then xenstore's nodes and change log as
-// text (XenstoreModel's own format: most of a world, and cheap to index instead of parse).
+// The simulator's persistence: a world as its state file, every model's part of it except
+// xenstore's (XenstoreModel keeps its nodes in their file form). A header line gives the sizes
+// of six sections: JSON for the small things (clock, modules, guests, faults, events), then
+// xenstore's nodes and change log, then devices, rings and blkfronts as text, one line each:
+// they grow with the vbds, and as JSON objects they were most of a large world's load time.
 
 #include <array>
 #include <charconv>
@@ -17,11 +19,10 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::string_view state_magic = "vbdctl-sim-state 4";
-constexpr size_t sections = 5; // JSON, xenstore nodes, xenstore log, devices, rings
+constexpr std::string_view state_magic = "vbdctl-sim-state 5";
+constexpr size_t sections = 6; // JSON, xenstore nodes, xenstore log, devices, rings, blkfronts
 
-// Devices and rings are one line each of space-separated fields: there are as many as vbds,
-// and parsing them as JSON objects was most of a large world's load time.
+// A text section's line: space-separated fields.
 template <class T> void put(std::string& out, T v) {
     char buf[32];
     auto r = std::to_chars(buf, buf + sizeof buf, v);
@@ -83,20 +84,14 @@ template <class F> bool each_line(std::string_view text, F f) {
 
 json World::to_json() const {
     json j;
-    j["format"] = 4;
+    j["format"] = 5;
     j["now_ms"] = now_;
     j["cpus"] = cpus;
     j["self_domid"] = self_;
     j["autoprobe"] = autoprobe;
     modules_.to_json(j);
     j["xs_seq"] = xs_.seq();
-    json guests = json::object();
-    for (const auto& [d, g] : guests_) {
-        json console = json::array();
-        for (const auto& l : g.console) console.push_back({l.at, l.text});
-        guests[std::to_string(d)] = {{"name", g.name}, {"running", g.running}, {"console", console}};
-    }
-    j["guests"] = std::move(guests);
+    frontends_.to_json(j);
     json faults = json::array();
     for (const auto& f : faults_)
         faults.push_back({{"kind", f.kind}, {"domid", f.domid}, {"devid", f.devid},
@@ -109,21 +104,15 @@ json World::to_json() const {
 }
 
 Result<World> World::from_json(const json& j) try {
-    if (j.value("format", 0) != 4)
-        return fail(Errc::bad_value, "not a vbdctl simulator state file of this version (format 4)");
+    if (j.value("format", 0) != 5)
+        return fail(Errc::bad_value, "not a vbdctl simulator state file of this version (format 5)");
     World w;
     w.now_ = j.at("now_ms").get<int64_t>();
     w.cpus = j.at("cpus").get<unsigned>();
     w.self_ = j.at("self_domid").get<uint32_t>();
     w.autoprobe = j.at("autoprobe").get<bool>();
     w.modules_ = ModulesModel::from_json(j);
-    for (const auto& [d, g] : j.at("guests").items())
-    {
-        Guest guest{g.at("name"), g.at("running"), {}};
-        for (const auto& l : g.value("console", json::array()))
-            guest.console.push_back(ConsoleLine{l.at(0).get<int64_t>(), l.at(1).get<std::string>()});
-        w.guests_[static_cast<uint32_t>(std::stoul(d))] = std::move(guest);
-    }
+    w.frontends_.guests_from_json(j);
     for (const auto& f : j.at("faults"))
         w.faults_.push_back(Fault{f.at("kind"), f.at("domid"), f.at("devid"), f.at("step"), f.at("seconds")});
     for (const auto& e : j.at("events")) {
@@ -144,7 +133,7 @@ std::string World::devices_section() const {
         put(out, d.draining);
         for (bool b : {d.connected, d.removed}) put(out, int(b));
         put(out, d.inflight);
-        for (bool b : {d.be_persistent, d.fe_persistent, d.fe_disabled, d.fe_live}) put(out, int(b));
+        put(out, int(d.be_persistent));
         std::string stats;
         for (const auto& [k, v] : d.stats) {
             stats += stats.empty() ? "" : ",";
@@ -186,9 +175,6 @@ bool World::load_devices(std::string_view text) {
         d.removed = f.flag();
         d.inflight = f.num<uint32_t>();
         d.be_persistent = f.flag();
-        d.fe_persistent = f.flag();
-        d.fe_disabled = f.flag();
-        d.fe_live = f.flag();
         std::string_view stats = f.word();
         if (!f.ok()) return false;
         bool items_ok = each_item(stats, [&](std::string_view kv) {
@@ -231,6 +217,93 @@ bool World::load_rings(std::string_view text) {
     });
 }
 
+void FrontendModel::to_json(json& j) const {
+    json guests = json::object();
+    for (const auto& [d, g] : guests_) {
+        json console = json::array();
+        for (const auto& l : g.console) console.push_back({l.at, l.text});
+        guests[std::to_string(d)] = {{"name", g.name}, {"running", g.running}, {"console", console}};
+    }
+    j["guests"] = std::move(guests);
+}
+
+void FrontendModel::guests_from_json(const json& j) {
+    for (const auto& [d, g] : j.at("guests").items()) {
+        auto domid = parse_uint(d, max_domid);
+        if (!domid) throw json::other_error::create(501, "guest domid " + d, nullptr);
+        Guest guest{g.at("name"), g.at("running"), {}};
+        for (const auto& l : g.value("console", json::array()))
+            guest.console.push_back(ConsoleLine{l.at(0).get<int64_t>(), l.at(1).get<std::string>()});
+        guests_[static_cast<uint32_t>(*domid)] = std::move(guest);
+    }
+}
+
+std::string FrontendModel::blkfronts_section() const {
+    std::string out;
+    for (const auto& [n, f] : blkfronts_) {
+        out += n;
+        out += ' ';
+        for (bool b : {f.persistent, f.disabled}) put(out, int(b));
+        out += f.live ? "1\n" : "0\n";
+    }
+    return out;
+}
+
+bool FrontendModel::load_blkfronts(std::string_view text) {
+    return each_line(text, [&](std::string_view line) {
+        Fields f(line);
+        std::string name(f.word());
+        Blkfront b;
+        b.persistent = f.flag();
+        b.disabled = f.flag();
+        b.live = f.flag();
+        if (!f.ok()) return false;
+        blkfronts_.emplace_hint(blkfronts_.end(), std::move(name), b);
+        return true;
+    });
+}
+
+void ModulesModel::to_json(json& j) const {
+    j["kernel"] = release;
+    j["builtin"] = builtin;
+    if (signature_enforcement) j["signature_enforcement"] = *signature_enforcement;
+    if (module_) j["module"] = {{"path", module_->path}, {"params", module_->params}};
+    json files = json::object();
+    for (const auto& [p, f] : files_) {
+        json params = json::object();
+        for (const auto& prm : f.params) params[prm.name] = prm.type;
+        json fj = {{"name", f.name}, {"vermagic", f.vermagic}, {"params", params}};
+        if (f.srcversion) fj["srcversion"] = *f.srcversion;
+        if (f.version) fj["version"] = *f.version;
+        if (f.build_id) fj["build_id"] = *f.build_id;
+        if (f.signer) fj["signer"] = *f.signer;
+        if (f.sig_key) fj["sig_key"] = *f.sig_key;
+        files[p] = std::move(fj);
+    }
+    j["module_files"] = std::move(files);
+}
+
+ModulesModel ModulesModel::from_json(const json& j) {
+    ModulesModel m;
+    m.release = j.at("kernel").get<std::string>();
+    m.builtin = j.value("builtin", false);
+    if (j.contains("signature_enforcement")) m.signature_enforcement = j["signature_enforcement"].get<std::string>();
+    if (j.contains("module"))
+        m.module_ = ModuleLoad{j["module"].at("path"), j["module"].at("params").get<std::map<std::string, std::string>>()};
+    for (const auto& [p, f] : j.at("module_files").items()) {
+        ModuleFile info{p, f.at("name"), f.at("vermagic"), std::nullopt, std::nullopt, std::nullopt, {},
+                        std::nullopt, std::nullopt};
+        for (const auto& [pn, pt] : f.at("params").items()) info.params.push_back({pn, pt.get<std::string>()});
+        if (f.contains("srcversion")) info.srcversion = f["srcversion"].get<std::string>();
+        if (f.contains("version")) info.version = f["version"].get<std::string>();
+        if (f.contains("build_id")) info.build_id = f["build_id"].get<std::string>();
+        if (f.contains("signer")) info.signer = f["signer"].get<std::string>();
+        if (f.contains("sig_key")) info.sig_key = f["sig_key"].get<std::string>();
+        m.files_[p] = info;
+    }
+    return m;
+}
+
 std::unique_ptr<World::Saved> World::save() const {
     auto out = std::make_unique<Saved>();
     std::string meta = to_json().dump();
@@ -238,16 +311,19 @@ std::unique_ptr<World::Saved> World::save() const {
     out->log = xs_.log_section();
     out->devices = devices_section();
     out->rings = rings_section();
+    out->blkfronts = frontends_.blkfronts_section();
     size_t nodes_size = 0;
     for (auto p : nodes) nodes_size += p.size();
     out->head = std::string(state_magic);
-    for (size_t n : {meta.size(), nodes_size, out->log.size(), out->devices.size(), out->rings.size()})
+    for (size_t n : {meta.size(), nodes_size, out->log.size(), out->devices.size(), out->rings.size(),
+                     out->blkfronts.size()})
         out->head += " " + std::to_string(n);
     out->head += "\n" + meta;
-    out->pieces.reserve(nodes.size() + 4);
+    out->pieces.reserve(nodes.size() + 5);
     out->pieces.emplace_back(out->head);
     out->pieces.insert(out->pieces.end(), nodes.begin(), nodes.end());
-    for (const std::string* s : {&out->log, &out->devices, &out->rings}) out->pieces.emplace_back(*s);
+    for (const std::string* s : {&out->log, &out->devices, &out->rings, &out->blkfronts})
+        out->pieces.emplace_back(*s);
     return out;
 }
 
@@ -278,6 +354,7 @@ Result<World> World::load(std::string bytes) {
     if (!j.contains("xs_seq") || !j["xs_seq"].is_number_unsigned()) return bad("no xenstore sequence");
     if (!w.load_devices(all.substr(at[3], len[3]))) return bad("its devices section is damaged");
     if (!w.load_rings(all.substr(at[4], len[4]))) return bad("its rings section is damaged");
+    if (!w.frontends_.load_blkfronts(all.substr(at[5], len[5]))) return bad("its blkfronts section is damaged");
     w.xs_ = VBD_TRY(XenstoreModel::load(std::move(bytes), at[1], len[1], at[2], len[2], j["xs_seq"].get<uint64_t>()));
     return w;
 }

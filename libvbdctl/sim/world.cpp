@@ -19,11 +19,15 @@ std::string dev_name(VbdId id) { return id.sysfs_name(); }
 // ---------------------------------------------------------------- building worlds
 
 void World::add_guest(uint32_t domid, const std::string& name) {
-    guests_[domid] = Guest{name, true, {}};
+    frontends_.add_guest(domid, name);
     std::string d = "/local/domain/" + std::to_string(domid);
     xs_.write(d + "/name", name);
     xs_.write(d + "/domid", std::to_string(domid));
     xs_.write(d + "/vm", "/vm/00000000-0000-0000-0000-" + std::to_string(100000000000 + domid));
+}
+
+std::string World::frontend_path(VbdId id) {
+    return "/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid);
 }
 
 std::string World::backend_path(VbdId id) const {
@@ -35,9 +39,8 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
                     XenbusState fe_state, double rate, uint32_t iodepth) {
     std::string vdev = devid_to_vdev(id.devid).value_or(std::to_string(id.devid));
     std::string be = backend_path(id);
-    std::string fe = "/local/domain/" + std::to_string(id.domid) + "/device/vbd/" +
-                     std::to_string(id.devid);
-    std::string lv = "/dev/vg0/" + guests_[id.domid].name + "-" + vdev;
+    std::string fe = frontend_path(id);
+    std::string lv = "/dev/vg0/" + frontends_.name(id.domid).value_or("guest") + "-" + vdev;
     unsigned minor = static_cast<unsigned>(devices_.size());
     char pdev[32];
     std::snprintf(pdev, sizeof pdev, "fd:%x", minor);
@@ -96,7 +99,7 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
 
     publish_rings(id, order, queues, protocol, rate, iodepth);
     // Both ends connected at boot: each decided with the module's feature_persistent.
-    devices_[dev_name(id)].fe_persistent = modules_.param_bool("feature_persistent");
+    frontends_.blkfront(dev_name(id)).persistent = modules_.param_bool("feature_persistent");
     devices_[dev_name(id)].be_persistent = modules_.param_bool("feature_persistent");
 }
 
@@ -110,7 +113,7 @@ void World::create_guest(uint32_t domid, const std::string& name) {
     xs_.write(backend_path(id) + "/state", "1");
     Device& d = devices_[dev_name(id)];
     d.bound = d.blkif_ref = d.connected = false;
-    d.fe_live = true;
+    frontends_.blkfront(dev_name(id)).live = true;
     if (modules_.loaded() && autoprobe) probe(dev_name(id));
 }
 
@@ -137,7 +140,8 @@ void World::remove_vbd(VbdId id) {
     std::string key = std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/";
     std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(key); });
     xs_.remove(backend_path(id));
-    xs_.remove("/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid));
+    xs_.remove(frontend_path(id));
+    frontends_.forget(name);
     xs_.remove("/libxl/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid));
 }
 
@@ -145,7 +149,7 @@ void World::remove_vbd(VbdId id) {
 // protocol and feature-persistent; the guest then drives I/O at rate with iodepth in flight.
 void World::publish_rings(VbdId id, unsigned order, unsigned queues, const char* protocol, double rate,
                           uint32_t iodepth) {
-    std::string fe = "/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid);
+    std::string fe = frontend_path(id);
     if (protocol) xs_.write(fe + "/protocol", protocol);
     if (order > 0) xs_.write(fe + "/ring-page-order", std::to_string(order));
     if (queues > 1) xs_.write(fe + "/multi-queue-num-queues", std::to_string(queues));
@@ -260,13 +264,12 @@ void World::advance_rings(int64_t dt) {
         auto a = key.find('/'), b = key.find('/', a + 1);
         VbdId id{static_cast<uint32_t>(std::stoul(key.substr(0, a))),
                  static_cast<uint32_t>(std::stoul(key.substr(a + 1, b - a - 1)))};
-        auto g = guests_.find(id.domid);
-        if (g == guests_.end() || !g->second.running) continue;
-        auto fe = xs_.read("/local/domain/" + std::to_string(id.domid) + "/device/vbd/" +
-                          std::to_string(id.devid) + "/state");
+        if (!frontends_.running(id.domid)) continue;
+        auto fe = xs_.read(frontend_path(id) + "/state");
         if (fe != "4") continue;
         Device& dev = devices_[dev_name(id)];
-        if (dev.fe_disabled) continue; // the guest lost this disk: its I/O hangs, nothing moves
+        const Blkfront* front = frontends_.find(dev_name(id));
+        if (front && front->disabled) continue; // the guest lost this disk: its I/O hangs, nothing moves
         uint32_t pending = r.req_prod - r.rsp_prod;
         if (pending > r.size) continue; // a corrupt ring: nothing sane moves on it
         r.carry += r.rate * static_cast<double>(dt) / 1000.0;
@@ -275,14 +278,10 @@ void World::advance_rings(int64_t dt) {
         if (backend_serving(id) && !r.stalled) {
             // The backend answers everything outstanding; the guest refills its queue.
             r.rsp_prod += pending;
-            if (pending > 0 && dev.be_persistent && !dev.fe_persistent) {
+            if (pending > 0 && dev.be_persistent && !(front && front->persistent)) {
                 // blkback kept the data grants mapped (persistent) while blkfront expects them
                 // back: blkif_completion fails and blkfront stops the device for good.
-                std::string vdev = devid_to_vdev(id.devid).value_or(std::to_string(id.devid));
-                guest_log(id.domid, "backed has not unmapped grant: " +
-                                        std::to_string(r.grefs.empty() ? 0 : r.grefs.back() + 1));
-                guest_log(id.domid, vdev + " disabled for further use");
-                dev.fe_disabled = true;
+                frontends_.grant_left_mapped(id, now_, r.grefs.empty() ? 0 : r.grefs.back() + 1);
                 // Every queue's outstanding requests were answered; the guest submits no more
                 // (its processes hang in D state): dom0 sees idle rings, both ends Connected.
                 for (auto& [k2, other] : rings_of(id))
@@ -314,52 +313,36 @@ void World::advance_to(int64_t t) {
         advance_rings(e.at - now_);
         now_ = std::max(now_, e.at);
         auto d = devices_.find(e.device);
-        if (d == devices_.end()) continue;
+        auto id = parse_sysfs_name(e.device);
+        if (d == devices_.end() || !id) continue;
+        std::string fe = frontend_path(*id);
         if (e.kind == "connect") {
             connect(e.device);
         } else if (e.kind == "drained") {
-            // The old instance's deferred free: its in-flight requests got their responses.
-            auto id = parse_sysfs_name(e.device);
-            // Those requests were spread over the queues: answer each ring's own share only.
+            // The old instance's deferred free: its in-flight requests got their responses,
+            // spread over the queues: answer each ring's own share only.
             uint32_t left = d->second.inflight;
-            if (id)
-                for (auto& [k, r] : rings_of(*id)) {
-                    uint32_t pending = r->req_prod - r->rsp_prod;
-                    uint32_t take = pending <= r->size ? std::min(pending, left) : 0;
-                    r->rsp_prod += take;
-                    left -= take;
-                }
+            for (auto& [k, r] : rings_of(*id)) {
+                uint32_t pending = r->req_prod - r->rsp_prod;
+                uint32_t take = pending <= r->size ? std::min(pending, left) : 0;
+                r->rsp_prod += take;
+                left -= take;
+            }
             d->second.inflight = 0;
             if (d->second.draining > 0) --d->second.draining;
             if (d->second.removed && d->second.draining == 0) devices_.erase(d);
         } else if (e.kind == "frontend-init") {
-            // blkfront saw InitWait: it publishes its ring and says Initialised.
-            auto id = parse_sysfs_name(e.device);
-            std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
-                             std::to_string(id->devid);
+            // blkfront saw InitWait: talk_to_blkback publishes its ring and says Initialised.
             if (xs_.read(fe + "/state") != "1") continue;
             publish_rings(*id, 0, 1, "x86_64-abi", 300, 8);
             xs_.write(fe + "/state", "3");
             if (d->second.bound) schedule(now_ + connect_latency_ms, "connect", e.device);
         } else if (e.kind == "frontend-connected") {
-            // blkfront_connect: the one moment it decides about persistent grants.
-            auto id = parse_sysfs_name(e.device);
-            std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
-                             std::to_string(id->devid);
-            if (xs_.read(fe + "/state") != "3") continue;
-            d->second.fe_persistent = xs_.read(backend_path(*id) + "/feature-persistent") == "1";
-            xs_.write(fe + "/state", "4");
+            frontends_.connect(xs_, e.device, fe, backend_path(*id));
         } else if (e.kind == "toolstack-remove") {
-            if (auto id = parse_sysfs_name(e.device)) remove_vbd(*id);
+            remove_vbd(*id);
         } else if (e.kind == "frontend-closed") {
-            auto id = parse_sysfs_name(e.device);
-            if (!id) continue;
-            std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
-                             std::to_string(id->devid);
-            if (xs_.exists(fe)) {
-                xs_.write(fe + "/state", "5");
-                xs_.write(fe + "/state", "6");
-            }
+            frontends_.close(xs_, fe);
         }
     }
     advance_rings(t - now_);
@@ -410,27 +393,22 @@ Result<BusDevice> World::bus_device(const std::string& name) const {
     return b;
 }
 
-void World::guest_log(uint32_t domid, std::string text) {
-    auto g = guests_.find(domid);
-    if (g == guests_.end()) return;
-    auto& c = g->second.console;
-    c.push_back(ConsoleLine{now_, std::move(text)});
-    if (c.size() > 200) c.erase(c.begin());
-}
-
 std::vector<GuestView> World::guests() const {
     std::vector<GuestView> out;
-    for (const auto& [domid, g] : guests_) {
-        GuestView v{domid, g.name, {}, {}};
+    for (uint32_t domid : frontends_.domids()) {
+        std::vector<uint32_t> disks;
         for (const auto& [name, d] : devices_) {
             auto id = parse_sysfs_name(name);
-            if (!id || id->domid != domid || d.removed) continue;
-            v.disks.push_back(FrontendView{id->devid, d.fe_persistent, d.fe_disabled});
+            if (id && id->domid == domid && !d.removed) disks.push_back(id->devid);
         }
-        for (const auto& l : g.console) v.console.emplace_back(l.at, l.text);
-        out.push_back(std::move(v));
+        out.push_back(frontends_.view(domid, disks));
     }
     return out;
+}
+
+void World::react(FrontendStep step, const std::string& name) {
+    static const char* const kinds[] = {nullptr, "frontend-init", "frontend-connected", "frontend-closed"};
+    if (step != FrontendStep::none) schedule(now_ + guest_react_ms, kinds[static_cast<int>(step)], name);
 }
 
 int World::refcnt() const {
@@ -454,13 +432,12 @@ void World::probe(const std::string& name) {
     xs_.write(be + "/multi-queue-max-queues", std::to_string(modules_.param_uint("max_queues", cpus)));
     xs_.write(be + "/max-ring-page-order", std::to_string(modules_.param_uint("max_ring_page_order", 4)));
     xs_.write(be + "/state", "2");
-    auto fe = xs_.read("/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
-                      std::to_string(id->devid) + "/state");
+    auto fe = xs_.read(frontend_path(*id) + "/state");
     if (fe == "3" || fe == "4")
         schedule(now_ + connect_latency_ms + static_cast<int64_t>(rings_of(*id).size()),
                  "connect", name);
-    else if (fe == "1" && d.fe_live)
-        schedule(now_ + guest_react_ms, "frontend-init", name);
+    else
+        react(frontends_.backend_initwait(xs_, name, frontend_path(*id)), name);
 }
 
 void World::fatal(const std::string& name, const std::string& msg) {
@@ -474,22 +451,14 @@ void World::fatal(const std::string& name, const std::string& msg) {
     Device& d = devices_[name];
     d.connected = false;
     // blkback_changed -> blkfront_closing: the guest marks the disk dead and closes its end.
-    std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" + std::to_string(id->devid);
-    auto fe_state = xs_.read(fe + "/state");
-    if (fe_state == "3" || fe_state == "4") {
-        d.fe_disabled = true;
-        guest_log(id->domid, "blkfront: " + devid_to_vdev(id->devid).value_or(std::to_string(id->devid)) +
-                                 ": backend Closing, the disk is gone (blkfront_closing)");
-        schedule(now_ + guest_react_ms, "frontend-closed", name);
-    }
+    react(frontends_.backend_closing(xs_, *id, frontend_path(*id), now_), name);
 }
 
 void World::connect(const std::string& name) {
     auto id = parse_sysfs_name(name);
     Device& d = devices_[name];
     if (!id || !d.bound) return;
-    std::string fe = "/local/domain/" + std::to_string(id->domid) + "/device/vbd/" +
-                     std::to_string(id->devid);
+    std::string fe = frontend_path(*id);
     if (take_fault("reconnect-fatal", id->domid, id->devid))
         return fatal(name, "-5 mapping ring-ref port 0 (simulated reconnect-fatal)");
     if (take_fault("hang-connect", id->domid, id->devid)) return; // stays InitWait
@@ -527,14 +496,7 @@ void World::connect(const std::string& name) {
     };
     for (const auto& [k, v] : advertised) xs_.write(be + "/" + k, v);
     xs_.write(be + "/state", "4");
-    // A connected blkfront only re-reads the size (blkfront_connect): no renegotiation. One
-    // that disabled the disk runs its first-connect path again and trips BUG_ON(info->gd)
-    // in xenwatch (seen in the lab, Linux 6.1): the guest no longer reacts to xenstore.
-    if (xs_.read(fe + "/state") == "3" && d.fe_live) schedule(now_ + guest_react_ms, "frontend-connected", name);
-    if (xs_.read(fe + "/state") == "4") {
-        if (d.fe_disabled) guest_log(id->domid, "kernel BUG at drivers/block/xen-blkfront.c:1081!");
-        else guest_log(id->domid, "Setting capacity to " + xs_.read(be + "/sectors").value_or("0"));
-    }
+    react(frontends_.backend_connected(xs_, *id, fe, be, now_), name);
 }
 
 Result<void> World::bind(const std::string& name) {
@@ -613,11 +575,7 @@ Result<RingSnapshot> World::ring_snapshot(uint32_t domid, uint32_t gref) const {
                               std::to_string(domid) + " failed: Invalid argument");
 }
 
-std::optional<std::string> World::guest_name(uint32_t domid) const {
-    auto g = guests_.find(domid);
-    if (g == guests_.end() || !g->second.running) return std::nullopt;
-    return g->second.name;
-}
+std::optional<std::string> World::guest_name(uint32_t domid) const { return frontends_.name(domid); }
 
 // ---------------------------------------------------------------- faults
 
@@ -643,8 +601,8 @@ Result<void> World::add_fault(const Fault& f) {
             return fail(Errc::not_found, "no such vbd", VbdId{f.domid, f.devid}.sysfs_name());
         break;
     case FaultArgs::domid:
-        if (f.kind == "create-guest" ? (guests_.contains(f.domid) || f.domid == 0 || f.domid > max_domid)
-                                     : !guests_.contains(f.domid))
+        if (f.kind == "create-guest" ? (frontends_.has_guest(f.domid) || f.domid == 0 || f.domid > max_domid)
+                                     : !frontends_.has_guest(f.domid))
             return fail(Errc::invalid_argument, "domain " + std::to_string(f.domid) +
                                                     (f.kind == "create-guest" ? " exists or is not a guest domid"
                                                                               : " is not a guest here"));
@@ -709,9 +667,7 @@ bool World::on_journal_cleared(int last_step) {
 }
 
 void World::destroy_guest(uint32_t domid) {
-    auto g = guests_.find(domid);
-    if (g == guests_.end()) return;
-    g->second.running = false;
+    if (!frontends_.has_guest(domid)) return;
     // The toolstack tears the devices down: the backend directories go, so xenbus removes
     // the devices; each blkif still drains before its module reference is dropped.
     for (auto& [name, d] : devices_) {
@@ -725,7 +681,7 @@ void World::destroy_guest(uint32_t domid) {
     xs_.remove("/local/domain/" + std::to_string(self_) + "/backend/vbd/" + std::to_string(domid));
     xs_.remove("/local/domain/" + std::to_string(domid));
     xs_.remove("/libxl/" + std::to_string(domid));
-    guests_.erase(g);
+    frontends_.destroy(domid);
 }
 
 } // namespace vbd::sim

@@ -18,6 +18,7 @@
 #include "vbdctl/ports.hpp"
 #include "vbdctl/sim.hpp"
 #include "vbdctl/types.hpp"
+#include "frontend_model.hpp"
 #include "modules_model.hpp"
 #include "xenstore_model.hpp"
 
@@ -48,32 +49,12 @@ struct Device {
     /// blkback's persistent-grant decision at its last connect (its parameter && the
     /// frontend's key); it is remade at every connect.
     bool be_persistent = false;
-    /// blkfront's decision, made once at the frontend's own connect (its parameter && the
-    /// backend's key then) and kept across backend rebinds (XEN-FACTS.md).
-    bool fe_persistent = false;
-    /// blkfront met a grant the backend kept mapped and stopped the disk for good.
-    bool fe_disabled = false;
-    /// A running blkfront drives this frontend through its states (a guest created during
-    /// the simulation); the built-in world's frontends only react to closing.
-    bool fe_live = false;
-};
-
-/// One line of a guest's kernel log, as its console shows it.
-struct ConsoleLine {
-    int64_t at = 0;
-    std::string text;
-};
-
-struct Guest {
-    std::string name;
-    bool running = true;
-    std::vector<ConsoleLine> console; ///< what the guest's kernel logged (bounded)
 };
 
 /// Something the kernel does later: finish a connect, run a deferred free.
 struct Event {
     int64_t at = 0;
-    std::string kind; ///< "connect", "drained", "frontend-closed"
+    std::string kind; ///< "connect", "drained", "frontend-init", "frontend-connected", "frontend-closed", "toolstack-remove"
     std::string device;
 };
 
@@ -85,7 +66,7 @@ class World {
     /// The state file (sim/persistence.cpp): what save() returns, written in order, and
     /// back; Errc::bad_value for a file that is not one, damaged or truncated.
     struct Saved {
-        std::string head, scratch, log, devices, rings; ///< header and JSON; changed xenstore lines; the rest
+        std::string head, scratch, log, devices, rings, blkfronts; ///< header and JSON; changed xenstore lines; ...
         std::vector<std::string_view> pieces; ///< into the above and the world: valid while both live
     };
     std::unique_ptr<Saved> save() const;
@@ -149,7 +130,9 @@ class World {
     void add_guest(uint32_t domid, const std::string& name);
     void add_vbd(VbdId id, unsigned order, unsigned queues, const char* protocol,
                  XenbusState fe_state, double rate, uint32_t iodepth);
-    void guest_log(uint32_t domid, std::string text);
+    /// Schedules what blkfront does after the guest's reaction time.
+    void react(FrontendStep step, const std::string& name);
+    static std::string frontend_path(VbdId id);
     void publish_rings(VbdId id, unsigned order, unsigned queues, const char* protocol, double rate,
                        uint32_t iodepth);
     void remove_vbd(VbdId id);
@@ -177,7 +160,7 @@ class World {
     XenstoreModel xs_;
     std::map<std::string, Device> devices_;
     std::map<std::string, Ring> rings_; ///< "D/N/Q"
-    std::map<uint32_t, Guest> guests_;
+    FrontendModel frontends_;
     ModulesModel modules_;
     std::vector<Fault> faults_;
     std::multimap<int64_t, Event> events_; ///< by time; equal times in the order scheduled
