@@ -1,7 +1,11 @@
 #pragma once
-// The simulated host's model: xenstore, the xen-backend bus, xen-blkback and the guests,
-// behaving as ../../shared/XEN-FACTS.md describes. Time is virtual (milliseconds) and only
-// moves when a caller waits or sleeps, so every run is deterministic.
+// The simulated host's kernel: the xen-backend bus and xen-blkback (each device's bound
+// instance and the old instances still draining, with the module references each holds),
+// the shared rings, and the event loop that runs the other models forward: xenstore
+// (xenstore_model), the module loader (modules_model), the guests' blkfront
+// (frontend_model), faults (faults.cpp) and the state file (persistence.cpp). It behaves as
+// ../../shared/XEN-FACTS.md and the lab's traces describe. Time is virtual (milliseconds)
+// and only moves when a caller waits or sleeps, so every run is deterministic.
 
 #include <algorithm>
 #include <cstdint>

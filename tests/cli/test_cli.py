@@ -37,7 +37,7 @@ class World:
 
     def __init__(self, *init_args):
         self.dir = tempfile.TemporaryDirectory(prefix="vbdctl-test-")
-        self.host = "sim:" + os.path.join(self.dir.name, "world.json")
+        self.host = "sim:" + os.path.join(self.dir.name, "world.state")
         if init_args:
             run("sim", "init", *init_args, host=self.host, check=0)
 

@@ -21,7 +21,7 @@ func=$(complete -p vbdctl | sed -n 's/.*-F \([^ ]*\) .*/\1/p')
 export PATH=$(dirname "$vbdctl"):$PATH
 unset VBDCTL_HOST
 cd "$work" || exit 1
-world=$work/world.json # the default world: domids 1-4, guest 1 has xvda and xvdb
+world=$work/world.state # the default world: domids 1-4, guest 1 has xvda and xvdb
 small=$work/small.json
 vbdctl --host "sim:$world" sim init -q || exit 1 # a read-only command creates nothing
 vbdctl --host "sim:$small" sim init --guests 2 --vbds-per-guest 3 -q || exit 1

@@ -8,7 +8,7 @@ vbdctl=$1 completions=$2 work=$3
 command -v zsh >/dev/null || { echo "zsh is not installed: skipped"; exit 77; }
 rm -rf "$work"
 mkdir -p "$work"
-world=$work/world.json
+world=$work/world.state
 
 cat >"$work/drive.zsh" <<'ZSH'
 zmodload zsh/zpty || exit 77

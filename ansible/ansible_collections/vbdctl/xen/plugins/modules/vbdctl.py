@@ -41,7 +41,7 @@ options:
     default: facts
   host:
     description:
-      - Host for vbdctl to act on, passed as C(--host), for example C(local) or C(sim:/path/world.json).
+      - Host for vbdctl to act on, passed as C(--host), for example C(local) or C(sim:/path/world.state).
       - When omitted, vbdctl uses the environment variable C(VBDCTL_HOST) on the managed node, else C(local).
     type: str
   binary:
@@ -126,7 +126,7 @@ EXAMPLES = r'''
 - name: Act on a simulated world instead of this host
   vbdctl.xen.vbdctl:
     state: upgraded
-    host: sim:/tmp/world.json
+    host: sim:/tmp/world.state
     binary: /opt/vbdctl/bin/vbdctl
 '''
 
