@@ -427,18 +427,40 @@ class CrashEveryStep(unittest.TestCase):
         seed = int(os.environ.get("VBDCTL_CRASH_SEED", random.randrange(1 << 30)))
         rnd = random.Random(seed)
         print(f"\nrandom kills: seed {seed} (VBDCTL_CRASH_SEED={seed} repeats them)", file=sys.stderr)
+        def interrupted_upgrade(w):
+            self.assertEqual(self.crash(w, 3, "upgrade-backend", "--yes"), -9)
+
+        def unbound(w):
+            w("unbind", "1", "xvda", "--yes", check=0)
+
+        def stuck_in_initwait(w):
+            unbound(w)
+            w("sim", "fault", "hang-connect", "1", "xvda", check=0)
+            w("bind", "1", "xvda", "--yes", "--timeout", "1", check=1)
+
         runs = [(("upgrade-backend", "--yes"), None, ["unbind", "drain", "bind", "verify"]),
                 (("unbind", "1", "xvdb", "--yes"), None, ["unbind", "drain"]),
-                (("recover", "--yes"), 3, ["load", "drain", "bind", "verify"])]
+                (("bind", "1", "xvda", "--yes"), unbound, ["bind"]),
+                # The verify steps of rebind and recover only read: they take no virtual time,
+                # so no kill lands inside them; test_rebind and test_recover kill right after
+                # their journal names verify.
+                (("rebind", "1", "xvda", "--yes"), stuck_in_initwait, ["unbind", "drain", "bind"]),
+                (("recover", "--yes"), interrupted_upgrade, ["load", "drain", "bind"])]
         for cmd, setup, steps in runs:
             for step in steps:
-                w = World()
-                w("list", check=0)
-                if setup:
-                    self.assertEqual(self.crash(w, setup, "upgrade-backend", "--yes"), -9)
                 delay = rnd.uniform(0, 0.04)
-                where = self.paced_kill(w, cmd, step, delay)
-                self.settled(w, f"{cmd[0]}, SIGKILL {delay * 1000:.0f} ms into step {step} (journal: {where})")
+                # A kill that came after the run finished tested nothing: kill sooner.
+                for _ in range(6):
+                    w = World()
+                    w("list", check=0)
+                    if setup:
+                        setup(w)
+                    where = self.paced_kill(w, cmd, step, delay)
+                    if where != "finished":
+                        break
+                    delay /= 3
+                self.assertNotEqual(where, "finished", (cmd, step))
+                self.settled(w, f"{cmd[0]}, SIGKILL {delay * 1000:.1f} ms into step {step} (journal: {where})")
 
     @classmethod
     def tearDownClass(cls):
