@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 import unittest
+import weakref
 
 VBDCTL = None
 
@@ -37,6 +38,8 @@ class World:
 
     def __init__(self, *init_args):
         self.dir = tempfile.TemporaryDirectory(prefix="vbdctl-test-")
+        # Removed when the world goes (or at exit), explicitly: no ResourceWarning per test.
+        weakref.finalize(self, self.dir.cleanup)
         self.host = "sim:" + os.path.join(self.dir.name, "world.state")
         if init_args:
             run("sim", "init", *init_args, host=self.host, check=0)
