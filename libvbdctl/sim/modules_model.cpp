@@ -26,9 +26,16 @@ bool runtime_writable(const std::string& name) {
                        [&](const ModuleParam& p) { return p.name == name; });
 }
 
-// A value as the kernel's param_set_* stores it and /sys/module shows it (bools as Y/N);
-// nullopt where the kernel refuses it (-EINVAL).
-std::optional<std::string> kernel_param_value(const std::string& name, const std::string& v) {
+std::map<std::string, std::string> blkback_defaults() {
+    return {{"max_buffer_pages", "1024"},     {"max_persistent_grants", "1056"},
+            {"persistent_grant_unused_seconds", "60"}, {"max_queues", "0"},
+            {"max_ring_page_order", "4"},     {"log_stats", "0"},
+            {"feature_persistent", "Y"},      {"buffer_squeeze_duration_ms", "10"}};
+}
+
+} // namespace
+
+std::optional<std::string> ModulesModel::param_value(const std::string& name, const std::string& v) {
     auto p = std::find_if(blkback_params.begin(), blkback_params.end(),
                           [&](const ModuleParam& x) { return x.name == name; });
     if (p == blkback_params.end()) return std::nullopt;
@@ -41,20 +48,6 @@ std::optional<std::string> kernel_param_value(const std::string& name, const std
     auto n = parse_uint(neg ? v.substr(1) : v, p->type == "int" ? INT32_MAX : UINT32_MAX);
     if (!n) return std::nullopt;
     return (neg && *n ? "-" : "") + std::to_string(*n);
-}
-
-std::map<std::string, std::string> blkback_defaults() {
-    return {{"max_buffer_pages", "1024"},     {"max_persistent_grants", "1056"},
-            {"persistent_grant_unused_seconds", "60"}, {"max_queues", "0"},
-            {"max_ring_page_order", "4"},     {"log_stats", "0"},
-            {"feature_persistent", "Y"},      {"buffer_squeeze_duration_ms", "10"}};
-}
-
-
-} // namespace
-
-std::optional<std::string> ModulesModel::param_value(const std::string& name, const std::string& v) {
-    return kernel_param_value(name, v);
 }
 
 ModulesModel ModulesModel::make(const InitOptions& opts, unsigned cpus) {
@@ -85,7 +78,7 @@ ModulesModel ModulesModel::make(const InitOptions& opts, unsigned cpus) {
     m.module_ = ModuleLoad{stock, blkback_defaults()};
     m.module_->params["max_queues"] = std::to_string(cpus);
     for (const auto& [k, v] : opts.blkback_params)
-        if (auto kv = kernel_param_value(k, v)) m.module_->params[k] = *kv;
+        if (auto kv = param_value(k, v)) m.module_->params[k] = *kv;
     return m;
 }
 
@@ -154,7 +147,7 @@ Result<void> ModulesModel::load(const std::string& path, const std::map<std::str
     ModuleLoad m{path, blkback_defaults()};
     for (const auto& [k, v] : params) {
         if (!m.params.contains(k)) continue; // unknown parameters are ignored with a warning
-        auto kv = kernel_param_value(k, v);
+        auto kv = param_value(k, v);
         if (!kv) return fail(Errc::io, "init_module failed: Invalid argument ('" + v + "' invalid for parameter `" + k + "')", path);
         m.params[k] = *kv;
     }
@@ -206,7 +199,7 @@ Result<void> ModulesModel::write_param(const std::string& name, const std::strin
     if (!runtime_writable(name))
         return fail(Errc::invalid_argument,
                     "/sys/module/xen_blkback/parameters/" + name + " is not writable at runtime", name);
-    auto v = kernel_param_value(name, value);
+    auto v = param_value(name, value);
     if (!v) return fail(Errc::invalid_argument, "write error: Invalid argument ('" + value + "')", name);
     module_->params[name] = *v; // read again at the next connect
     return {};

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "../src/paths.hpp"
 #include "../src/try.hpp"
 
 namespace vbd::sim {
@@ -20,26 +21,19 @@ std::string dev_name(VbdId id) { return id.sysfs_name(); }
 
 void World::add_guest(uint32_t domid, const std::string& name) {
     frontends_.add_guest(domid, name);
-    std::string d = "/local/domain/" + std::to_string(domid);
+    std::string d = paths::domain(domid);
     xs_.write(d + "/name", name);
     xs_.write(d + "/domid", std::to_string(domid));
     xs_.write(d + "/vm", "/vm/00000000-0000-0000-0000-" + std::to_string(100000000000 + domid));
 }
 
-std::string World::frontend_path(VbdId id) {
-    return "/local/domain/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid);
-}
-
-std::string World::backend_path(VbdId id) const {
-    return "/local/domain/" + std::to_string(self_) + "/backend/vbd/" + std::to_string(id.domid) +
-           "/" + std::to_string(id.devid);
-}
+std::string World::backend_path(VbdId id) const { return paths::backend(self_, id); }
 
 void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* protocol,
                     XenbusState fe_state, double rate, uint32_t iodepth) {
     std::string vdev = devid_to_vdev(id.devid).value_or(std::to_string(id.devid));
     std::string be = backend_path(id);
-    std::string fe = frontend_path(id);
+    std::string fe = paths::frontend(id);
     std::string lv = "/dev/vg0/" + frontends_.name(id.domid).value_or("guest") + "-" + vdev;
     unsigned minor = static_cast<unsigned>(devices_.size());
     char pdev[32];
@@ -125,7 +119,7 @@ void World::detach(VbdId id) {
     if (it == devices_.end() || it->second.removed) return;
     xs_.write(be + "/online", "0");
     xs_.write(be + "/state", "5");
-    schedule(now_ + guest_react_ms, "frontend-closed", name);
+    react(FrontendStep::close, name);
     schedule(now_ + (it->second.bound ? 3 * guest_react_ms : 10000), "toolstack-remove", name);
 }
 
@@ -140,7 +134,7 @@ void World::remove_vbd(VbdId id) {
     std::string key = std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/";
     std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(key); });
     xs_.remove(backend_path(id));
-    xs_.remove(frontend_path(id));
+    xs_.remove(paths::frontend(id));
     frontends_.forget(name);
     xs_.remove("/libxl/" + std::to_string(id.domid) + "/device/vbd/" + std::to_string(id.devid));
 }
@@ -149,7 +143,7 @@ void World::remove_vbd(VbdId id) {
 // protocol and feature-persistent; the guest then drives I/O at rate with iodepth in flight.
 void World::publish_rings(VbdId id, unsigned order, unsigned queues, const char* protocol, double rate,
                           uint32_t iodepth) {
-    std::string fe = frontend_path(id);
+    std::string fe = paths::frontend(id);
     if (protocol) xs_.write(fe + "/protocol", protocol);
     if (order > 0) xs_.write(fe + "/ring-page-order", std::to_string(order));
     if (queues > 1) xs_.write(fe + "/multi-queue-num-queues", std::to_string(queues));
@@ -204,8 +198,8 @@ World World::make(const InitOptions& opts) {
     w.xs_.write("/local/domain/0/name", "Domain-0");
     w.xs_.write("/local/domain/0/domid", "0");
     if (w.self_ != 0) {
-        w.xs_.write("/local/domain/" + std::to_string(w.self_) + "/name", "storage-dd");
-        w.xs_.write("/local/domain/" + std::to_string(w.self_) + "/domid", std::to_string(w.self_));
+        w.xs_.write(paths::domain(w.self_) + "/name", "storage-dd");
+        w.xs_.write(paths::domain(w.self_) + "/domid", std::to_string(w.self_));
     }
     w.xs_.write("/tool/xenstored", "");
 
@@ -265,7 +259,7 @@ void World::advance_rings(int64_t dt) {
         VbdId id{static_cast<uint32_t>(std::stoul(key.substr(0, a))),
                  static_cast<uint32_t>(std::stoul(key.substr(a + 1, b - a - 1)))};
         if (!frontends_.running(id.domid)) continue;
-        auto fe = xs_.read(frontend_path(id) + "/state");
+        auto fe = xs_.read(paths::frontend(id) + "/state");
         if (fe != "4") continue;
         Device& dev = devices_[dev_name(id)];
         const Blkfront* front = frontends_.find(dev_name(id));
@@ -315,7 +309,7 @@ void World::advance_to(int64_t t) {
         auto d = devices_.find(e.device);
         auto id = parse_sysfs_name(e.device);
         if (d == devices_.end() || !id) continue;
-        std::string fe = frontend_path(*id);
+        std::string fe = paths::frontend(*id);
         if (e.kind == "connect") {
             connect(e.device);
         } else if (e.kind == "drained") {
@@ -432,33 +426,31 @@ void World::probe(const std::string& name) {
     xs_.write(be + "/multi-queue-max-queues", std::to_string(modules_.param_uint("max_queues", cpus)));
     xs_.write(be + "/max-ring-page-order", std::to_string(modules_.param_uint("max_ring_page_order", 4)));
     xs_.write(be + "/state", "2");
-    auto fe = xs_.read(frontend_path(*id) + "/state");
+    auto fe = xs_.read(paths::frontend(*id) + "/state");
     if (fe == "3" || fe == "4")
         schedule(now_ + connect_latency_ms + static_cast<int64_t>(rings_of(*id).size()),
                  "connect", name);
     else
-        react(frontends_.backend_initwait(xs_, name, frontend_path(*id)), name);
+        react(frontends_.backend_initwait(xs_, name, paths::frontend(*id)), name);
 }
 
 void World::fatal(const std::string& name, const std::string& msg) {
     auto id = parse_sysfs_name(name);
     if (!id) return;
     // xenbus_dev_fatal: the message under error/, then the backend switches to Closing.
-    xs_.write("/local/domain/" + std::to_string(self_) + "/error/backend/vbd/" +
-                 std::to_string(id->domid) + "/" + std::to_string(id->devid) + "/error",
-             msg);
+    xs_.write(paths::error_node(self_, *id), msg);
     xs_.write(backend_path(*id) + "/state", "5");
     Device& d = devices_[name];
     d.connected = false;
     // blkback_changed -> blkfront_closing: the guest marks the disk dead and closes its end.
-    react(frontends_.backend_closing(xs_, *id, frontend_path(*id), now_), name);
+    react(frontends_.backend_closing(xs_, *id, paths::frontend(*id), now_), name);
 }
 
 void World::connect(const std::string& name) {
     auto id = parse_sysfs_name(name);
     Device& d = devices_[name];
     if (!id || !d.bound) return;
-    std::string fe = frontend_path(*id);
+    std::string fe = paths::frontend(*id);
     if (take_fault("reconnect-fatal", id->domid, id->devid))
         return fatal(name, "-5 mapping ring-ref port 0 (simulated reconnect-fatal)");
     if (take_fault("hang-connect", id->domid, id->devid)) return; // stays InitWait
@@ -526,7 +518,7 @@ Result<void> World::unbind(const std::string& name) {
     if (!rebind_supported()) {
         // Without allow_rebind, xenbus_dev_remove closes the device: the guest loses it.
         xs_.write(be + "/state", "6");
-        schedule(now_ + guest_react_ms, "frontend-closed", name);
+        react(FrontendStep::close, name);
     } else if (state == "5") {
         xs_.write(be + "/state", "6");
     }
@@ -678,8 +670,8 @@ void World::destroy_guest(uint32_t domid) {
     }
     std::erase_if(devices_, [](const auto& kv) { return kv.second.removed && kv.second.draining == 0; });
     std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(std::to_string(domid) + "/"); });
-    xs_.remove("/local/domain/" + std::to_string(self_) + "/backend/vbd/" + std::to_string(domid));
-    xs_.remove("/local/domain/" + std::to_string(domid));
+    xs_.remove(paths::backend_vbd_root(self_) + "/" + std::to_string(domid));
+    xs_.remove(paths::domain(domid));
     xs_.remove("/libxl/" + std::to_string(domid));
     frontends_.destroy(domid);
 }

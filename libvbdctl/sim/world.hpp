@@ -70,7 +70,9 @@ class World {
     /// The state file (sim/persistence.cpp): what save() returns, written in order, and
     /// back; Errc::bad_value for a file that is not one, damaged or truncated.
     struct Saved {
-        std::string head, scratch, log, devices, rings, blkfronts; ///< header and JSON; changed xenstore lines; ...
+        std::string head;    ///< the header line and the JSON section
+        std::string scratch; ///< the xenstore lines changed since load
+        std::string log, devices, rings, blkfronts;
         std::vector<std::string_view> pieces; ///< into the above and the world: valid while both live
     };
     std::unique_ptr<Saved> save() const;
@@ -136,7 +138,6 @@ class World {
                  XenbusState fe_state, double rate, uint32_t iodepth);
     /// Schedules what blkfront does after the guest's reaction time.
     void react(FrontendStep step, const std::string& name);
-    static std::string frontend_path(VbdId id);
     void publish_rings(VbdId id, unsigned order, unsigned queues, const char* protocol, double rate,
                        uint32_t iodepth);
     void remove_vbd(VbdId id);
