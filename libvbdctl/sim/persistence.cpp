@@ -134,12 +134,12 @@ std::string World::devices_section() const {
         for (bool b : {d.connected, d.removed}) put(out, int(b));
         put(out, d.inflight);
         put(out, int(d.be_persistent));
-        std::string stats;
-        for (const auto& [k, v] : d.stats) {
-            stats += stats.empty() ? "" : ",";
-            stats += k + "=" + std::to_string(v);
+        for (size_t k = 0; k < VbdStats::count; ++k) {
+            out += k ? "," : "";
+            out += VbdStats::names[k];
+            out += '=';
+            out += std::to_string(d.stats.value[k]);
         }
-        out += stats.empty() ? "-" : stats;
         out += '\n';
     }
     return out;
@@ -177,13 +177,18 @@ bool World::load_devices(std::string_view text) {
         d.be_persistent = f.flag();
         std::string_view stats = f.word();
         if (!f.ok()) return false;
+        // Every counter once, as "name=value,...".
+        unsigned seen = 0;
         bool items_ok = each_item(stats, [&](std::string_view kv) {
             size_t eq = kv.find('=');
-            if (eq == std::string_view::npos || eq == 0) return false;
+            if (eq == std::string_view::npos) return false;
+            auto k = std::ranges::find(VbdStats::names, kv.substr(0, eq)) - VbdStats::names.begin();
             auto v = parse_uint(kv.substr(eq + 1), UINT64_MAX);
-            if (v) d.stats.emplace(std::string(kv.substr(0, eq)), *v);
-            return v.has_value();
-        });
+            if (k == VbdStats::count || (seen & (1u << k)) || !v) return false;
+            seen |= 1u << k;
+            d.stats.value[static_cast<size_t>(k)] = *v;
+            return true;
+        }) && seen == (1u << VbdStats::count) - 1;
         if (!items_ok) return false;
         devices_.emplace_hint(devices_.end(), std::move(name), std::move(d));
         return true;
@@ -327,11 +332,11 @@ std::unique_ptr<World::Saved> World::save() const {
     return out;
 }
 
-Result<World> World::load(std::string bytes) {
+Result<World> World::load(FileBytes bytes) {
     auto bad = [](const std::string& what) {
         return fail(Errc::bad_value, "not a vbdctl simulator state file of this version: " + what);
     };
-    std::string_view all(bytes);
+    std::string_view all = bytes.view();
     size_t nl = all.find('\n');
     if (!all.starts_with(state_magic) || nl == std::string_view::npos || nl > 200 || nl == state_magic.size() ||
         all[state_magic.size()] != ' ')

@@ -299,23 +299,10 @@ class Impl final : public SimHost {
             return fail(Errc::invalid_argument, "the simulator state file is over 1 GiB", path,
                         "name another file, or run `vbdctl --host sim:FILE sim init` on it");
         }
-        std::string bytes;
-        bool complete = false;
-        // Read straight into the string: no zero-filling megabytes first.
-        bytes.resize_and_overwrite(static_cast<size_t>(st.st_size), [&](char* buf, size_t size) {
-            size_t got = 0;
-            while (got < size) {
-                ssize_t n = ::read(fd, buf + got, size - got);
-                if (n < 0 && errno == EINTR) continue;
-                if (n <= 0) break;
-                got += static_cast<size_t>(n);
-            }
-            complete = got == size;
-            return got;
-        });
+        auto bytes = FileBytes::map(fd, static_cast<size_t>(st.st_size));
         ::close(fd);
-        if (!complete) return fail(Errc::io, "short read of the simulator state", path);
-        auto w = World::load(std::move(bytes));
+        if (!bytes) return fail(bytes.error().code, bytes.error().what, path);
+        auto w = World::load(std::move(*bytes));
         if (!w) return fail(Errc::bad_value, w.error().what, path, "run `vbdctl --host sim:FILE sim init` to replace it");
         return w;
     }

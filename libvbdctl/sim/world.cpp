@@ -86,8 +86,6 @@ void World::add_vbd(VbdId id, unsigned order, unsigned queues, const char* proto
     dev.bound = true;
     dev.blkif_ref = true;
     dev.connected = fe_ready;
-    for (const char* k : {"oo_req", "rd_req", "wr_req", "f_req", "ds_req", "rd_sect", "wr_sect"})
-        dev.stats[k] = 0;
     devices_[dev_name(id)] = dev;
     if (!fe_ready) return;
 
@@ -283,10 +281,10 @@ void World::advance_rings(int64_t dt) {
                 continue;
             }
             auto& st = dev.stats;
-            st["wr_req"] += pending / 2;
-            st["rd_req"] += pending - pending / 2;
-            st["wr_sect"] += 8 * (pending / 2);
-            st["rd_sect"] += 8 * (pending - pending / 2);
+            st[VbdStats::wr_req] += pending / 2;
+            st[VbdStats::rd_req] += pending - pending / 2;
+            st[VbdStats::wr_sect] += 8 * (pending / 2);
+            st[VbdStats::rd_sect] += 8 * (pending - pending / 2);
             r.req_prod += std::min(k, r.iodepth);
         } else {
             // Unbound or stalled: requests queue in the ring up to the guest's depth.
@@ -382,7 +380,8 @@ Result<BusDevice> World::bus_device(const std::string& name) const {
         b.driver = "vbd";
         b.physical_device = xs_.read(b.nodename + "/physical-device").value_or("");
         b.mode = xs_.read(b.nodename + "/mode").value_or("");
-        b.statistics = it->second.stats;
+        for (size_t k = 0; k < VbdStats::count; ++k)
+            b.statistics.emplace(VbdStats::names[k], it->second.stats.value[k]);
     }
     return b;
 }
@@ -475,7 +474,7 @@ void World::connect(const std::string& name) {
     // connect_ring: persistent grants when the parameter is on and the frontend offers them.
     d.be_persistent = modules_.param_bool("feature_persistent") &&
                       parse_uint(xs_.read(fe + "/feature-persistent").value_or("0"), UINT32_MAX).value_or(0) != 0;
-    for (auto& [k, v] : d.stats) v = 0;
+    d.stats = {};
     // connect() advertises the device, then switches to Connected (lab trace order).
     std::string be = backend_path(*id);
     const std::pair<const char*, std::string> advertised[] = {

@@ -8,6 +8,7 @@
 // and only moves when a caller waits or sleeps, so every run is deterministic.
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -39,6 +40,16 @@ struct Ring {
     std::vector<uint32_t> grefs; ///< grant refs of the ring's pages
 };
 
+/// blkback's per-device counters: the files of a bound vbd's sysfs statistics/ directory.
+struct VbdStats {
+    enum Counter { oo_req, rd_req, wr_req, f_req, ds_req, rd_sect, wr_sect, count };
+    static constexpr std::array<std::string_view, count> names{"oo_req", "rd_req", "wr_req", "f_req",
+                                                               "ds_req", "rd_sect", "wr_sect"};
+    std::array<uint64_t, count> value{};
+
+    uint64_t& operator[](Counter c) { return value[c]; }
+};
+
 /// A device on the simulated xen-backend bus, with blkback's per-device state.
 struct Device {
     bool bound = false;          ///< bound to blkback: xenbus_dev_probe's module reference
@@ -49,7 +60,7 @@ struct Device {
     bool connected = false;      ///< blkback attached to the rings
     bool removed = false;        ///< gone from the bus (guest destroyed), ref still draining
     uint32_t inflight = 0;       ///< requests the unbound instance still completes
-    std::map<std::string, uint64_t> stats;
+    VbdStats stats;
     /// blkback's persistent-grant decision at its last connect (its parameter && the
     /// frontend's key); it is remade at every connect.
     bool be_persistent = false;
@@ -76,7 +87,7 @@ class World {
         std::vector<std::string_view> pieces; ///< into the above and the world: valid while both live
     };
     std::unique_ptr<Saved> save() const;
-    static Result<World> load(std::string bytes);
+    static Result<World> load(FileBytes bytes);
 
     // --- xenstore ---------------------------------------------------------------------
     XenstoreModel& xenstore() { return xs_; }

@@ -54,26 +54,30 @@ std::string unescape(std::string_view raw) {
 
 } // namespace
 
-XenstoreModel::Line XenstoreModel::line(size_t i) const {
-    const Indexed& x = base_[i];
-    const char* p = file_.data() + x.at;
-    return {{p, x.key_len}, {p + x.key_len + 1, x.line_len - x.key_len - 2}};
+XenstoreModel::Line XenstoreModel::line(size_t at) const {
+    // load() checked that every line has a tab and ends in a newline.
+    size_t tab = nodes_.find('\t', at), nl = nodes_.find('\n', tab);
+    return {nodes_.substr(at, tab - at), nodes_.substr(tab + 1, nl - tab - 1), nl + 1};
 }
 
 size_t XenstoreModel::base_lower_bound(std::string_view key) const {
-    size_t lo = 0, hi = base_.size();
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (line(mid).key < key) lo = mid + 1;
-        else hi = mid;
+    auto k = std::ranges::partition_point(
+        marks_, [&](const Mark& m) { return nodes_.substr(m.at, m.key_len) < key; });
+    // The line at the mark before k sorts below key; the one at k (or the end) does not.
+    size_t at = k == marks_.begin() ? 0 : std::prev(k)->at;
+    size_t end = k == marks_.end() ? nodes_.size() : k->at;
+    while (at < end) {
+        Line l = line(at);
+        if (l.key >= key) return at;
+        at = l.next;
     }
-    return lo;
+    return end;
 }
 
 std::optional<std::string_view> XenstoreModel::base_value(std::string_view key) const {
-    size_t i = base_lower_bound(key);
-    if (i == base_.size()) return std::nullopt;
-    Line l = line(i);
+    size_t at = base_lower_bound(key);
+    if (at == nodes_.size()) return std::nullopt;
+    Line l = line(at);
     if (l.key != key) return std::nullopt;
     return l.value;
 }
@@ -91,18 +95,18 @@ bool XenstoreModel::exists(std::string_view path) const {
 }
 
 void XenstoreModel::base_children(const std::string& prefix, const std::function<void(std::string_view)>& f) const {
-    for (size_t i = base_lower_bound(prefix); i < base_.size();) {
-        std::string_view key = line(i).key;
-        if (!key.starts_with(prefix)) break;
-        std::string_view rest = key.substr(prefix.size());
+    for (size_t at = base_lower_bound(prefix); at < nodes_.size();) {
+        Line l = line(at);
+        if (!l.key.starts_with(prefix)) break;
+        std::string_view rest = l.key.substr(prefix.size());
         size_t slash = rest.find('/');
         if (slash == std::string_view::npos) {
             f(rest);
-            ++i;
+            at = l.next;
             continue;
         }
         // A grandchild: skip the child's whole subtree ('0' sorts right after '/').
-        i = base_lower_bound(prefix + std::string(rest.substr(0, slash)) + "0");
+        at = base_lower_bound(prefix + std::string(rest.substr(0, slash)) + "0");
     }
 }
 
@@ -137,10 +141,11 @@ void XenstoreModel::write(std::string_view path, std::string_view value) {
 
 void XenstoreModel::remove(std::string_view path) {
     std::string top(path);
-    for (size_t i = base_lower_bound(top); i < base_.size(); ++i) {
-        std::string_view key = line(i).key;
-        if (!under(key, top)) break;
-        overlay_.insert_or_assign(std::string(key), std::nullopt);
+    for (size_t at = base_lower_bound(top); at < nodes_.size();) {
+        Line l = line(at);
+        if (!under(l.key, top)) break;
+        overlay_.insert_or_assign(std::string(l.key), std::nullopt);
+        at = l.next;
     }
     for (auto it = overlay_.lower_bound(top); it != overlay_.end() && under(it->first, top); ++it)
         it->second = std::nullopt;
@@ -182,21 +187,21 @@ std::vector<std::string_view> XenstoreModel::nodes_section(std::string& scratch)
         formatted.emplace_back(at, scratch.size() - at);
     }
     std::vector<std::string_view> pieces;
-    size_t i = 0;
+    size_t done = 0; // base text up to here is written
     auto base_until = [&](size_t end) {
-        if (end <= i) return;
-        const Indexed& last = base_[end - 1];
-        pieces.emplace_back(file_.data() + base_[i].at, last.at + last.line_len - base_[i].at);
-        i = end;
+        if (end <= done) return;
+        pieces.push_back(nodes_.substr(done, end - done));
+        done = end;
     };
     size_t n = 0;
     for (const auto& [key, value] : overlay_) {
         base_until(base_lower_bound(key));
-        if (i < base_.size() && line(i).key == key) ++i; // replaced or removed
+        if (done < nodes_.size()) // replaced or removed
+            if (Line l = line(done); l.key == key) done = l.next;
         auto [at, len] = formatted[n++];
         if (len) pieces.emplace_back(scratch.data() + at, len);
     }
-    base_until(base_.size());
+    base_until(nodes_.size());
     return pieces;
 }
 
@@ -212,45 +217,48 @@ std::string XenstoreModel::log_section() const {
     return log;
 }
 
-Result<XenstoreModel> XenstoreModel::load(std::string file, size_t nodes_at, size_t nodes_len, size_t log_at,
+Result<XenstoreModel> XenstoreModel::load(FileBytes file, size_t nodes_at, size_t nodes_len, size_t log_at,
                                           size_t log_len, uint64_t seq) {
     auto bad = [] { return fail(Errc::bad_value, "not a vbdctl simulator state file of this version: "
                                                  "its xenstore section is damaged"); };
     XenstoreModel m;
     m.seq_ = seq;
-    m.log_text_ = file.substr(log_at, log_len);
+    std::string_view all = file.view();
+    m.log_text_ = all.substr(log_at, log_len);
+    m.nodes_ = all.substr(nodes_at, nodes_len);
     m.file_ = std::move(file);
     std::string_view prev;
-    m.base_.reserve(static_cast<size_t>(std::count(m.file_.begin() + static_cast<ptrdiff_t>(nodes_at),
-                                                   m.file_.begin() + static_cast<ptrdiff_t>(nodes_at + nodes_len), '\n')));
-    for (size_t at = nodes_at, end = nodes_at + nodes_len; at < end;) {
-        const char* p = m.file_.data() + at;
-        const char* nl = static_cast<const char*>(std::memchr(p, '\n', end - at));
-        if (!nl) return bad();
-        std::string_view l(p, static_cast<size_t>(nl - p));
+    m.marks_.reserve(m.nodes_.size() / (mark_stride * 32));
+    for (size_t at = 0, n = 0; at < m.nodes_.size(); ++n) {
+        size_t nl = m.nodes_.find('\n', at);
+        if (nl == std::string_view::npos) return bad();
+        std::string_view l = m.nodes_.substr(at, nl - at);
         size_t tab = l.find('\t');
         if (tab == std::string_view::npos) return bad();
         std::string_view key = l.substr(0, tab);
-        // Sorted, unique and valid keys are what the binary search relies on.
-        if (!valid_xenstore_path(key) || (!m.base_.empty() && key <= prev)) return bad();
+        // Sorted, unique and valid keys are what the binary search relies on. What a key
+        // shares with the one before was checked with it.
+        if (at > 0 && key <= prev) return bad();
+        size_t shared = static_cast<size_t>(std::ranges::mismatch(key, prev).in1 - key.begin());
+        if (!valid_xenstore_path(key, shared)) return bad();
         if (!well_escaped(l.substr(tab + 1))) return bad();
         prev = key;
-        m.base_.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(tab), static_cast<uint32_t>(l.size() + 1)});
-        at += l.size() + 1;
+        if (n % mark_stride == 0) m.marks_.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(tab)});
+        at = nl + 1;
     }
     return m;
 }
 
 void XenstoreModel::parse_log() const {
     if (log_text_.empty()) return;
-    std::string text = std::move(log_text_);
-    log_text_.clear();
+    std::string_view text = log_text_;
+    log_text_ = {};
     std::deque<std::pair<uint64_t, std::string>> parsed;
     for (size_t at = 0; at < text.size();) {
         size_t tab = text.find('\t', at), nl = text.find('\n', at);
-        if (tab == std::string::npos || nl == std::string::npos || tab > nl) break;
-        auto n = parse_uint(std::string_view(text).substr(at, tab - at), UINT64_MAX);
-        std::string path = text.substr(tab + 1, nl - tab - 1);
+        if (tab == std::string_view::npos || nl == std::string_view::npos || tab > nl) break;
+        auto n = parse_uint(text.substr(at, tab - at), UINT64_MAX);
+        std::string path(text.substr(tab + 1, nl - tab - 1));
         at = nl + 1;
         // A damaged log only costs watchers a rescan (they see "/" changed).
         if (!n || !valid_xenstore_path(path)) break;

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "file_bytes.hpp"
 #include "vbdctl/error.hpp"
 
 namespace vbd::sim {
@@ -44,16 +45,18 @@ class XenstoreModel {
     std::string log_section() const;
     /// file holds the whole state file; [nodes_at, nodes_at + nodes_len) and the log section
     /// follow the header. Errc::bad_value when a section is damaged.
-    static Result<XenstoreModel> load(std::string file, size_t nodes_at, size_t nodes_len, size_t log_at,
+    static Result<XenstoreModel> load(FileBytes file, size_t nodes_at, size_t nodes_len, size_t log_at,
                                       size_t log_len, uint64_t seq);
 
   private:
+    /// A line of the loaded nodes section, found by its offset in nodes_.
     struct Line {
         std::string_view key;
         std::string_view value; ///< escaped, as in the file
+        size_t next;            ///< where the next line starts
     };
-    Line line(size_t i) const;
-    /// Index of the first base line whose key is >= key.
+    Line line(size_t at) const;
+    /// Offset of the first base line whose key is >= key (nodes_.size() when none is).
     size_t base_lower_bound(std::string_view key) const;
     std::optional<std::string_view> base_value(std::string_view key) const;
     void log_change(std::string_view path);
@@ -61,20 +64,24 @@ class XenstoreModel {
     /// Calls f(child) for each direct child name under prefix ("/a/b/") in one source.
     void base_children(const std::string& prefix, const std::function<void(std::string_view)>& f) const;
 
-    std::string file_;           ///< the loaded state file (only its nodes section is used)
-    struct Indexed {
-        uint32_t at;       ///< where the line starts in file_
-        uint32_t key_len;  ///< up to the tab
-        uint32_t line_len; ///< up to and with the newline
+    FileBytes file_; ///< the loaded state file, which the views below point into
+    /// The nodes section: sorted "key<TAB>value" lines.
+    std::string_view nodes_;
+    /// Every mark_stride-th line of nodes_: a lookup searches these, then walks at most a
+    /// stride of lines. A full index would be megabytes of fresh pages for a large world.
+    static constexpr size_t mark_stride = 8;
+    struct Mark {
+        uint32_t at;      ///< where the line starts in nodes_
+        uint32_t key_len; ///< up to the tab
     };
-    std::vector<Indexed> base_; ///< the nodes section's lines, sorted by key
+    std::vector<Mark> marks_;
     /// Nodes changed since load; nullopt is a node removed.
     std::map<std::string, std::optional<std::string>, std::less<>> overlay_;
     uint64_t seq_ = 0;
     /// The change log, parsed from log_text_ only when first needed (a read-only command
     /// never needs it).
     mutable std::deque<std::pair<uint64_t, std::string>> log_;
-    mutable std::string log_text_;
+    mutable std::string_view log_text_;
 };
 
 } // namespace vbd::sim

@@ -11,7 +11,7 @@ std::string VbdId::sysfs_name() const {
     return "vbd-" + std::to_string(domid) + "-" + std::to_string(devid);
 }
 
-bool valid_xenstore_path(std::string_view path) {
+bool valid_xenstore_path(std::string_view path, size_t known) {
     static constexpr auto allowed = [] {
         std::array<bool, 256> t{};
         for (char c : std::string_view("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@"))
@@ -20,8 +20,11 @@ bool valid_xenstore_path(std::string_view path) {
     }();
     if (path.empty() || path[0] != '/' || path.size() > 3072) return false;
     if (path == "/") return true;
-    if (path.back() == '/' || path.find("//") != std::string_view::npos) return false;
-    return std::all_of(path.begin(), path.end(), [](char c) { return allowed[static_cast<unsigned char>(c)]; });
+    known = std::min(known, path.size());
+    // A "//" may straddle the checked prefix's end.
+    if (path.back() == '/' || path.find("//", known ? known - 1 : 0) != std::string_view::npos) return false;
+    return std::all_of(path.begin() + static_cast<ptrdiff_t>(known), path.end(),
+                       [](char c) { return allowed[static_cast<unsigned char>(c)]; });
 }
 
 Result<uint64_t> parse_uint(std::string_view text, uint64_t max) {

@@ -3,6 +3,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,7 @@ using vbd::sim::XenstoreModel;
 // A model loaded from a nodes section (and an optional log section), as World::load does.
 vbd::Result<XenstoreModel> from_text(const std::string& nodes, const std::string& log = "", uint64_t seq = 0) {
     std::string file = "HEAD\n" + nodes + log;
-    return XenstoreModel::load(file, 5, nodes.size(), 5 + nodes.size(), log.size(), seq);
+    return XenstoreModel::load(vbd::sim::FileBytes(file), 5, nodes.size(), 5 + nodes.size(), log.size(), seq);
 }
 
 std::string saved(const XenstoreModel& m) {
@@ -113,4 +114,47 @@ TEST_CASE("paths xenstored refuses") {
     for (std::string p : std::vector<std::string>{"", "a", "/a/", "//a", "/a b", "/a\tb", "/a\\b", "/" + std::string(3072, 'x')})
         CHECK_FALSE(vbd::valid_xenstore_path(p));
     for (const char* p : {"/", "/local/domain/0/backend/vbd/1/51712", "/a-b_c@d"}) CHECK(vbd::valid_xenstore_path(p));
+}
+
+TEST_CASE("a path checked past a known prefix is still checked where the prefix ends") {
+    // "/a/" is a prefix of the valid "/a/b": a "//" or bad character just after it is caught.
+    CHECK_FALSE(vbd::valid_xenstore_path("/a//c", 3));
+    CHECK_FALSE(vbd::valid_xenstore_path("/a/ c", 3));
+    CHECK_FALSE(vbd::valid_xenstore_path("/a/c/", 3));
+    CHECK_FALSE(vbd::valid_xenstore_path("/a/" + std::string(3070, 'x'), 3));
+    CHECK(vbd::valid_xenstore_path("/a/c", 3));
+    CHECK(vbd::valid_xenstore_path("/a/c", 99));
+}
+
+TEST_CASE("a damaged key after a valid one with the same prefix is refused at load") {
+    CHECK(from_text("/a\t1\n/a/b\t2\n"));
+    CHECK_FALSE(from_text("/a\t1\n/a//b\t2\n"));
+    CHECK_FALSE(from_text("/a\t1\n/a/b c\t2\n"));
+    CHECK_FALSE(from_text("/a/b\t1\n/a/b/\t2\n"));
+}
+
+TEST_CASE("lookups find every node of a long section, between and past its marks") {
+    // Keys /k/000 ... /k/299 (every other number), many search marks apart.
+    std::string nodes = "/k\t\n";
+    for (int i = 0; i < 600; i += 2) {
+        char key[16];
+        std::snprintf(key, sizeof key, "/k/%03d", i);
+        nodes += std::string(key) + "\tv" + std::to_string(i) + "\n";
+    }
+    auto m = from_text(nodes);
+    REQUIRE(m);
+    for (int i = 0; i < 600; ++i) {
+        char key[16];
+        std::snprintf(key, sizeof key, "/k/%03d", i);
+        if (i % 2) CHECK_FALSE(m->read(key));
+        else CHECK(m->read(key) == "v" + std::to_string(i));
+    }
+    CHECK_FALSE(m->read("/a"));
+    CHECK_FALSE(m->read("/z"));
+    CHECK(m->directory("/k")->size() == 300);
+    m->remove("/k/100");
+    m->write("/k/101", "new");
+    CHECK_FALSE(m->read("/k/100"));
+    CHECK(m->read("/k/101") == "new");
+    CHECK(m->directory("/k")->size() == 300);
 }

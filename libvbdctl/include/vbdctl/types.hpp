@@ -47,7 +47,9 @@ Result<uint64_t> parse_uint(std::string_view text, uint64_t max = UINT64_MAX);
 
 /// xenstored's rule for an absolute node path: "/" or '/'-separated non-empty components of
 /// [A-Za-z0-9-_@], at most 3072 characters (XENSTORE_ABS_PATH_MAX); it answers EINVAL otherwise.
-bool valid_xenstore_path(std::string_view path);
+/// known: the length of a prefix already checked, as part of a valid path that shares it
+/// (a sorted listing checks each path's new part only).
+bool valid_xenstore_path(std::string_view path, size_t known = 0);
 
 /// Xenbus states (xen/include/public/io/xenbus.h).
 enum class XenbusState : uint8_t {
