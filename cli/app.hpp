@@ -70,6 +70,20 @@ void note(const Context& c, const std::string& line);
 nlohmann::json json_header(const Context& c);
 /// Prints a JSON document on stdout.
 void print_json(const nlohmann::json& j);
+/// Prints a JSON document whose last member is a long array one item at a time, so the list
+/// never exists as one document. The text is what print_json prints for the whole; the key
+/// must sort after every key in head (objects print sorted). Nothing is printed before the
+/// first add() or finish().
+class JsonListWriter {
+  public:
+    JsonListWriter(const nlohmann::json& head, const std::string& key);
+    void add(const nlohmann::json& item);
+    void finish();
+
+  private:
+    std::string out_;
+    size_t items_ = 0;
+};
 
 // One registration function per command file.
 void add_list(CLI::App& app, Command& cmd);

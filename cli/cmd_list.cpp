@@ -22,22 +22,24 @@ int run_list(Context& c, const ListOptions& o) {
         domid = *d;
     }
     vbd::Inventory inv(*c.host);
-    auto vbds = inv.list(domid);
-    if (!vbds) return report(vbds.error());
+    // Each vbd is rendered as it is described: a thousand of them are never held at once.
     if (c.g.json) {
         auto j = json_header(c);
         auto m = c.host->modules.loaded("xen_blkback");
         j["module"] = m ? module_json(*m, blkback_param_types(*c.host)) : nlohmann::json(nullptr);
         auto ap = c.host->bus.autoprobe();
         j["drivers_autoprobe"] = ap ? nlohmann::json(*ap) : nlohmann::json(nullptr);
-        j["vbds"] = nlohmann::json::array();
-        for (const auto& v : *vbds) j["vbds"].push_back(vbd_json(v, false));
-        print_json(j);
+        JsonListWriter out(j, "vbds");
+        // each() fails only before its first vbd, so an error never follows half a document.
+        auto r = inv.each(domid, vbd::Detail::summary, [&](const vbd::Vbd& v) { out.add(vbd_json(v, false)); });
+        if (!r) return report(r.error());
+        out.finish();
         return Exit::ok;
     }
     Table t({"DOMID", "NAME", "DEVID", "VDEV", "BACKEND", "FRONTEND", "BOUND", "PDEV", "MODE",
              "PROTOCOL", "QUEUES", "PENDING"});
-    for (const auto& v : *vbds)
+    std::vector<std::string> problems;
+    auto r = inv.each(domid, vbd::Detail::summary, [&](const vbd::Vbd& v) {
         t.add({std::to_string(v.id.domid), v.name.empty() ? "-" : v.name,
                std::to_string(v.id.devid), v.vdev.empty() ? "-" : v.vdev,
                state_name(v.backend_state), state_name(v.frontend_state),
@@ -45,9 +47,11 @@ int run_list(Context& c, const ListOptions& o) {
                v.physical_device.empty() ? "-" : v.physical_device, v.mode.empty() ? "-" : v.mode,
                v.rings ? std::string(vbd::to_string(v.rings->geometry.protocol)) : "-",
                queues_text(v), v.rings ? std::to_string(v.pending()) : "-"});
+        for (const auto& p : v.problems) problems.push_back(v.id.sysfs_name() + ": " + p);
+    });
+    if (!r) return report(r.error());
     std::cout << t.str();
-    for (const auto& v : *vbds)
-        for (const auto& p : v.problems) note(c, v.id.sysfs_name() + ": " + p);
+    for (const auto& p : problems) note(c, p);
     return Exit::ok;
 }
 

@@ -50,6 +50,45 @@ void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
 namespace {
 
+// A value dumped with indent 2 as it reads nested `depth` levels down: only the lines after
+// the first move (a dumped value has no raw newline inside its strings).
+void put_nested(std::string& out, const nlohmann::json& v, size_t depth) {
+    std::string text = v.dump(2);
+    size_t from = 0;
+    for (size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1) {
+        out.append(text, from, nl + 1 - from);
+        out.append(2 * depth, ' ');
+    }
+    out.append(text, from);
+}
+
+} // namespace
+
+JsonListWriter::JsonListWriter(const nlohmann::json& head, const std::string& key) : out_("{\n") {
+    for (const auto& [k, v] : head.items()) {
+        out_ += "  " + nlohmann::json(k).dump() + ": ";
+        put_nested(out_, v, 1);
+        out_ += ",\n";
+    }
+    out_ += "  " + nlohmann::json(key).dump() + ": [";
+}
+
+void JsonListWriter::add(const nlohmann::json& item) {
+    out_ += items_++ ? ",\n    " : "\n    ";
+    put_nested(out_, item, 2);
+    // Written per item: the whole text would be as large as the document it replaces.
+    std::cout.write(out_.data(), static_cast<std::streamsize>(out_.size()));
+    out_.clear();
+}
+
+void JsonListWriter::finish() {
+    out_ += items_ ? "\n  ]\n}\n" : "]\n}\n";
+    std::cout.write(out_.data(), static_cast<std::streamsize>(out_.size()));
+    out_.clear();
+}
+
+namespace {
+
 struct OpenedHost {
     std::unique_ptr<vbd::LocalHost> local;
     std::unique_ptr<vbd::sim::SimHost> sim;

@@ -102,9 +102,8 @@ std::string Inventory::guest_name(uint32_t domid) {
     return name;
 }
 
-Result<std::vector<Vbd>> Inventory::list(std::optional<uint32_t> domid, Detail detail) {
-    uint32_t self = VBD_TRY(self_domid());
-    std::vector<Vbd> out;
+Result<std::vector<VbdId>> Inventory::ids(uint32_t self, std::optional<uint32_t> domid) {
+    std::vector<VbdId> out;
     std::string base = paths::backend_vbd_root(self);
     auto domains = VBD_TRY(host_.xenstore.directory(base));
     if (!domains) return out;
@@ -119,13 +118,28 @@ Result<std::vector<Vbd>> Inventory::list(std::optional<uint32_t> domid, Detail d
     for (uint32_t d : domids) {
         auto devs = VBD_TRY(host_.xenstore.directory(base + "/" + std::to_string(d)));
         if (!devs) continue;
-        std::vector<uint32_t> devids;
+        size_t first = out.size();
         for (const auto& s : *devs)
-            if (auto n = parse_uint(s, UINT32_MAX)) devids.push_back(static_cast<uint32_t>(*n));
-        std::sort(devids.begin(), devids.end());
-        for (uint32_t n : devids) out.push_back(VBD_TRY(describe(self, VbdId{d, n}, detail)));
+            if (auto n = parse_uint(s, UINT32_MAX)) out.push_back(VbdId{d, static_cast<uint32_t>(*n)});
+        std::sort(out.begin() + static_cast<ptrdiff_t>(first), out.end(),
+                  [](const VbdId& a, const VbdId& b) { return a.devid < b.devid; });
     }
     return out;
+}
+
+Result<std::vector<Vbd>> Inventory::list(std::optional<uint32_t> domid, Detail detail) {
+    uint32_t self = VBD_TRY(self_domid());
+    auto found = VBD_TRY(ids(self, domid));
+    std::vector<Vbd> out;
+    out.reserve(found.size());
+    for (const VbdId& id : found) out.push_back(describe(self, id, detail));
+    return out;
+}
+
+Result<void> Inventory::each(std::optional<uint32_t> domid, Detail detail, const std::function<void(const Vbd&)>& f) {
+    uint32_t self = VBD_TRY(self_domid());
+    for (const VbdId& id : VBD_TRY(ids(self, domid))) f(describe(self, id, detail));
+    return {};
 }
 
 Result<Vbd> Inventory::get(VbdId id, Detail detail) {
@@ -160,7 +174,7 @@ Result<VbdId> Inventory::resolve(uint32_t domid, std::string_view text) {
                 "see `vbdctl list " + std::to_string(domid) + "`");
 }
 
-Result<Vbd> Inventory::describe(uint32_t self, VbdId id, Detail detail) {
+Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
     XenStore& xs = host_.xenstore;
     Vbd v;
     v.id = id;

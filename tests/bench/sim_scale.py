@@ -4,7 +4,8 @@
 Run: python3 tests/bench/sim_scale.py --vbdctl build/cli/vbdctl [--sizes 100,1000,10000]
                                       [--baseline OTHER/vbdctl]
 
-Prints, per size N: `sim init`, `list --json` (median of 5), `upgrade-backend --yes`, the
+Prints, per size N: `sim init`, `list --json` (median of 5), `list --json` of a guest with
+no vbds (`load`: starting and loading the world, median of 5), `upgrade-backend --yes`, the
 state file's size, and each time divided by N relative to the smallest size (1.0 is
 linear). With --baseline, the other binary (an older build) runs the same commands in the
 same run, interleaved, and the table gains its times and the ratio baseline/new: the machine
@@ -28,11 +29,13 @@ def timed(cmd):
 
 
 def measure(vbdctl, d, n, tag):
-    host = ["--host", f"sim:{d}/{tag}{n}.json"]
+    state = f"{d}/{tag}{n}.state"
+    host = ["--host", f"sim:{state}"]
     init = timed([vbdctl, *host, "sim", "init", "--guests", str(n // 2), "--vbds-per-guest", "2"])
     lst = statistics.median(timed([vbdctl, *host, "--json", "list"]) for _ in range(5))
+    load = statistics.median(timed([vbdctl, *host, "--json", "list", "32000"]) for _ in range(5))
     upg = timed([vbdctl, *host, "upgrade-backend", "--yes", "--json"])
-    return init, lst, upg, os.path.getsize(f"{d}/{tag}{n}.json")
+    return init, lst, load, upg, os.path.getsize(state)
 
 
 def main():
@@ -51,17 +54,18 @@ def main():
                 rows[tag].append((n, *measure(b, d, n, tag)))
     for tag, b in bins.items():
         r = rows[tag]
-        n0, i0, l0, u0, _ = r[0]
+        n0, i0, l0, _, u0, _ = r[0]
         print(f"{tag}: {b} (startup {startup[tag] * 1000:.1f} ms)")
-        print(f"{'vbds':>6} {'sim init':>9} {'list --json':>12} {'upgrade':>9} {'state':>9}   per-vbd cost vs {n0} (init/list/upgrade)")
-        for n, i, l, u, size in r:
+        print(f"{'vbds':>6} {'sim init':>9} {'list --json':>12} {'load':>8} {'upgrade':>9} {'state':>9}   "
+              f"per-vbd cost vs {n0} (init/list/upgrade)")
+        for n, i, l, ld, u, size in r:
             f = n0 / n
-            print(f"{n:>6} {i * 1000:>7.0f}ms {l * 1000:>10.1f}ms {u * 1000:>7.0f}ms {size / 1e6:>7.1f}MB   "
-                  f"{i / i0 * f:.2f} / {l / l0 * f:.2f} / {u / u0 * f:.2f}")
+            print(f"{n:>6} {i * 1000:>7.0f}ms {l * 1000:>10.1f}ms {ld * 1000:>6.1f}ms {u * 1000:>7.0f}ms "
+                  f"{size / 1e6:>7.1f}MB   {i / i0 * f:.2f} / {l / l0 * f:.2f} / {u / u0 * f:.2f}")
     if a.baseline:
         print("baseline/new, same run:")
-        for (n, i, l, u, _), (_, bi, bl, bu, _) in zip(rows["new"], rows["base"]):
-            print(f"{n:>6}  init {bi / i:.2f}x  list {bl / l:.2f}x  upgrade {bu / u:.2f}x")
+        for (n, i, l, ld, u, _), (_, bi, bl, bld, bu, _) in zip(rows["new"], rows["base"]):
+            print(f"{n:>6}  init {bi / i:.2f}x  list {bl / l:.2f}x  load {bld / ld:.2f}x  upgrade {bu / u:.2f}x")
     by = {r[0]: r for r in rows["new"]}
     if 1000 in by:
         print(f"list --json at 1000 vbds: {by[1000][2] * 1000:.1f} ms (target 20 ms: {by[1000][2] * 1000 / 20:.1f}x)")

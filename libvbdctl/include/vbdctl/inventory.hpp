@@ -106,6 +106,9 @@ class Inventory {
     Result<uint32_t> self_domid();
     /// Every vbd served here, optionally only guest domid's, ordered by (domid, devid).
     Result<std::vector<Vbd>> list(std::optional<uint32_t> domid, Detail detail = Detail::summary);
+    /// The same vbds, handed to f one at a time so a long list is never held whole. It fails
+    /// only before the first call (finding the vbds); describing one never fails.
+    Result<void> each(std::optional<uint32_t> domid, Detail detail, const std::function<void(const Vbd&)>& f);
     /// One vbd; Errc::not_found when this domain does not serve it.
     Result<Vbd> get(VbdId id, Detail detail = Detail::full);
     /// Resolves a user's VBD argument (devid, vdev, vbd-D-N) against what exists;
@@ -115,7 +118,9 @@ class Inventory {
     void refresh_rings(Vbd& vbd);
 
   private:
-    Result<Vbd> describe(uint32_t backend_domid, VbdId id, Detail detail);
+    /// The vbds under this domain's backend directory, ordered by (domid, devid).
+    Result<std::vector<VbdId>> ids(uint32_t self, std::optional<uint32_t> domid);
+    Vbd describe(uint32_t backend_domid, VbdId id, Detail detail);
     std::string guest_name(uint32_t domid);
 
     Host& host_;
