@@ -90,6 +90,15 @@ class ReadOnly(unittest.TestCase):
                     self.assertIsInstance(q[key], int)
                 self.assertEqual((q["req_prod"] - q["rsp_prod"]) % 2**32, q["pending"])
 
+    def test_list_json_streamed_reads_as_one_indented_document(self):
+        # list --json prints its vbds one at a time; the text must still be the document
+        # every other command prints (sorted keys, indent 2), empty list included.
+        w = World()
+        for args in (("list",), ("list", "2"), ("list", "99")):
+            out = w("--json", *args, check=0).stdout
+            self.assertEqual(out, json.dumps(json.loads(out), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        self.assertEqual(json.loads(w("--json", "list", "99", check=0).stdout)["vbds"], [])
+
     def test_check_passes_then_flags_corrupt_ring(self):
         w = World()
         j = w.json("check")
