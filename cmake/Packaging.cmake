@@ -1,11 +1,9 @@
-# What ships besides the targets: the vbdctl(8) man page (scdoc), the bash and zsh
-# completions, and Debian packages built with CPack (`cpack -G DEB` in the build directory).
-# Included from the top-level CMakeLists.txt once the targets exist.
-#
-# (CPack uses CPACK_PACKAGE_DESCRIPTION_SUMMARY as every package's synopsis line.)
-# Install components: `runtime` (and `Unspecified`, which is what the tool's own install()
-# uses) become the `vbdctl` package; `dev` (headers, libvbdctl.so, libvbdctl.pc, the CMake
-# package) becomes `libvbdctl-dev`.
+# What ships besides the targets: the vbdctl(8) man page (scdoc) and the bash and zsh
+# completions. Included from the top-level CMakeLists.txt once the targets exist.
+# Install components: `runtime` (the library, the man page, the completions; the tool's own
+# install() is `Unspecified`) and `dev` (headers, libvbdctl.so, libvbdctl.pc, the CMake
+# package). The Debian packages are built with debhelper from cmake/debian/ by
+# scripts/build-deb.
 
 # ---------------------------------------------------------------------------- man page
 find_program(SCDOC_EXECUTABLE scdoc)
@@ -50,54 +48,3 @@ install(FILES ${PROJECT_SOURCE_DIR}/completions/vbdctl.bash
         DESTINATION ${bash_completion_dir} RENAME vbdctl COMPONENT runtime)
 install(FILES ${PROJECT_SOURCE_DIR}/completions/_vbdctl
         DESTINATION ${VBDCTL_ZSH_COMPLETION_DIR} COMPONENT runtime)
-
-# ---------------------------------------------------------------------------- CPack (DEB)
-set(CPACK_PACKAGE_NAME vbdctl)
-set(CPACK_PACKAGE_VENDOR "vbdctl")
-set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
-set(CPACK_PACKAGE_CONTACT "vbdctl maintainers <maintainers@users.noreply.r-seed-11890494.example>")
-set(CPACK_GENERATOR DEB)
-set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
-set(CPACK_STRIP_FILES ON)
-set(CPACK_SOURCE_GENERATOR TGZ)
-set(CPACK_SOURCE_IGNORE_FILES "/\\\\.git/" "/build[^/]*/")
-
-set(CPACK_DEB_COMPONENT_INSTALL ON)
-set(CPACK_COMPONENTS_ALL Unspecified runtime dev)
-set(CPACK_COMPONENTS_GROUPING ONE_PER_GROUP)
-set(CPACK_COMPONENT_UNSPECIFIED_GROUP main)
-set(CPACK_COMPONENT_RUNTIME_GROUP main)
-set(CPACK_COMPONENT_DEV_GROUP dev)
-string(CONCAT CPACK_DEBIAN_MAIN_DESCRIPTION
-    "vbdctl lists, checks and watches the vbds a Xen backend domain serves and reloads\n"
-    "xen-blkback under running guests with preflight checks, a journal and rollback.")
-string(CONCAT CPACK_DEBIAN_DEV_DESCRIPTION
-    "Development files for libvbdctl, the library behind vbdctl: C++23 headers,\n"
-    "libvbdctl.pc and the vbdctl CMake package (vbdctl::vbdctl).")
-
-set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
-set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
-set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-set(CPACK_DEBIAN_MAIN_PACKAGE_NAME vbdctl)
-set(CPACK_DEBIAN_MAIN_PACKAGE_SECTION admin)
-set(CPACK_DEBIAN_DEV_PACKAGE_NAME libvbdctl-dev)
-set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(vbdctl_deb_version "${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE}")
-# libvbdctl.pc names the Xen and kmod .pc files in Requires.private: pkg-config needs them.
-set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "vbdctl (= ${vbdctl_deb_version}), libxen-dev, libkmod-dev")
-# vbdctl ships libvbdctl.so.N: publish a shlibs file for it (also adds the ldconfig trigger).
-set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
-find_program(DPKG_SHLIBDEPS_EXECUTABLE dpkg-shlibdeps)
-if(DPKG_SHLIBDEPS_EXECUTABLE)
-  set(CPACK_DEBIAN_MAIN_PACKAGE_SHLIBDEPS ON)
-  # The tool links the libvbdctl.so.N it ships with; let dpkg-shlibdeps find it there.
-  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS
-      ${PROJECT_BINARY_DIR}/libvbdctl)
-else()
-  # Debian 12 (Xen 4.17): libxenlight lives in libxenmisc4.17.
-  set(CPACK_DEBIAN_MAIN_PACKAGE_DEPENDS
-      "libc6, libstdc++6, libgcc-s1, libxenstore4, libxenmisc4.17, libxengnttab1, libxentoollog1, libkmod2")
-endif()
-
-include(CPack)

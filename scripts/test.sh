@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Builds vbdctl and runs every test: unit, simulator scenarios and CLI (ctest), the same
-# under AddressSanitizer + UndefinedBehaviorSanitizer, and the fuzz targets for a bounded time.
+# Builds vbdctl and runs every test: unit, simulator scenarios and CLI (ctest), the Debian
+# packages (built with debhelper, checked by lintian and tests/ship/deb.sh; as root), the
+# same tests under AddressSanitizer + UndefinedBehaviorSanitizer, and the fuzz targets for a
+# bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=$(nproc)
@@ -9,6 +11,15 @@ echo "== build and ctest"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest --output-on-failure -j"$jobs")
+
+echo "== Debian packages: debhelper, lintian, then their contents and Depends"
+if [[ $(id -u) == 0 ]]; then
+    scripts/build-deb --out build-deb/host
+    version=$(sed -nE 's/^project\(vbdctl VERSION ([0-9.]+).*/\1/p' CMakeLists.txt)
+    bash tests/ship/deb.sh build-deb/host "$version" build-deb/unpacked
+else
+    echo "skipped: scripts/build-deb needs root (apt)"
+fi
 
 echo "== ASan + UBSan: unit and simulator scenarios"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVBDCTL_SANITIZE=ON >/dev/null

@@ -1,67 +1,72 @@
 #!/bin/bash
-# Builds the Debian packages with CPack, checks their metadata and contents, unpacks them
-# with dpkg -x into a scratch root and runs the tool from there.
-# Usage: deb.sh CPACK BUILD_DIR WORK_DIR VERSION
+# Checks the Debian packages scripts/build-deb made: names, sections, multiarch paths,
+# copyright and changelog, Depends (libvbdctl0 exactly; Xen's libraries by release, never
+# by security update), that apt could install them here, and that the unpacked tool runs
+# with the unpacked library.
+# Usage: deb.sh DEB_DIR VERSION WORK_DIR
 set -euo pipefail
-cpack=$1 build=$2 work=$3 version=$4
-
-rm -rf "$work"
-mkdir -p "$work"
+dir=$(realpath "$1") version=$2 work=$3
 fail() { echo "deb: FAIL: $*" >&2; exit 1; }
 
-(cd "$build" && "$cpack" -G DEB -B "$work/out") >"$work/cpack.log" 2>&1 ||
-    { cat "$work/cpack.log" >&2; fail "cpack -G DEB"; }
 arch=$(dpkg --print-architecture)
-deb=$work/out/vbdctl_${version}-1_${arch}.deb
-dev=$work/out/libvbdctl-dev_${version}-1_${arch}.deb
-[[ -f $deb ]] || fail "no $deb: $(ls "$work/out")"
-[[ -f $dev ]] || fail "no $dev: $(ls "$work/out")"
+multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+for p in vbdctl libvbdctl0 libvbdctl-dev; do
+    [[ -f $dir/${p}_${version}-1_${arch}.deb ]] || fail "no ${p}_${version}-1_${arch}.deb in $dir: $(ls "$dir")"
+done
+deb() { echo "$dir/${1}_${version}-1_${arch}.deb"; }
+field() { dpkg-deb -f "$(deb "$1")" "$2"; }
 
-depends=$(dpkg-deb -f "$deb" Depends)
-echo "vbdctl Depends: $depends"
-for lib in libc6 libstdc++6 libxenstore4 libxengnttab1 libxentoollog1 libkmod2; do
-    [[ ", $depends," == *", $lib "* || ", $depends," == *", $lib,"* ]] || fail "Depends lacks $lib"
+[[ $(field vbdctl Section) == admin ]] || fail "vbdctl is not in admin"
+[[ $(field libvbdctl0 Section) == libs ]] || fail "libvbdctl0 is not in libs"
+[[ $(field libvbdctl0 Multi-Arch) == same ]] || fail "libvbdctl0 is not Multi-Arch: same"
+
+tool=$(field vbdctl Depends) lib=$(field libvbdctl0 Depends) dev=$(field libvbdctl-dev Depends)
+printf 'vbdctl Depends: %s\nlibvbdctl0 Depends: %s\nlibvbdctl-dev Depends: %s\n' "$tool" "$lib" "$dev"
+[[ $tool == *"libvbdctl0 (= ${version}-1)"* ]] || fail "vbdctl does not depend on exactly its libvbdctl0"
+[[ $dev == *"libvbdctl0 (= ${version}-1)"* ]] || fail "libvbdctl-dev does not depend on exactly its libvbdctl0"
+for l in libxenstore4 libxengnttab1 libxentoollog1 libkmod2 libstdc++6; do
+    [[ ", $lib," == *", $l "* || ", $lib," == *", $l,"* ]] || fail "libvbdctl0 Depends lacks $l"
 done
 # libxenlight's package is named after the Xen release (Debian 12: libxenmisc4.17).
-[[ $depends == *libxenmisc* || $depends == *libxenlight* ]] || fail "Depends lacks libxenlight's package"
-dev_depends=$(dpkg-deb -f "$dev" Depends)
-echo "libvbdctl-dev Depends: $dev_depends"
-[[ $dev_depends == *"vbdctl (= ${version}-1)"* ]] || fail "libvbdctl-dev does not depend on vbdctl (= ${version}-1)"
+[[ $lib =~ libxen(misc|light)[0-9.]* ]] || fail "libvbdctl0 Depends lacks libxenlight's package"
+# Xen's shlibs name the exact build (4.17.7+13-g2445b30a44): the packages ask for the release.
+while read -r dep; do
+    [[ $dep =~ ^libxen[a-z0-9.]+\ \(\>=\ [0-9]+\.[0-9]+\)$ ]] || fail "'$dep' asks for more than the Xen release"
+done < <(tr ',' '\n' <<<"$lib" | sed 's/^ *//' | grep '^libxen')
 
-dpkg-deb -c "$deb" >"$work/vbdctl.contents"
-dpkg-deb -c "$dev" >"$work/dev.contents"
-has() { grep -qE "$2" "$work/$1.contents" || fail "$1 package lacks $2"; }
-lacks() { ! grep -qE "$2" "$work/$1.contents" || fail "$1 package should not hold $2"; }
-has vbdctl ' \./usr/bin/vbdctl$'
-has vbdctl '/libvbdctl\.so\.0 -> '
-has vbdctl '/libvbdctl\.so\.0\.1\.0$'
-has vbdctl '/bash-completion/completions/vbdctl$'
-has vbdctl '/zsh/vendor-completions/_vbdctl$'
-lacks vbdctl '/include/'
-has dev ' \./usr/include/vbdctl/types\.hpp$'
-has dev '/libvbdctl\.so -> '
-has dev '/pkgconfig/libvbdctl\.pc$'
-has dev '/cmake/vbdctl/vbdctlConfig\.cmake$'
-has dev '/cmake/vbdctl/vbdctlTargets\.cmake$'
-lacks dev 'usr/bin/'
-if grep -q '^SCDOC_EXECUTABLE:FILEPATH=/' "$build/CMakeCache.txt"; then
-    has vbdctl '/share/man/man8/vbdctl\.8'
-fi
+contents() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}'; }
+has() { contents "$1" | grep -qxE "$2" || fail "$1 lacks $2"; }
+lacks() { ! contents "$1" | grep -qE "$2" || fail "$1 should not hold $2"; }
+for p in vbdctl libvbdctl0 libvbdctl-dev; do
+    has $p "\./usr/share/doc/$p/copyright"
+    has $p "\./usr/share/doc/$p/changelog\.Debian\.gz"
+done
+has vbdctl '\./usr/bin/vbdctl'
+has vbdctl '\./usr/share/man/man8/vbdctl\.8\.gz'
+has vbdctl '\./usr/share/bash-completion/completions/vbdctl'
+has vbdctl '\./usr/share/zsh/vendor-completions/_vbdctl'
+lacks vbdctl 'libvbdctl\.so'
+has libvbdctl0 "\./usr/lib/$multiarch/libvbdctl\.so\.${version}"
+lacks libvbdctl0 '/include/|\.so$|pkgconfig'
+has libvbdctl-dev '\./usr/include/vbdctl/types\.hpp'
+has libvbdctl-dev "\./usr/lib/$multiarch/pkgconfig/libvbdctl\.pc"
+has libvbdctl-dev "\./usr/lib/$multiarch/cmake/vbdctl/vbdctlConfig\.cmake"
+lacks libvbdctl-dev 'usr/bin/'
 
-root=$work/root
-dpkg -x "$deb" "$root"
-dpkg -x "$dev" "$root"
-grep -qx 'prefix=/usr' "$(find "$root" -name libvbdctl.pc)" || fail "libvbdctl.pc prefix is not /usr"
-so=$(find "$root" -name 'libvbdctl.so.0' | head -n1)
-libdir=$(dirname "$so")
+# apt resolves every Depends from this machine's own packages (simulated: nothing changes).
+apt-get install --simulate "$(deb vbdctl)" "$(deb libvbdctl0)" "$(deb libvbdctl-dev)" >"$work.apt.log" 2>&1 ||
+    { cat "$work.apt.log" >&2; fail "apt cannot install the packages here"; }
+
+rm -rf "$work"
+for p in vbdctl libvbdctl0 libvbdctl-dev; do dpkg -x "$(deb $p)" "$work"; done
+libdir=$work/usr/lib/$multiarch
+grep -qx 'prefix=/usr' "$libdir/pkgconfig/libvbdctl.pc" || fail "libvbdctl.pc prefix is not /usr"
 export LD_LIBRARY_PATH=$libdir
-out=$("$root/usr/bin/vbdctl" --version)
+out=$("$work/usr/bin/vbdctl" --version)
 [[ $out == "vbdctl $version" ]] || fail "vbdctl --version says '$out'"
-echo "$out"
-list=$("$root/usr/bin/vbdctl" --host sim list) || fail "vbdctl --host sim list exited $?"
-echo "$list"
+list=$("$work/usr/bin/vbdctl" --host sim list) || fail "vbdctl --host sim list exited $?"
 [[ $(grep -c '^[0-9]' <<<"$list") == 6 ]] || fail "expected 6 vbds in the default simulated world"
-# The packaged tool must use the packaged library, not the build tree's.
-deps=$(ldd "$root/usr/bin/vbdctl") # not piped into grep -q: SIGPIPE + pipefail
+# The packaged tool must use the packaged library, not a build tree's.
+deps=$(ldd "$work/usr/bin/vbdctl") # not piped into grep -q: SIGPIPE + pipefail
 [[ $deps == *"$libdir/libvbdctl.so.0"* ]] || fail "vbdctl does not load $libdir/libvbdctl.so.0"
-echo "deb: ok"
+echo "deb: ok ($out)"
