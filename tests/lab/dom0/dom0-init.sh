@@ -24,10 +24,16 @@ xen-init-dom0 || echo "LAB xen-init-dom0 failed"
 xenconsoled --log=guest --timestamp=guest --pid-file=/run/xenconsoled.pid
 echo "LAB toolstack ready uptime=$(t)"
 uname -r > "$OUT/uname-r.txt"; cat /proc/version > "$OUT/proc-version.txt"
-if [ -n "${VBDCTL:-}" ]; then
-  # the binary given with --vbdctl must start in dom0 (libraries complete)
-  "$VBDCTL" --version > "$OUT/vbdctl-version.txt" 2>&1
-  echo "LAB vbdctl --version: exit $? $(head -n1 "$OUT/vbdctl-version.txt")"
+if [ -d /lab/debs ]; then
+  # vbdctl as operators install it: its packages, Depends met by the image's own packages
+  if dpkg -i /lab/debs/*.deb > "$OUT/vbdctl-dpkg.log" 2>&1; then
+    export VBDCTL=/usr/bin/vbdctl
+    dpkg-query -W -f '${Package} ${Version}: Depends ${Depends}\n' vbdctl libvbdctl0 > "$OUT/vbdctl-packages.txt"
+    "$VBDCTL" --version > "$OUT/vbdctl-version.txt" 2>&1
+    echo "LAB vbdctl installed: $(tr '\n' ';' < "$OUT/vbdctl-packages.txt") --version exit $? $(head -n1 "$OUT/vbdctl-version.txt")"
+  else
+    echo "LAB dpkg -i of vbdctl's packages failed: $(tail -n 3 "$OUT/vbdctl-dpkg.log" | tr '\n' ' ')"
+  fi
 fi
 
 # the scenario, bounded so that dom0 always gets to power off by itself

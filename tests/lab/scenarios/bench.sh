@@ -17,7 +17,7 @@ set -u
 . /lab/lib.sh
 REPS=5 GAP=4
 while [ $# -gt 0 ]; do case "$1" in --reps) REPS=$2; shift 2 ;; --gap) GAP=$2; shift 2 ;; *) shift ;; esac; done
-[ -n "${VBDCTL:-}" ] || lab_fail "bench needs --vbdctl (procedure c)"
+[ -n "${VBDCTL:-}" ] || lab_fail "bench needs the vbdctl packages (procedure c)"
 lab_use_depmod stock
 all_vbds() { local v; for v in "$DEVS"/vbd-$DOMID-*; do basename "$v"; done; }
 reload_raw() {   # KIND SLEEP_AFTER_UNBIND SLEEP_AFTER_MODPROBE

@@ -48,7 +48,7 @@ KT=$K_OUT/kills.tsv
 printf 'kill\tdelay_s\tfrac\tpre_s\tactual_s\ttarget\tkilled\tupgrade_rc\tstep\tautoprobe_before\trecover_rc\trecover_ok\tconnected\ttotal\tfe_connected\tautoprobe\tmodule_after\tjournal_after\trecover_s\tbad\tlate\tt0\ttend\n' > "$KT"
 N_UP=0 N_KILLS=0 N_REC=0 D_MS=0 PRE_MS=-1 TOTAL_MS=0
 JOURNAL=/run/vbdctl/journal.json
-[ -n "${VBDCTL:-}" ] || { lab_fail "killed needs --vbdctl"; printf '{"scenario":"killed","ok":false,"error":"no --vbdctl"}\n' > "$OUT/results.json"; exit 1; }
+[ -n "${VBDCTL:-}" ] || { lab_fail "killed needs the vbdctl packages (--debs, or their dpkg -i failed: vbdctl-dpkg.log)"; printf '{"scenario":"killed","ok":false,"error":"vbdctl is not installed"}\n' > "$OUT/results.json"; exit 1; }
 # the upgrades (measured and killed) run the binary itself (the wrapper execs it: $! is vbdctl's
 # pid); every other vbdctl command is bounded
 VBDCTL_RAW=$VBDCTL

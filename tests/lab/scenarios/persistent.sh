@@ -48,7 +48,7 @@ DEAD_RE='backed has not unmapped grant|disabled for further use'
 BUG_RE='kernel BUG at|BUG: |Oops: '
 BAD_RE="$DEAD_RE|$BUG_RE|FIO [a-z]+ FAIL|PROBE [a-z]+ (MISMATCH|IOERR)"
 STAMPED=$OUT/guest-console.stamped.log
-[ -n "${VBDCTL:-}" ] || { lab_fail "persistent needs --vbdctl"; printf '{"scenario":"persistent","ok":false,"error":"no --vbdctl"}\n' > "$OUT/results.json"; exit 1; }
+[ -n "${VBDCTL:-}" ] || { lab_fail "persistent needs the vbdctl packages (--debs, or their dpkg -i failed: vbdctl-dpkg.log)"; printf '{"scenario":"persistent","ok":false,"error":"vbdctl is not installed"}\n' > "$OUT/results.json"; exit 1; }
 # every vbdctl command bounded: a wedged command must not eat the scenario's timeout
 printf '#!/bin/sh\nexec timeout -k 5 %s %s "$@"\n' "${PERSISTENT_VBDCTL_TIMEOUT:-240}" "$VBDCTL" > /run/vbdctl-bounded
 chmod +x /run/vbdctl-bounded

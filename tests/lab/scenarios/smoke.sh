@@ -11,7 +11,7 @@
 set -u
 . /lab/lib.sh
 N_UB=0 N_UP=0
-[ -n "${VBDCTL:-}" ] || { lab_fail "smoke needs --vbdctl"; printf '{"scenario":"smoke","ok":false,"error":"no --vbdctl"}\n' > "$OUT/results.json"; exit 1; }
+[ -n "${VBDCTL:-}" ] || { lab_fail "smoke needs the vbdctl packages (--debs, or their dpkg -i failed: vbdctl-dpkg.log)"; printf '{"scenario":"smoke","ok":false,"error":"vbdctl is not installed"}\n' > "$OUT/results.json"; exit 1; }
 finish() {
   lab_stop_guest
   local x; x=$(lab_vbdctl_checks_json)

@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 N_UB=0 N_UP=0 F_UB=0 F_UP=0
-[ -n "${VBDCTL:-}" ] || { lab_fail "stress needs --vbdctl"; printf '{"scenario":"stress","ok":false,"error":"no --vbdctl"}\n' > "$OUT/results.json"; exit 1; }
+[ -n "${VBDCTL:-}" ] || { lab_fail "stress needs the vbdctl packages (--debs, or their dpkg -i failed: vbdctl-dpkg.log)"; printf '{"scenario":"stress","ok":false,"error":"vbdctl is not installed"}\n' > "$OUT/results.json"; exit 1; }
 # keep the check log small: only failures are kept per cycle
 lab_start_guest || lab_abort stress
 lab_wait_guest_io 300 || { lab_stop_guest; lab_results stress; exit 1; }
