@@ -9,7 +9,14 @@
 
 #include "vbdctl/ports.hpp"
 
+struct xentoollog_logger; // <xentoollog.h>
+
 namespace vbd::local {
+
+/// For every Xen library handle: a logger that writes nothing. Left NULL, libxengnttab and
+/// the others log to stderr; the library prints nothing, and their failures reach callers as
+/// errors (errno) anyway.
+xentoollog_logger* silent_xen_logger();
 
 Result<std::unique_ptr<XenStore>> open_xenstore();
 std::unique_ptr<BackendBus> make_sysfs_bus(std::string root);

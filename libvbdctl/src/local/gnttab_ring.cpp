@@ -23,7 +23,7 @@ class GnttabReader final : public RingReader {
 
     Result<RingSnapshot> read(uint32_t domid, uint32_t gref) override {
         if (!h_) {
-            h_ = xengnttab_open(nullptr, 0);
+            h_ = xengnttab_open(silent_xen_logger(), 0);
             if (!h_)
                 return fail(Errc::io, std::string("cannot open /dev/xen/gntdev: ") + std::strerror(errno),
                             {}, "modprobe xen-gntdev; run as root");

@@ -275,13 +275,20 @@ class KmodModules final : public Modules {
     fs::path sys_module_;
 };
 
+// libkmod logs its errors to stderr by default; each one also reaches us as a return code.
+kmod_ctx* new_kmod_ctx(const char* const* config_paths) {
+    kmod_ctx* ctx = kmod_new(nullptr, config_paths);
+    if (ctx) kmod_set_log_fn(ctx, [](void*, int, const char*, int, const char*, const char*, va_list) {}, nullptr);
+    return ctx;
+}
+
 } // namespace
 
 Result<std::string> modprobe_options(const std::vector<std::string>& config_dirs, std::string_view name) {
     std::vector<const char*> paths;
     for (const auto& d : config_dirs) paths.push_back(d.c_str());
     paths.push_back(nullptr);
-    kmod_ctx* ctx = kmod_new(nullptr, paths.data());
+    kmod_ctx* ctx = new_kmod_ctx(paths.data());
     if (!ctx) return fail(Errc::io, "libkmod: cannot create a context");
     auto r = options_of(ctx, name);
     kmod_unref(ctx);
@@ -289,7 +296,7 @@ Result<std::string> modprobe_options(const std::vector<std::string>& config_dirs
 }
 
 Result<std::unique_ptr<Modules>> open_kmod(std::string root) {
-    kmod_ctx* ctx = kmod_new(nullptr, nullptr);
+    kmod_ctx* ctx = new_kmod_ctx(nullptr);
     if (!ctx) return fail(Errc::io, "libkmod: cannot create a context");
     kmod_load_resources(ctx); // indexes are optional: lookups fall back to the text files
     return std::unique_ptr<Modules>(std::make_unique<KmodModules>(ctx, std::move(root)));

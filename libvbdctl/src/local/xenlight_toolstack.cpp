@@ -20,7 +20,6 @@ class XenlightToolstack final : public Toolstack {
     explicit XenlightToolstack(XenStore& xs) : xs_(xs) {}
     ~XenlightToolstack() override {
         if (ctx_) libxl_ctx_free(ctx_);
-        if (logger_) xtl_logger_destroy(reinterpret_cast<xentoollog_logger*>(logger_));
     }
 
     Result<std::optional<std::string>> domain_name(uint32_t domid) override {
@@ -54,16 +53,14 @@ class XenlightToolstack final : public Toolstack {
     libxl_ctx* ctx() {
         if (ctx_ || tried_) return ctx_;
         tried_ = true;
-        // Errors only, to stderr: libxl is chatty and this is a best-effort view.
-        logger_ = xtl_createlogger_stdiostream(stderr, XTL_CRITICAL, 0);
-        if (libxl_ctx_alloc(&ctx_, LIBXL_VERSION, 0, reinterpret_cast<xentoollog_logger*>(logger_)) != 0)
+        // A best-effort view: a failure means no name or disks, never a line on stderr.
+        if (libxl_ctx_alloc(&ctx_, LIBXL_VERSION, 0, silent_xen_logger()) != 0)
             ctx_ = nullptr;
         return ctx_;
     }
 
     XenStore& xs_;
     libxl_ctx* ctx_ = nullptr;
-    xentoollog_logger_stdiostream* logger_ = nullptr;
     bool tried_ = false;
 };
 
