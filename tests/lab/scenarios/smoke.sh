@@ -10,12 +10,12 @@
 #  6. list/check again; one more verified fio pass on both disks; stop the guest.
 set -u
 . /lab/lib.sh
-N_UB=0 N_UP=0
+N_UB=0 N_UP=0 LIST_TIMING=null
 [ -n "${VBDCTL:-}" ] || { lab_fail "smoke needs the vbdctl packages (--debs, or their dpkg -i failed: vbdctl-dpkg.log)"; printf '{"scenario":"smoke","ok":false,"error":"vbdctl is not installed"}\n' > "$OUT/results.json"; exit 1; }
 finish() {
   lab_stop_guest
   local x; x=$(lab_vbdctl_checks_json)
-  lab_results smoke "{\"cycles\":{\"unbind_bind\":$N_UB,\"upgrade\":$N_UP},${x#\{}"
+  lab_results smoke "{\"cycles\":{\"unbind_bind\":$N_UB,\"upgrade\":$N_UP},\"list_timing_s\":$LIST_TIMING,${x#\{}"
 }
 lab_start_guest || lab_abort smoke
 lab_wait_guest_io 300 || { finish; exit 1; }
@@ -33,6 +33,19 @@ for d in xvdb xvdc; do
   ck show-$d.content "$(jget "$VBDCTL_OUT/show-$d.json" "d['vbd']['backend_nodes']['state'] == '4' and d['vbd']['backend_state'] == 4 and d['vbd']['vdev'] == '$d'")"
 done
 vb_check check-initial
+
+# Figures, not checks: `vbdctl list` against `xl block-list` over the same guest, and where
+# vbdctl's time goes (starting: --version; opening the host: a guest with no vbds), medians of 5.
+median5() {
+  local t0 a=()
+  for _ in 1 2 3 4 5; do
+    t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1
+    a+=("$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN {printf "%.3f", a - b}')")
+  done
+  printf '%s\n' "${a[@]}" | sort -n | sed -n 3p
+}
+LIST_TIMING="{\"vbdctl_list\":$(median5 "$VBDCTL" list),\"xl_block_list\":$(median5 xl block-list guest),\"vbdctl_version\":$(median5 "$VBDCTL" --version),\"vbdctl_list_no_vbds\":$(median5 "$VBDCTL" list 99),\"xl_list\":$(median5 xl list)}"
+lab_log "list timing (s, medians of 5): $LIST_TIMING"
 
 # 2. unbind/bind cycles
 for c in 1:xvdb 2:xvdb 3:xvdc; do
