@@ -2,7 +2,9 @@
 # Runs in dom0 from the payload disk (/lab), started by /sbin/lab-init (PID 1).
 # Brings up the Xen toolstack, runs /lab/scenario.sh (which sources /lab/lib.sh),
 # makes sure /lab/out/results.json exists, and returns (lab-init powers off).
-export PATH=/usr/lib/xen-4.17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Xen's tools dir: /usr/lib/xen-4.17/bin (cell A), /usr/lib/xen-4.20/bin (cell B); not xen-common
+XENBIN=$(ls -d /usr/lib/xen-[0-9]*/bin 2>/dev/null | sort -V | tail -n 1)
+export PATH=${XENBIN:+$XENBIN:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LAB=/lab OUT=/lab/out
 mkdir -p "$OUT"
 # everything dom0 prints goes to its console (Xen com1 -> QEMU serial -> serial.log)

@@ -1,7 +1,9 @@
 # dom0-side helpers for lab scenarios. Sourced by /lab/scenario.sh inside dom0.
 # Conventions: $OUT (/lab/out) receives everything the runner copies back;
 # times are wall clock seconds (bash $EPOCHREALTIME, no fork) unless noted.
-export PATH=/usr/lib/xen-4.17/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Xen's tools dir: /usr/lib/xen-4.17/bin (cell A), /usr/lib/xen-4.20/bin (cell B); not xen-common
+XENBIN=$(ls -d /usr/lib/xen-[0-9]*/bin 2>/dev/null | sort -V | tail -n 1)
+export PATH=${XENBIN:+$XENBIN:}/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 : "${LAB:=/lab}" "${OUT:=/lab/out}"
 GUEST=guest
 GUEST_LOG=/var/log/xen/console/guest-$GUEST.log
@@ -43,7 +45,7 @@ lab_start_guest() {
   cat > /var/lib/lab/$GUEST.cfg <<CFG
 name = "$GUEST"
 type = "pv"
-kernel = "/boot/vmlinuz-$KVER"
+kernel = "${LAB_GUEST_KERNEL:-/boot/vmlinuz-$KVER}"
 ramdisk = "$LAB/guest-initrd.cpio"
 extra = "console=hvc0 loglevel=4 labdisks=${io// /,}"
 memory = 512
