@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../src/local/adapters.hpp"
+#include "../src/local/module.hpp"
 #include "../src/state_dir.hpp"
 #include "../src/try.hpp"
 #include "vbdctl/sim.hpp"
@@ -529,7 +529,7 @@ Result<std::string> SimModules::config_options(std::string_view name) {
     std::string dir = s_.host().state.path() + "/modprobe.d";
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) return std::string();
-    return local::modprobe_options({dir}, name);
+    return VBD_TRY(local::module())->modprobe_options({dir}, name);
 }
 
 Result<void> SimModules::load(std::string_view path, const std::map<std::string, std::string>& params) {

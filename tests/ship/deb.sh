@@ -47,7 +47,8 @@ has vbdctl '\./usr/share/bash-completion/completions/vbdctl'
 has vbdctl '\./usr/share/zsh/vendor-completions/_vbdctl'
 lacks vbdctl 'libvbdctl\.so'
 has libvbdctl0 "\./usr/lib/$multiarch/libvbdctl\.so\.${version}"
-lacks libvbdctl0 '/include/|\.so$|pkgconfig'
+has libvbdctl0 "\./usr/lib/$multiarch/vbdctl/local\.so"
+lacks libvbdctl0 '/include/|/libvbdctl\.so$|pkgconfig'
 has libvbdctl-dev '\./usr/include/vbdctl/types\.hpp'
 has libvbdctl-dev "\./usr/lib/$multiarch/pkgconfig/libvbdctl\.pc"
 has libvbdctl-dev "\./usr/lib/$multiarch/cmake/vbdctl/vbdctlConfig\.cmake"
@@ -69,4 +70,8 @@ list=$("$work/usr/bin/vbdctl" --host sim list) || fail "vbdctl --host sim list e
 # The packaged tool must use the packaged library, not a build tree's.
 deps=$(ldd "$work/usr/bin/vbdctl") # not piped into grep -q: SIGPIPE + pipefail
 [[ $deps == *"$libdir/libvbdctl.so.0"* ]] || fail "vbdctl does not load $libdir/libvbdctl.so.0"
+# --host local loads the adapters module next to the packaged library; on a machine that is
+# not Xen, that module is what says so.
+local=$("$work/usr/bin/vbdctl" list 2>&1) && fail "vbdctl list on a machine without Xen exited 0"
+[[ $local == *"not a Xen backend domain"* ]] || fail "vbdctl list (--host local) said: $local"
 echo "deb: ok ($out)"

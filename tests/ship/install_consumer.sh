@@ -32,11 +32,16 @@ pc=$libdir/pkgconfig/libvbdctl.pc
 [[ -f $libdir/cmake/vbdctl/vbdctlConfig.cmake ]] || fail "no vbdctlConfig.cmake"
 [[ -f $libdir/cmake/vbdctl/vbdctlConfigVersion.cmake ]] || fail "no vbdctlConfigVersion.cmake"
 grep -qx "prefix=$prefix" "$pc" || fail "libvbdctl.pc does not name the install prefix: $(grep ^prefix= "$pc")"
-grep -q '^Requires.private: xenstore xenlight xentoollog xengnttab libkmod$' "$pc" ||
-    fail "libvbdctl.pc Requires.private"
+# The Xen libraries and libkmod are the adapters module's: the library and its users need none.
+[[ -f $libdir/vbdctl/local.so ]] || fail "no $libdir/vbdctl/local.so (the real host's adapters)"
+! grep -q '^Requires' "$pc" || fail "libvbdctl.pc requires packages: $(grep '^Requires' "$pc")"
+sodeps=$(ldd "$so")
+[[ $sodeps != *libxen* && $sodeps != *libkmod* ]] || fail "libvbdctl.so.0 links Xen or kmod libraries: $sodeps"
 
 version=$(LD_LIBRARY_PATH=$libdir "$prefix/bin/vbdctl" --version)
 [[ $version == "vbdctl 0.1.0" ]] || fail "installed vbdctl --version says '$version'"
+local=$(LD_LIBRARY_PATH=$libdir "$prefix/bin/vbdctl" list 2>&1) && fail "vbdctl list without Xen exited 0"
+[[ $local == *"not a Xen backend domain"* ]] || fail "installed vbdctl list (--host local) said: $local"
 echo "installed into $prefix ($version)"
 
 export PKG_CONFIG_PATH=$libdir/pkgconfig

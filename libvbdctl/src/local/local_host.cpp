@@ -1,10 +1,12 @@
-// The real host: every adapter, opened together, after checking this is a Xen backend domain.
+// The real host: every adapter, opened together, after checking this is a Xen backend domain;
+// and the entry point of the module the adapters are built into (module.hpp).
 
 #include "vbdctl/local.hpp"
 #include "../try.hpp"
 
 #include "../state_dir.hpp"
 #include "adapters.hpp"
+#include "module.hpp"
 
 namespace vbd {
 
@@ -25,9 +27,7 @@ class Impl final : public LocalHost {
     std::unique_ptr<Host> host_;
 };
 
-} // namespace
-
-Result<std::unique_ptr<LocalHost>> LocalHost::open(const LocalOptions& opts) {
+Result<std::unique_ptr<LocalHost>> open_local_host(const LocalOptions& opts) {
     auto h = std::make_unique<Impl>();
     h->bus = local::make_sysfs_bus(opts.sysfs_root);
     auto xs = local::open_xenstore();
@@ -51,4 +51,11 @@ Result<std::unique_ptr<LocalHost>> LocalHost::open(const LocalOptions& opts) {
     return std::unique_ptr<LocalHost>(std::move(h));
 }
 
+} // namespace
+
 } // namespace vbd
+
+extern "C" const vbd::local::Module* vbdctl_local_module() {
+    static const vbd::local::Module m{VBDCTL_VERSION, &vbd::open_local_host, &vbd::local::modprobe_options};
+    return &m;
+}
