@@ -50,16 +50,13 @@ void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
 namespace {
 
-// A value dumped with indent 2 as it reads nested `depth` levels down: only the lines after
-// the first move (a dumped value has no raw newline inside its strings).
+// Appends v as dump(2) prints it `depth` levels down. This is what dump() itself does
+// with a starting indent of 0: nlohmann's serializer (3.x) takes the starting indent and
+// writes straight into out, no copy to re-indent.
 void put_nested(std::string& out, const nlohmann::json& v, size_t depth) {
-    std::string text = v.dump(2);
-    size_t from = 0;
-    for (size_t nl; (nl = text.find('\n', from)) != std::string::npos; from = nl + 1) {
-        out.append(text, from, nl + 1 - from);
-        out.append(2 * depth, ' ');
-    }
-    out.append(text, from);
+    nlohmann::detail::serializer<nlohmann::json> s(nlohmann::detail::output_adapter<char>(out), ' ',
+                                                   nlohmann::json::error_handler_t::strict);
+    s.dump(v, true, false, 2, static_cast<unsigned>(2 * depth));
 }
 
 } // namespace

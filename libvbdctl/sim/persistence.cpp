@@ -357,10 +357,14 @@ Result<World> World::load(FileBytes bytes) {
     if (j.is_discarded()) return bad("its JSON section does not parse");
     auto w = VBD_TRY(from_json(j));
     if (!j.contains("xs_seq") || !j["xs_seq"].is_number_unsigned()) return bad("no xenstore sequence");
+    const auto xs_seq = j["xs_seq"].get<uint64_t>();
+    // Freed before the large sections load, so that they reuse its memory: every fresh
+    // page of heap costs a page fault.
+    j = nullptr;
     if (!w.load_devices(all.substr(at[3], len[3]))) return bad("its devices section is damaged");
     if (!w.load_rings(all.substr(at[4], len[4]))) return bad("its rings section is damaged");
     if (!w.frontends_.load_blkfronts(all.substr(at[5], len[5]))) return bad("its blkfronts section is damaged");
-    w.xs_ = VBD_TRY(XenstoreModel::load(std::move(bytes), at[1], len[1], at[2], len[2], j["xs_seq"].get<uint64_t>()));
+    w.xs_ = VBD_TRY(XenstoreModel::load(std::move(bytes), at[1], len[1], at[2], len[2], xs_seq));
     return w;
 }
 

@@ -75,6 +75,8 @@ class SimXenStore final : public XenStore {
     void reset_seen();
 
   private:
+    /// The absolute path xenstored would use (relative ones are built in scratch), or EINVAL.
+    Result<std::string_view> resolve(std::string_view path, std::string& scratch) const;
     Result<std::string> abs(std::string_view path) const;
     void collect();
 
@@ -345,23 +347,29 @@ void SimClock::sleep_for(Millis d) {
 
 // ---------------------------------------------------------------- xenstore
 
-Result<std::string> SimXenStore::abs(std::string_view path) const {
+Result<std::string_view> SimXenStore::resolve(std::string_view path, std::string& scratch) const {
     // Relative paths are the caller's domain's.
-    std::string full = path.starts_with("/") ? std::string(path)
-                                             : "/local/domain/" + std::to_string(s_.world.self_domid()) + "/" +
-                                                   std::string(path);
-    if (!valid_xenstore_path(full))
-        return fail(Errc::invalid_argument, "xenstore refused the path: EINVAL", full,
+    if (!path.starts_with("/"))
+        path = scratch = "/local/domain/" + std::to_string(s_.world.self_domid()) + "/" + std::string(path);
+    if (!valid_xenstore_path(path))
+        return fail(Errc::invalid_argument, "xenstore refused the path: EINVAL", std::string(path),
                     "a path is absolute or relative, of [A-Za-z0-9-/_@], with no empty component");
-    return full;
+    return path;
+}
+
+Result<std::string> SimXenStore::abs(std::string_view path) const {
+    std::string scratch;
+    return std::string(VBD_TRY(resolve(path, scratch)));
 }
 
 Result<std::optional<std::string>> SimXenStore::read(std::string_view path, Txn) {
-    return s_.world.xenstore().read(VBD_TRY(abs(path)));
+    std::string scratch;
+    return s_.world.xenstore().read(VBD_TRY(resolve(path, scratch)));
 }
 
 Result<std::optional<std::vector<std::string>>> SimXenStore::directory(std::string_view path, Txn) {
-    return s_.world.xenstore().directory(VBD_TRY(abs(path)));
+    std::string scratch;
+    return s_.world.xenstore().directory(VBD_TRY(resolve(path, scratch)));
 }
 
 Result<void> SimXenStore::write(std::string_view path, std::string_view value, Txn) {

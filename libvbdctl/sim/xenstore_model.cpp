@@ -1,8 +1,10 @@
 #include "xenstore_model.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
+#include "../src/paths.hpp"
 #include "vbdctl/types.hpp"
 
 namespace vbd::sim {
@@ -30,14 +32,6 @@ void append_escaped(std::string& out, std::string_view s) {
     }
 }
 
-// What append_escaped can have written: no tab, every backslash followed by a character.
-bool well_escaped(std::string_view raw) {
-    if (raw.find('\t') != std::string_view::npos) return false;
-    for (size_t i = raw.find('\\'); i != std::string_view::npos; i = raw.find('\\', i + 2))
-        if (i + 1 == raw.size()) return false;
-    return true;
-}
-
 std::string unescape(std::string_view raw) {
     if (raw.find('\\') == std::string_view::npos) return std::string(raw);
     std::string out;
@@ -52,6 +46,50 @@ std::string unescape(std::string_view raw) {
     return out;
 }
 
+// How many leading bytes a and b share, of the first n: eight at a time, since a key
+// repeats most of the one before it ("/local/domain/0/backend/vbd/7/51712/...").
+size_t common_prefix(const char* a, const char* b, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        std::memcpy(&x, a + i, 8);
+        std::memcpy(&y, b + i, 8);
+        if (uint64_t d = x ^ y) {
+            if constexpr (std::endian::native == std::endian::little) return i + std::countr_zero(d) / 8;
+            else return i + std::countl_zero(d) / 8;
+        }
+    }
+    while (i < n && a[i] == b[i]) ++i;
+    return i;
+}
+
+// Checks one line of the nodes section at text[at] in a single pass, as load() must for
+// every node of a large world: the key is a valid path (valid_xenstore_path's rules) that
+// sorts after prev, and the value is what append_escaped writes (no tab, every backslash
+// followed by a character of the line). What the key shares with prev was checked
+// with prev. Returns the offsets of the line's tab and newline.
+std::optional<std::pair<size_t, size_t>> check_line(std::string_view text, size_t at, std::string_view prev) {
+    const char* p = text.data() + at;
+    const size_t n = text.size() - at;
+    size_t i = common_prefix(p, prev.data(), std::min(prev.size(), n));
+    if (i == n) return std::nullopt;
+    // Sorted and unique: at the first difference the key must be the greater one, and not
+    // end there (a key that ends where prev goes on sorts before it).
+    if (p[i] == '\t' || (i < prev.size() && static_cast<unsigned char>(p[i]) < static_cast<unsigned char>(prev[i])))
+        return std::nullopt;
+    char before = i ? p[i - 1] : '\0';
+    size_t k = i;
+    for (; k < n && p[k] != '\t'; before = p[k++])
+        if (!paths::path_char(p[k]) || (p[k] == '/' && before == '/')) return std::nullopt;
+    if (k == n || p[0] != '/' || k > paths::max_len || (k > 1 && p[k - 1] == '/')) return std::nullopt;
+    for (size_t v = k + 1; v < n; ++v) {
+        if (p[v] == '\n') return std::pair{at + k, at + v};
+        if (p[v] == '\t') return std::nullopt;
+        if (p[v] == '\\' && (++v == n || p[v] == '\n' || p[v] == '\t')) return std::nullopt;
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 XenstoreModel::Line XenstoreModel::line(size_t at) const {
@@ -61,25 +99,59 @@ XenstoreModel::Line XenstoreModel::line(size_t at) const {
 }
 
 size_t XenstoreModel::base_lower_bound(std::string_view key) const {
-    auto k = std::ranges::partition_point(
-        marks_, [&](const Mark& m) { return nodes_.substr(m.at, m.key_len) < key; });
+    const size_t n = marks_.size();
+    if (n == 0) return 0;
+    auto below = [&](size_t i) { return nodes_.substr(marks_[i].at, marks_[i].key_len) < key; };
+    // The first mark whose key is >= key lies in [lo, hi]. Found by galloping from the
+    // previous lookup's mark: a command reads the nodes of one vbd after another, so the
+    // next key is usually a mark or two away, not log2(n) halvings.
+    size_t h = std::min(hint_, n - 1), lo = 0, hi = n;
+    if (below(h)) {
+        lo = h + 1;
+        for (size_t step = 1; lo + step - 1 < n; step *= 2) {
+            size_t p = lo + step - 1;
+            if (!below(p)) {
+                hi = p;
+                break;
+            }
+            lo = p + 1;
+        }
+    } else {
+        hi = h;
+        for (size_t step = 1; hi >= step; step *= 2) {
+            size_t p = hi - step;
+            if (below(p)) {
+                lo = p + 1;
+                break;
+            }
+            hi = p;
+        }
+    }
+    size_t k = static_cast<size_t>(std::partition_point(marks_.begin() + static_cast<ptrdiff_t>(lo),
+                                                        marks_.begin() + static_cast<ptrdiff_t>(hi),
+                                                        [&](const Mark& m) { return below(static_cast<size_t>(&m - marks_.data())); }) -
+                                   marks_.begin());
+    hint_ = k ? k - 1 : 0;
     // The line at the mark before k sorts below key; the one at k (or the end) does not.
-    size_t at = k == marks_.begin() ? 0 : std::prev(k)->at;
-    size_t end = k == marks_.end() ? nodes_.size() : k->at;
+    // Between them, a line is compared as it stands: its tab sorts below every character
+    // a path may hold, so the raw line orders as its key does.
+    size_t at = k == 0 ? 0 : marks_[k - 1].at;
+    size_t end = k == n ? nodes_.size() : marks_[k].at;
     while (at < end) {
-        Line l = line(at);
-        if (l.key >= key) return at;
-        at = l.next;
+        size_t c = common_prefix(nodes_.data() + at, key.data(), std::min(key.size(), nodes_.size() - at));
+        if (c == key.size()) return at;
+        if (at + c == nodes_.size()) return end; // only a key holding a newline gets here
+        if (static_cast<unsigned char>(nodes_[at + c]) > static_cast<unsigned char>(key[c])) return at;
+        at = nodes_.find('\n', at + c) + 1; // load() checked every line ends in one
     }
     return end;
 }
 
 std::optional<std::string_view> XenstoreModel::base_value(std::string_view key) const {
     size_t at = base_lower_bound(key);
-    if (at == nodes_.size()) return std::nullopt;
-    Line l = line(at);
-    if (l.key != key) return std::nullopt;
-    return l.value;
+    size_t tab = at + key.size();
+    if (tab >= nodes_.size() || nodes_[tab] != '\t' || nodes_.compare(at, key.size(), key) != 0) return std::nullopt;
+    return nodes_.substr(tab + 1, nodes_.find('\n', tab) - tab - 1);
 }
 
 std::optional<std::string> XenstoreModel::read(std::string_view path) const {
@@ -230,20 +302,12 @@ Result<XenstoreModel> XenstoreModel::load(FileBytes file, size_t nodes_at, size_
     std::string_view prev;
     m.marks_.reserve(m.nodes_.size() / (mark_stride * 32));
     for (size_t at = 0, n = 0; at < m.nodes_.size(); ++n) {
-        size_t nl = m.nodes_.find('\n', at);
-        if (nl == std::string_view::npos) return bad();
-        std::string_view l = m.nodes_.substr(at, nl - at);
-        size_t tab = l.find('\t');
-        if (tab == std::string_view::npos) return bad();
-        std::string_view key = l.substr(0, tab);
-        // Sorted, unique and valid keys are what the binary search relies on. What a key
-        // shares with the one before was checked with it.
-        if (at > 0 && key <= prev) return bad();
-        size_t shared = static_cast<size_t>(std::ranges::mismatch(key, prev).in1 - key.begin());
-        if (!valid_xenstore_path(key, shared)) return bad();
-        if (!well_escaped(l.substr(tab + 1))) return bad();
-        prev = key;
-        if (n % mark_stride == 0) m.marks_.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(tab)});
+        // Sorted, unique and valid keys are what the binary search relies on.
+        auto split = check_line(m.nodes_, at, prev);
+        if (!split) return bad();
+        auto [tab, nl] = *split;
+        prev = m.nodes_.substr(at, tab - at);
+        if (n % mark_stride == 0) m.marks_.push_back({static_cast<uint32_t>(at), static_cast<uint32_t>(tab - at)});
         at = nl + 1;
     }
     return m;

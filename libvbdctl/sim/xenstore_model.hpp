@@ -75,6 +75,8 @@ class XenstoreModel {
         uint32_t key_len; ///< up to the tab
     };
     std::vector<Mark> marks_;
+    /// The mark the last lookup ended at, where the next one starts its search.
+    mutable size_t hint_ = 0;
     /// Nodes changed since load; nullopt is a node removed.
     std::map<std::string, std::optional<std::string>, std::less<>> overlay_;
     uint64_t seq_ = 0;

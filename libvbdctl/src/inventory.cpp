@@ -184,10 +184,14 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
     v.frontend_path = paths::frontend(id);
     v.name = guest_name(id.domid);
 
-    auto be = [&](const char* key) -> std::optional<std::string> {
-        auto r = xs.read(v.backend_path + "/" + key);
+    // One buffer for the path of every node read here (about twenty per vbd).
+    std::string path;
+    auto node = [&](const std::string& dir, std::string_view key) -> std::optional<std::string> {
+        path.assign(dir).append(1, '/').append(key);
+        auto r = xs.read(path);
         return r ? *r : std::nullopt;
     };
+    auto be = [&](const char* key) { return node(v.backend_path, key); };
     if (auto fe = be("frontend"); fe && *fe != v.frontend_path)
         v.problems.push_back("backend names frontend " + *fe + ", expected " + v.frontend_path);
     if (auto s = be("state")) {
@@ -205,10 +209,7 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
     v.type = be("type").value_or("");
     if (auto e = xs.read(paths::error_node(self, id)); e && *e) v.error_node = **e;
 
-    auto fe = [&](const std::string& key) -> std::optional<std::string> {
-        auto r = xs.read(v.frontend_path + "/" + key);
-        return r ? *r : std::nullopt;
-    };
+    auto fe = [&](const std::string& key) { return node(v.frontend_path, key); };
     v.frontend_persistent = flag(fe("feature-persistent"));
     if (auto s = fe("state")) {
         if (auto st = parse_xenbus_state(*s)) v.frontend_state = *st;

@@ -1,12 +1,24 @@
 #pragma once
 // Xenstore paths of one vbd, built only from parsed ids (never from raw input).
 
+#include <array>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "vbdctl/types.hpp"
 
 namespace vbd::paths {
+
+/// What valid_xenstore_path accepts: characters, besides "/" rules, and the length.
+inline constexpr std::array<bool, 256> chars = [] {
+    std::array<bool, 256> t{};
+    for (char c : std::string_view("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@"))
+        t[static_cast<unsigned char>(c)] = true;
+    return t;
+}();
+inline bool path_char(char c) { return chars[static_cast<unsigned char>(c)]; }
+inline constexpr size_t max_len = 3072;
 
 inline std::string domain(uint32_t domid) { return "/local/domain/" + std::to_string(domid); }
 inline std::string backend_vbd_root(uint32_t backend) { return domain(backend) + "/backend/vbd"; }

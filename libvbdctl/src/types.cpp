@@ -5,6 +5,8 @@
 #include <array>
 #include <charconv>
 
+#include "paths.hpp"
+
 namespace vbd {
 
 std::string VbdId::sysfs_name() const {
@@ -12,19 +14,15 @@ std::string VbdId::sysfs_name() const {
 }
 
 bool valid_xenstore_path(std::string_view path, size_t known) {
-    static constexpr auto allowed = [] {
-        std::array<bool, 256> t{};
-        for (char c : std::string_view("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@"))
-            t[static_cast<unsigned char>(c)] = true;
-        return t;
-    }();
-    if (path.empty() || path[0] != '/' || path.size() > 3072) return false;
-    if (path == "/") return true;
+    if (path.empty() || path[0] != '/' || path.size() > paths::max_len) return false;
+    if (path.size() == 1) return true;
+    if (path.back() == '/') return false;
+    // One pass from the checked prefix's end; a "//" may straddle it.
     known = std::min(known, path.size());
-    // A "//" may straddle the checked prefix's end.
-    if (path.back() == '/' || path.find("//", known ? known - 1 : 0) != std::string_view::npos) return false;
-    return std::all_of(path.begin() + static_cast<ptrdiff_t>(known), path.end(),
-                       [](char c) { return allowed[static_cast<unsigned char>(c)]; });
+    char before = known ? path[known - 1] : '\0';
+    for (size_t i = known; i < path.size(); before = path[i++])
+        if (!paths::path_char(path[i]) || (path[i] == '/' && before == '/')) return false;
+    return true;
 }
 
 Result<uint64_t> parse_uint(std::string_view text, uint64_t max) {

@@ -83,13 +83,20 @@ TEST_CASE("save then load gives the same tree, escapes and all") {
 }
 
 TEST_CASE("a damaged nodes section is refused, never half-read") {
-    for (std::string bad : {"/b\t1\n/a\t2\n",       // out of order
+    for (std::string bad : std::vector<std::string>{"/b\t1\n/a\t2\n", // out of order
                             "/a\t1\n/a\t2\n",       // twice
                             "/a 1\n",               // no tab
                             "/a\t1",                // no final newline
                             "/a\tend\\\n",          // a dangling escape
                             "/a b\t1\n",            // not a xenstore path
-                            "/a\t1\t2\n"}) {        // a raw tab in the value
+                            "/a\t1\t2\n",          // a raw tab in the value
+                            "/a/b\t1\n/a\t2\n",     // a key before the longer one it prefixes
+                            "/a\tx\\\t\n",          // an escaped raw tab
+                            "/a\tx\\\n/b\t1\n",     // a dangling escape mid-section
+                            "a\t1\n",               // not absolute
+                            "\t1\n",                // no key
+                            "/a/\t1\n",             // a trailing slash
+                            "/" + std::string(3072, 'x') + "\t1\n"}) { // too long
         CAPTURE(bad);
         auto m = from_text(bad);
         REQUIRE_FALSE(m);
@@ -131,6 +138,8 @@ TEST_CASE("a damaged key after a valid one with the same prefix is refused at lo
     CHECK_FALSE(from_text("/a\t1\n/a//b\t2\n"));
     CHECK_FALSE(from_text("/a\t1\n/a/b c\t2\n"));
     CHECK_FALSE(from_text("/a/b\t1\n/a/b/\t2\n"));
+    CHECK_FALSE(from_text("/a\t1\n/a/" + std::string(3070, 'x') + "\t2\n"));
+    CHECK(from_text("/\t\n/a\tx\\\\y\\tz\n/a/" + std::string(3069, 'x') + "\t2\n"));
 }
 
 TEST_CASE("lookups find every node of a long section, between and past its marks") {
