@@ -96,6 +96,7 @@ TEST_CASE("a damaged nodes section is refused, never half-read") {
                             "a\t1\n",               // not absolute
                             "\t1\n",                // no key
                             "/a/\t1\n",             // a trailing slash
+                            "/local/domain/1/backend/x\t1\n/local/domain/0/backend/x\t2\n", // out of order in a later word
                             "/" + std::string(3072, 'x') + "\t1\n"}) { // too long
         CAPTURE(bad);
         auto m = from_text(bad);
@@ -140,6 +141,15 @@ TEST_CASE("a damaged key after a valid one with the same prefix is refused at lo
     CHECK_FALSE(from_text("/a/b\t1\n/a/b/\t2\n"));
     CHECK_FALSE(from_text("/a\t1\n/a/" + std::string(3070, 'x') + "\t2\n"));
     CHECK(from_text("/\t\n/a\tx\\\\y\\tz\n/a/" + std::string(3069, 'x') + "\t2\n"));
+}
+
+TEST_CASE("keys that part inside a word of their shared prefix are told apart") {
+    // Keys are compared eight bytes at a time: these differ in the middle of the second word.
+    auto m = from_text("/local/domain/0/backend/a\t0\n/local/domain/1/backend/a\t1\n/local/domain/2/backend/a\t2\n");
+    REQUIRE(m);
+    for (char d : {'0', '1', '2'}) CHECK(m->read(std::string("/local/domain/") + d + "/backend/a") == std::string(1, d));
+    CHECK_FALSE(m->read("/local/domain/3/backend/a"));
+    CHECK_FALSE(m->read("/local/domain/1/backend/b"));
 }
 
 TEST_CASE("lookups find every node of a long section, between and past its marks") {
