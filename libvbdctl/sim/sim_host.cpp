@@ -93,6 +93,7 @@ class SimBus final : public BackendBus {
     bool present() override { return true; }
     Result<std::vector<std::string>> devices() override;
     Result<BusDevice> device(std::string_view name) override;
+    Result<std::map<std::string, uint64_t>> statistics(std::string_view name) override;
     Result<bool> driver_registered(std::string_view drv) override;
     Result<void> bind(std::string_view drv, std::string_view device) override;
     Result<void> unbind(std::string_view drv, std::string_view device) override;
@@ -484,6 +485,10 @@ Result<std::vector<std::string>> SimBus::devices() { return s_.world.bus_devices
 
 Result<BusDevice> SimBus::device(std::string_view name) {
     return s_.world.bus_device(std::string(name));
+}
+
+Result<std::map<std::string, uint64_t>> SimBus::statistics(std::string_view name) {
+    return s_.world.bus_statistics(std::string(name));
 }
 
 Result<bool> SimBus::driver_registered(std::string_view drv) {

@@ -380,10 +380,18 @@ Result<BusDevice> World::bus_device(const std::string& name) const {
         b.driver = "vbd";
         b.physical_device = xs_.read(b.nodename + "/physical-device").value_or("");
         b.mode = xs_.read(b.nodename + "/mode").value_or("");
-        for (size_t k = 0; k < VbdStats::count; ++k)
-            b.statistics.emplace(VbdStats::names[k], it->second.stats.value[k]);
     }
     return b;
+}
+
+Result<std::map<std::string, uint64_t>> World::bus_statistics(const std::string& name) const {
+    auto it = devices_.find(name);
+    if (it == devices_.end() || it->second.removed)
+        return fail(Errc::not_found, "no such device on the xen-backend bus", name);
+    std::map<std::string, uint64_t> out;
+    if (it->second.bound)
+        for (size_t k = 0; k < VbdStats::count; ++k) out.emplace(VbdStats::names[k], it->second.stats.value[k]);
+    return out;
 }
 
 std::vector<GuestView> World::guests() const {

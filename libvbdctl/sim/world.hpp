@@ -107,6 +107,7 @@ class World {
 
     std::vector<std::string> bus_devices() const;
     Result<BusDevice> bus_device(const std::string& name) const;
+    Result<std::map<std::string, uint64_t>> bus_statistics(const std::string& name) const;
     Result<void> bind(const std::string& name);
     Result<void> unbind(const std::string& name);
     bool autoprobe = true;

@@ -233,10 +233,11 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
         v.device_present = true;
         v.bound = dev->bound();
         v.sysfs_state = dev->state;
-        v.statistics = dev->statistics;
         if (v.physical_device.empty() && dev->physical_device) v.physical_device = *dev->physical_device;
     }
     if (detail == Detail::full) {
+        if (v.bound)
+            if (auto st = host_.bus.statistics(id.sysfs_name())) v.statistics = std::move(*st);
         if (auto disks = host_.toolstack.disks(id.domid))
             for (const auto& d : *disks)
                 if (!v.vdev.empty() && d.vdev == v.vdev) v.toolstack_disk = d;

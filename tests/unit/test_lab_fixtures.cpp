@@ -28,8 +28,10 @@ TEST_CASE("lab bound: both vbds bound, statistics present, refcnt 2 per vbd") {
         CHECK(d->driver == "vbd");
         CHECK(d->devtype == "vbd");
         CHECK(d->state == "Connected");
-        CHECK(d->statistics.contains("rd_req"));
-        CHECK(d->statistics.contains("wr_sect"));
+        auto st = bus->statistics(name);
+        REQUIRE(st.has_value());
+        CHECK(st->contains("rd_req"));
+        CHECK(st->contains("wr_sect"));
         CHECK(d->physical_device.has_value());
     }
     CHECK(bus->driver_registered("vbd") == true);
@@ -53,7 +55,7 @@ TEST_CASE("lab unbound: the device keeps state Connected and loses driver and st
     REQUIRE(d.has_value());
     CHECK_FALSE(d->bound());
     CHECK(d->state == "Connected");
-    CHECK(d->statistics.empty());
+    CHECK(bus->statistics("vbd-1-51728")->empty());
     CHECK_FALSE(d->physical_device.has_value());
     CHECK_FALSE(d->mode.has_value());
     auto other = bus->device("vbd-1-51744");

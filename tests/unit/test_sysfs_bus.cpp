@@ -84,7 +84,7 @@ TEST_CASE("bound device") {
         {"oo_req", 0},      {"rd_req", 1534},   {"wr_req", 16384},   {"f_req", 12},
         {"ds_req", 3},      {"rd_sect", 98176}, {"wr_sect", 131072},
     };
-    CHECK(d->statistics == stats);
+    CHECK(bus->statistics("vbd-1-51728") == stats);
 
     CHECK(bus->driver_registered("vbd") == true);
     CHECK(bus->driver_registered("vif") == false);
@@ -104,7 +104,7 @@ TEST_CASE("unbound device keeps only the bus attributes") {
     CHECK_FALSE(d->bound());
     CHECK_FALSE(d->physical_device.has_value());
     CHECK_FALSE(d->mode.has_value());
-    CHECK(d->statistics.empty());
+    CHECK(bus->statistics("vbd-1-51728")->empty());
     CHECK(bus->driver_registered("vbd") == true);
 }
 

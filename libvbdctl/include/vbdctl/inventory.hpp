@@ -61,7 +61,7 @@ struct Vbd {
     std::string type;
     std::optional<FrontendRings> rings; ///< nullopt when the frontend has not published them
     std::vector<QueueState> queues;
-    std::map<std::string, uint64_t> statistics;
+    std::map<std::string, uint64_t> statistics; ///< blkback's counters while bound; Detail::full only
     /// Both ends' `feature-persistent` keys as the other end reads them (xenbus_read_unsigned:
     /// absent or not a number is 0): what blkfront saw when it connected, what blkback sees.
     bool backend_persistent = false;
@@ -94,7 +94,7 @@ struct Vbd {
 
 enum class Detail {
     summary, ///< what `list` needs
-    full,    ///< also every xenstore node of both ends (`show`)
+    full,    ///< also every xenstore node of both ends and blkback's statistics (`show`)
 };
 
 /// Finds and describes vbds. Reads only; never changes the host.

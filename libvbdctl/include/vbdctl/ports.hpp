@@ -72,7 +72,6 @@ struct BusDevice {
     std::optional<std::string> driver; ///< driver name when bound (the `driver` link)
     std::optional<std::string> physical_device; ///< blkback's attribute, while bound
     std::optional<std::string> mode;            ///< blkback's attribute, while bound
-    std::map<std::string, uint64_t> statistics; ///< statistics/*, while bound
     bool bound() const { return driver.has_value(); }
 };
 
@@ -85,6 +84,9 @@ class BackendBus {
     /// Names of every device on the bus (all device types).
     virtual Result<std::vector<std::string>> devices() = 0;
     virtual Result<BusDevice> device(std::string_view name) = 0;
+    /// blkback's statistics/* of a device: empty while it is unbound. Apart from device():
+    /// seven more files per vbd that a listing does not show.
+    virtual Result<std::map<std::string, uint64_t>> statistics(std::string_view name) = 0;
     /// Whether driver `drv` ("vbd") is registered (drivers/vbd exists).
     virtual Result<bool> driver_registered(std::string_view drv) = 0;
     /// Writes the device name to drivers/DRV/bind or unbind.

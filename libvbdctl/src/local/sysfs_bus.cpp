@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "adapters.hpp"
+#include "../try.hpp"
 #include "vbdctl/types.hpp"
 
 namespace vbd::local {
@@ -59,15 +60,22 @@ class SysfsBus final : public BackendBus {
         return out;
     }
 
-    Result<BusDevice> device(std::string_view name) override {
+    // The device's directory, for a name that is one and exists.
+    Result<fs::path> device_dir(std::string_view name) const {
         std::string n(name);
         if (n.empty() || n.find('/') != std::string::npos || n == "." || n == "..")
             return fail(Errc::invalid_argument, "invalid device name", n);
         fs::path d = bus_ / "devices" / n;
         std::error_code ec;
         if (!fs::exists(d, ec)) return fail(Errc::not_found, "no such device on the xen-backend bus", n);
+        return d;
+    }
+
+    Result<BusDevice> device(std::string_view name) override {
+        fs::path d = VBD_TRY(device_dir(name));
+        std::error_code ec;
         BusDevice b;
-        b.name = n;
+        b.name = std::string(name);
         b.nodename = read_attr(d / "nodename").value_or("");
         b.devtype = read_attr(d / "devtype").value_or("");
         b.state = read_attr(d / "state");
@@ -75,12 +83,19 @@ class SysfsBus final : public BackendBus {
             b.driver = fs::read_symlink(d / "driver", ec).filename().string();
         b.physical_device = read_attr(d / "physical_device");
         b.mode = read_attr(d / "mode");
+        return b;
+    }
+
+    Result<std::map<std::string, uint64_t>> statistics(std::string_view name) override {
+        fs::path d = VBD_TRY(device_dir(name));
+        std::map<std::string, uint64_t> out;
+        std::error_code ec;
         for (fs::directory_iterator it(d / "statistics", ec), end; !ec && it != end; it.increment(ec)) {
             auto v = read_attr(it->path());
             if (!v) continue;
-            if (auto num = parse_uint(*v)) b.statistics[it->path().filename().string()] = *num;
+            if (auto num = parse_uint(*v)) out[it->path().filename().string()] = *num;
         }
-        return b;
+        return out;
     }
 
     Result<bool> driver_registered(std::string_view drv) override {
