@@ -1,5 +1,6 @@
 // vbdctl sim ...: build simulated worlds, inject faults, list module files.
 
+#include <array>
 #include <iostream>
 
 #include "app.hpp"
@@ -189,12 +190,12 @@ int run_guests(Context& c) {
     return Exit::ok;
 }
 
-int run_param(Context& c, const std::vector<std::string>& args) {
+int run_param(Context& c, const std::array<std::string, 2>& args) {
     auto sim = need_sim(c, true);
     if (!sim) return report(sim.error());
     auto lock = c.host->state.lock();
     if (!lock) return report(lock.error());
-    if (auto r = (*sim)->write_param(args.at(0), args.at(1)); !r) return report(r.error());
+    if (auto r = (*sim)->write_param(args[0], args[1]); !r) return report(r.error());
     note(c, "xen_blkback parameter " + args[0] + " set to " + args[1] + " (read at each vbd's next connect)");
     return Exit::ok;
 }
@@ -300,10 +301,12 @@ void add_sim(CLI::App& app, Command& cmd) {
                                                  "them (persistent grants, disabled) and its kernel log");
     guests->callback([&cmd] { cmd.run = [](Context& c) { return run_guests(c); }; });
 
-    auto pa = std::make_shared<std::vector<std::string>>();
+    // Two positionals: CLI11 2.4 (Debian 13) refuses a name with a space, at startup.
+    auto pa = std::make_shared<std::array<std::string, 2>>();
     auto* param = sim->add_subcommand("param", "Write a xen-blkback parameter at runtime, as "
                                                "`echo VALUE > /sys/module/xen_blkback/parameters/NAME`");
-    param->add_option("NAME VALUE", *pa, "Parameter and value")->required()->expected(2);
+    param->add_option("NAME", (*pa)[0], "Parameter")->required();
+    param->add_option("VALUE", (*pa)[1], "Value")->required();
     param->callback([&cmd, pa] { cmd.run = [pa](Context& c) { return run_param(c, *pa); }; });
 
     auto xa = std::make_shared<std::vector<std::string>>();
