@@ -32,7 +32,8 @@ if [ -d /lab/debs ]; then
     export VBDCTL=/usr/bin/vbdctl
     dpkg-query -W -f '${Package} ${Version}: Depends ${Depends}\n' vbdctl libvbdctl0 > "$OUT/vbdctl-packages.txt"
     "$VBDCTL" --version > "$OUT/vbdctl-version.txt" 2>&1
-    echo "LAB vbdctl installed: $(tr '\n' ';' < "$OUT/vbdctl-packages.txt") --version exit $? $(head -n1 "$OUT/vbdctl-version.txt")"
+    vrc=$?
+    echo "LAB vbdctl installed: $(tr '\n' ';' < "$OUT/vbdctl-packages.txt") --version exit $vrc $(head -n1 "$OUT/vbdctl-version.txt")"
   else
     echo "LAB dpkg -i of vbdctl's packages failed: $(tail -n 3 "$OUT/vbdctl-dpkg.log" | tr '\n' ' ')"
   fi

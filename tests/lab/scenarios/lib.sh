@@ -306,7 +306,8 @@ lab_connected() {
   local id=${1#vbd-}
   [ -L "$DEVS/$1/driver" ] && [ "$(xenstore-read /local/domain/0/backend/vbd/${id%%-*}/${id#*-}/state 2>/dev/null)" = 4 ]
 }
-# vb_cycle NAME DISK: vbdctl unbind; 2 s; vbdctl bind, with checks; records the disruption
+# vb_cycle NAME DISK: vbdctl unbind; 2 s; vbdctl bind, with checks; records the disruption when
+# the vbd was unbound; status 0 when both commands succeeded
 # (window = unbind start .. bind return; unbound_ms = vbdctl bind's unbound_ms)
 vb_cycle() {
   local name=$1 d=$2 v t0 ub urc unb
@@ -318,6 +319,7 @@ vb_cycle() {
   [ -L "$DEVS/$v/driver" ] && unb=1 || unb=0
   sleep "${CYCLE_UNBOUND_S:-2}"
   vb "$name-bind" bind "$DOMID" "$d" --yes --timeout 120
+  local brc=$VB_RC
   lab_connected "$v"; ck "$name.bind.connected" $? "driver link + xenstore state 4 after bind returned"
   ck "$name.unbind.exit" "$urc" "exit $urc"
   ck "$name.unbind.sysfs_unbound" "$unb" "driver link gone after unbind returned"
@@ -330,8 +332,12 @@ vb_cycle() {
   ck "$name.bind.ok" "${r[1]:-}" "$(head -c 600 "$VBDCTL_OUT/$name-bind.json" | tr '\n' ' ')"
   ub=${r[2]:-}
   case "$ub" in ''|*[!0-9]*) ub=$(awk -v a="$t0" -v b="$VB_T1" 'BEGIN{printf "%d", (b - a) * 1000}') ;; esac
-  printf '%s\t%s\t%s\t%s\t%s\n' unbind-bind "$v" "$t0" "$VB_T1" "$ub" >> "$DISRUPTIONS"
-  lab_log "disruption unbind-bind $v unbound_ms=$ub (vbdctl)"
+  # a disruption only when the vbd was unbound; the cycle counts only when both commands succeeded
+  if [ "$unb" = 0 ]; then
+    printf '%s\t%s\t%s\t%s\t%s\n' unbind-bind "$v" "$t0" "$VB_T1" "$ub" >> "$DISRUPTIONS"
+    lab_log "disruption unbind-bind $v unbound_ms=$ub (vbdctl)"
+  fi
+  [ "$urc" = 0 ] && [ "$brc" = 0 ]
 }
 # vb_upgrade NAME KIND ARGS...: vbdctl upgrade-backend --yes --json --timeout 120 ARGS; records
 # one disruption per vbd from vbdctl's per-vbd unbound_ms (window = the command's run)

@@ -35,11 +35,12 @@ done
 vb_check check-initial
 
 # Figures, not checks: `vbdctl list` against `xl block-list` over the same guest, and where
-# vbdctl's time goes (starting: --version; opening the host: a guest with no vbds), medians of 5.
+# vbdctl's time goes (starting: --version; opening the host: a guest with no vbds), medians of 5;
+# null when a run failed (a figure of a command that did not work means nothing).
 median5() {
   local t0 a=()
   for _ in 1 2 3 4 5; do
-    t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1
+    t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1 || { echo null; return; }
     a+=("$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN {printf "%.3f", a - b}')")
   done
   printf '%s\n' "${a[@]}" | sort -n | sed -n 3p
