@@ -12,6 +12,7 @@
 
 #include <libkmod.h>
 
+#include "../try.hpp"
 #include "adapters.hpp"
 #include "vbdctl/types.hpp"
 
@@ -114,11 +115,14 @@ Result<std::string> options_of(kmod_ctx* ctx, std::string_view name) {
     return std::string(o ? o : "");
 }
 
+kmod_ctx* new_kmod_ctx(const char* const* config_paths);
+
 class KmodModules final : public Modules {
   public:
-    KmodModules(kmod_ctx* ctx, std::string root)
-        : ctx_(ctx), root_(root), sys_module_(fs::path(root) / "sys/module") {}
-    ~KmodModules() override { kmod_unref(ctx_); }
+    explicit KmodModules(std::string root) : root_(root), sys_module_(fs::path(root) / "sys/module") {}
+    ~KmodModules() override {
+        if (ctx_) kmod_unref(ctx_);
+    }
 
     Result<std::optional<LoadedModule>> loaded(std::string_view name) override {
         std::string n(name);
@@ -158,7 +162,7 @@ class KmodModules final : public Modules {
         std::error_code ec;
         if (!fs::is_regular_file(p, ec)) return fail(Errc::not_found, "no such module file", p);
         ModRef mod;
-        if (int rc = kmod_module_new_from_path(ctx_, p.c_str(), &mod.m); rc < 0)
+        if (int rc = kmod_module_new_from_path(VBD_TRY(ctx()), p.c_str(), &mod.m); rc < 0)
             return fail(Errc::bad_value, std::string("not a module: ") + std::strerror(-rc), p);
         kmod_list* info = nullptr;
         if (int rc = kmod_module_get_info(mod.m, &info); rc < 0)
@@ -194,7 +198,7 @@ class KmodModules final : public Modules {
     Result<std::string> resolve(std::string_view name) override {
         kmod_list* list = nullptr;
         std::string n(name);
-        if (int rc = kmod_module_new_from_lookup(ctx_, n.c_str(), &list); rc < 0 || !list)
+        if (int rc = kmod_module_new_from_lookup(VBD_TRY(ctx()), n.c_str(), &list); rc < 0 || !list)
             return fail(Errc::not_found, "modprobe finds no module", n, "is it installed for this kernel?");
         kmod_module* m = kmod_module_get_module(list);
         const char* p = kmod_module_get_path(m);
@@ -205,7 +209,7 @@ class KmodModules final : public Modules {
         return out;
     }
 
-    Result<std::string> config_options(std::string_view name) override { return options_of(ctx_, name); }
+    Result<std::string> config_options(std::string_view name) override { return options_of(VBD_TRY(ctx()), name); }
 
     Result<std::vector<std::string>> files(std::string_view name) override {
         std::vector<std::string> out;
@@ -239,7 +243,7 @@ class KmodModules final : public Modules {
         std::string p(path), opts;
         for (const auto& [k, v] : params) opts += (opts.empty() ? "" : " ") + k + "=" + v;
         ModRef mod;
-        if (int rc = kmod_module_new_from_path(ctx_, p.c_str(), &mod.m); rc < 0)
+        if (int rc = kmod_module_new_from_path(VBD_TRY(ctx()), p.c_str(), &mod.m); rc < 0)
             return fail(Errc::io, std::string("cannot open module: ") + std::strerror(-rc), p);
         if (int rc = kmod_module_insert_module(mod.m, 0, opts.c_str()); rc < 0)
             return fail(rc == -EEXIST ? Errc::busy : Errc::io,
@@ -251,7 +255,7 @@ class KmodModules final : public Modules {
     Result<void> unload(std::string_view name) override {
         std::string n(name);
         ModRef mod;
-        if (int rc = kmod_module_new_from_name(ctx_, n.c_str(), &mod.m); rc < 0)
+        if (int rc = kmod_module_new_from_name(VBD_TRY(ctx()), n.c_str(), &mod.m); rc < 0)
             return fail(Errc::io, std::string("cannot find module: ") + std::strerror(-rc), n);
         if (int rc = kmod_module_remove_module(mod.m, 0); rc < 0)
             return fail(rc == -EAGAIN || rc == -EBUSY || rc == -EWOULDBLOCK ? Errc::busy : Errc::io,
@@ -270,7 +274,18 @@ class KmodModules final : public Modules {
     }
 
   private:
-    kmod_ctx* ctx_;
+    // libkmod's context (modprobe.d and the module indexes), made on first use: listing and
+    // checking vbds read /sys/module only.
+    Result<kmod_ctx*> ctx() {
+        if (!ctx_) {
+            ctx_ = new_kmod_ctx(nullptr);
+            if (!ctx_) return fail(Errc::io, "libkmod: cannot create a context");
+            kmod_load_resources(ctx_); // indexes are optional: lookups fall back to the text files
+        }
+        return ctx_;
+    }
+
+    kmod_ctx* ctx_ = nullptr;
     std::string root_;
     fs::path sys_module_;
 };
@@ -296,10 +311,7 @@ Result<std::string> modprobe_options(const std::vector<std::string>& config_dirs
 }
 
 Result<std::unique_ptr<Modules>> open_kmod(std::string root) {
-    kmod_ctx* ctx = new_kmod_ctx(nullptr);
-    if (!ctx) return fail(Errc::io, "libkmod: cannot create a context");
-    kmod_load_resources(ctx); // indexes are optional: lookups fall back to the text files
-    return std::unique_ptr<Modules>(std::make_unique<KmodModules>(ctx, std::move(root)));
+    return std::unique_ptr<Modules>(std::make_unique<KmodModules>(std::move(root)));
 }
 
 } // namespace vbd::local
