@@ -29,8 +29,9 @@ Result<const Module*> load() {
     void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char* why = dlerror();
-        return fail(Errc::io, std::string("cannot load the real host's adapters: ") + (why ? why : "dlopen failed"),
-                    path, "reinstall libvbdctl0; --host sim needs no adapters");
+        // dlerror names the path.
+        return fail(Errc::io, std::string("cannot load the real host's adapters: ") + (why ? why : path),
+                    {}, "reinstall libvbdctl0; --host sim needs no adapters");
     }
     auto entry = reinterpret_cast<const Module* (*)()>(dlsym(h, "vbdctl_local_module"));
     const Module* m = entry ? entry() : nullptr;

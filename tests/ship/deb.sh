@@ -74,4 +74,10 @@ deps=$(ldd "$work/usr/bin/vbdctl") # not piped into grep -q: SIGPIPE + pipefail
 # not Xen, that module is what says so.
 local=$("$work/usr/bin/vbdctl" list 2>&1) && fail "vbdctl list on a machine without Xen exited 0"
 [[ $local == *"not a Xen backend domain"* ]] || fail "vbdctl list (--host local) said: $local"
+# Without the module, --host local says what is missing; --host sim never needed it.
+rm "$libdir/vbdctl/local.so"
+local=$("$work/usr/bin/vbdctl" list 2>&1) && fail "vbdctl list without its adapters module exited 0"
+[[ $local == *"cannot load the real host's adapters"*"vbdctl/local.so"* ]] ||
+    fail "vbdctl list without its adapters module said: $local"
+"$work/usr/bin/vbdctl" --host sim list >/dev/null || fail "vbdctl --host sim list needs the adapters module"
 echo "deb: ok ($out)"
