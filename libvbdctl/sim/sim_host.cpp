@@ -63,6 +63,8 @@ class SimXenStore final : public XenStore {
   public:
     explicit SimXenStore(Impl& s) : s_(s) {}
     Result<std::optional<std::string>> read(std::string_view path, Txn) override;
+    Result<std::vector<std::optional<std::string>>> read_many(std::string_view dir, std::span<const std::string_view> keys,
+                                                              Txn) override;
     Result<std::optional<std::vector<std::string>>> directory(std::string_view path, Txn) override;
     Result<void> write(std::string_view path, std::string_view value, Txn) override;
     Result<void> remove(std::string_view path, Txn) override;
@@ -76,7 +78,8 @@ class SimXenStore final : public XenStore {
 
   private:
     /// The absolute path xenstored would use (relative ones are built in scratch), or EINVAL.
-    Result<std::string_view> resolve(std::string_view path, std::string& scratch) const;
+    /// The first `known` characters of an absolute path were checked already.
+    Result<std::string_view> resolve(std::string_view path, std::string& scratch, size_t known = 0) const;
     Result<std::string> abs(std::string_view path) const;
     void collect();
 
@@ -348,11 +351,13 @@ void SimClock::sleep_for(Millis d) {
 
 // ---------------------------------------------------------------- xenstore
 
-Result<std::string_view> SimXenStore::resolve(std::string_view path, std::string& scratch) const {
+Result<std::string_view> SimXenStore::resolve(std::string_view path, std::string& scratch, size_t known) const {
     // Relative paths are the caller's domain's.
-    if (!path.starts_with("/"))
+    if (!path.starts_with("/")) {
         path = scratch = "/local/domain/" + std::to_string(s_.world.self_domid()) + "/" + std::string(path);
-    if (!valid_xenstore_path(path))
+        known = 0;
+    }
+    if (!valid_xenstore_path(path, known))
         return fail(Errc::invalid_argument, "xenstore refused the path: EINVAL", std::string(path),
                     "a path is absolute or relative, of [A-Za-z0-9-/_@], with no empty component");
     return path;
@@ -366,6 +371,15 @@ Result<std::string> SimXenStore::abs(std::string_view path) const {
 Result<std::optional<std::string>> SimXenStore::read(std::string_view path, Txn) {
     std::string scratch;
     return s_.world.xenstore().read(VBD_TRY(resolve(path, scratch)));
+}
+
+Result<std::vector<std::optional<std::string>>> SimXenStore::read_many(std::string_view dir,
+                                                                       std::span<const std::string_view> keys, Txn) {
+    std::string scratch, path, unused;
+    std::string_view d = VBD_TRY(resolve(dir, scratch));
+    for (std::string_view k : keys) // what xenstored would refuse, node by node
+        VBD_TRY(resolve(path.assign(d).append(1, '/').append(k), unused, d.size()));
+    return s_.world.xenstore().read_many(d, keys);
 }
 
 Result<std::optional<std::vector<std::string>>> SimXenStore::directory(std::string_view path, Txn) {

@@ -374,12 +374,15 @@ Result<BusDevice> World::bus_device(const std::string& name) const {
     b.name = name;
     b.nodename = id ? backend_path(*id) : "";
     b.devtype = "vbd";
-    if (auto s = xs_.read(b.nodename + "/state"); s)
-        if (auto st = parse_xenbus_state(*s)) b.state = std::string(to_string(*st));
+    // The attributes mirror the backend's nodes: xenbus's state, and blkback's own while bound.
+    static constexpr std::string_view keys[] = {"state", "physical-device", "mode"};
+    auto nodes = xs_.read_many(b.nodename, keys);
+    if (nodes[0])
+        if (auto st = parse_xenbus_state(*nodes[0])) b.state = std::string(to_string(*st));
     if (it->second.bound) {
         b.driver = "vbd";
-        b.physical_device = xs_.read(b.nodename + "/physical-device").value_or("");
-        b.mode = xs_.read(b.nodename + "/mode").value_or("");
+        b.physical_device = nodes[1].value_or("");
+        b.mode = nodes[2].value_or("");
     }
     return b;
 }

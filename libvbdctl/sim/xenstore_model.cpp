@@ -63,6 +63,14 @@ size_t common_prefix(const char* a, const char* b, size_t n) {
     return i;
 }
 
+// Whether any of the eight bytes in w is c: a byte is c where w ^ c has a zero byte, and
+// (x - 0x01..) & ~x & 0x80.. is nonzero exactly when x has one.
+bool has_byte(uint64_t w, char c) {
+    constexpr uint64_t ones = 0x0101010101010101, highs = 0x8080808080808080;
+    uint64_t x = w ^ (ones * static_cast<unsigned char>(c));
+    return ((x - ones) & ~x & highs) != 0;
+}
+
 // Checks one line of the nodes section at text[at] in a single pass, as load() must for
 // every node of a large world: the key is a valid path (valid_xenstore_path's rules) that
 // sorts after prev, and the value is what append_escaped writes (no tab, every backslash
@@ -82,7 +90,16 @@ std::optional<std::pair<size_t, size_t>> check_line(std::string_view text, size_
     for (; k < n && p[k] != '\t'; before = p[k++])
         if (!paths::path_char(p[k]) || (p[k] == '/' && before == '/')) return std::nullopt;
     if (k == n || p[0] != '/' || k > paths::max_len || (k > 1 && p[k - 1] == '/')) return std::nullopt;
-    for (size_t v = k + 1; v < n; ++v) {
+    // Values are often paths themselves: skip eight plain bytes at a time to the first byte
+    // that needs a look.
+    size_t v = k + 1;
+    while (v + 8 <= n) {
+        uint64_t w;
+        std::memcpy(&w, p + v, 8);
+        if (has_byte(w, '\n') | has_byte(w, '\t') | has_byte(w, '\\')) break;
+        v += 8;
+    }
+    for (; v < n; ++v) {
         if (p[v] == '\n') return std::pair{at + k, at + v};
         if (p[v] == '\t') return std::nullopt;
         if (p[v] == '\\' && (++v == n || p[v] == '\n' || p[v] == '\t')) return std::nullopt;
@@ -133,22 +150,28 @@ size_t XenstoreModel::base_lower_bound(std::string_view key) const {
                                    marks_.begin());
     hint_ = k ? k - 1 : 0;
     // The line at the mark before k sorts below key; the one at k (or the end) does not.
-    // Between them, a line is compared as it stands: its tab sorts below every character
-    // a path may hold, so the raw line orders as its key does.
-    size_t at = k == 0 ? 0 : marks_[k - 1].at;
-    size_t end = k == n ? nodes_.size() : marks_[k].at;
-    while (at < end) {
+    return *walk(k == 0 ? 0 : marks_[k - 1].at, k == n ? nodes_.size() : marks_[k].at, key);
+}
+
+std::optional<size_t> XenstoreModel::walk(size_t at, size_t end, std::string_view key, size_t budget) const {
+    // A line is compared as it stands: its tab sorts below every character a path may hold,
+    // so the raw line orders as its key does.
+    for (; at < end; at = nodes_.find('\n', at) + 1) { // load() checked every line ends in one
+        if (budget-- == 0) return std::nullopt;
         size_t c = common_prefix(nodes_.data() + at, key.data(), std::min(key.size(), nodes_.size() - at));
         if (c == key.size()) return at;
         if (at + c == nodes_.size()) return end; // only a key holding a newline gets here
         if (static_cast<unsigned char>(nodes_[at + c]) > static_cast<unsigned char>(key[c])) return at;
-        at = nodes_.find('\n', at + c) + 1; // load() checked every line ends in one
+        at += c;
     }
     return end;
 }
 
 std::optional<std::string_view> XenstoreModel::base_value(std::string_view key) const {
-    size_t at = base_lower_bound(key);
+    return value_at(base_lower_bound(key), key);
+}
+
+std::optional<std::string_view> XenstoreModel::value_at(size_t at, std::string_view key) const {
     size_t tab = at + key.size();
     if (tab >= nodes_.size() || nodes_[tab] != '\t' || nodes_.compare(at, key.size(), key) != 0) return std::nullopt;
     return nodes_.substr(tab + 1, nodes_.find('\n', tab) - tab - 1);
@@ -159,6 +182,32 @@ std::optional<std::string> XenstoreModel::read(std::string_view path) const {
     auto raw = base_value(path);
     if (!raw) return std::nullopt;
     return unescape(*raw); // load() checked every value unescapes
+}
+
+std::vector<std::optional<std::string>> XenstoreModel::read_many(std::string_view dir,
+                                                                std::span<const std::string_view> keys) const {
+    // In sorted order the keys' lines come one after another: after the first search, each
+    // is a short walk on from the last (a search again if it is not).
+    std::vector<size_t> order(keys.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return keys[a] < keys[b]; });
+    std::vector<std::optional<std::string>> out(keys.size());
+    std::string path(dir);
+    path += '/';
+    const size_t base = path.size();
+    std::optional<size_t> at;
+    for (size_t i : order) {
+        path.resize(base);
+        path += keys[i];
+        if (auto it = overlay_.find(path); it != overlay_.end()) {
+            out[i] = it->second;
+            continue;
+        }
+        if (at) at = walk(*at, nodes_.size(), path, 2 * mark_stride);
+        if (!at) at = base_lower_bound(path);
+        if (auto raw = value_at(*at, path)) out[i] = unescape(*raw);
+    }
+    return out;
 }
 
 bool XenstoreModel::exists(std::string_view path) const {
@@ -198,7 +247,7 @@ std::optional<std::vector<std::string>> XenstoreModel::directory(std::string_vie
     names.erase(std::unique(names.begin(), names.end()), names.end());
     // A child removed since load is a tombstone over its base line; writing a node creates
     // its parents, so a child that exists is itself a node.
-    std::erase_if(names, [&](const std::string& c) { return c.empty() || !exists(prefix + c); });
+    std::erase_if(names, [&](const std::string& c) { return c.empty() || (!overlay_.empty() && !exists(prefix + c)); });
     return names;
 }
 

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,6 +26,8 @@ namespace vbd::sim {
 class XenstoreModel {
   public:
     std::optional<std::string> read(std::string_view path) const;
+    /// read() of dir/KEY for each key, in the order of keys.
+    std::vector<std::optional<std::string>> read_many(std::string_view dir, std::span<const std::string_view> keys) const;
     bool exists(std::string_view path) const;
     std::optional<std::vector<std::string>> directory(std::string_view path) const;
     /// Like xenstored, writing a node creates its missing parents with empty values.
@@ -58,7 +61,12 @@ class XenstoreModel {
     Line line(size_t at) const;
     /// Offset of the first base line whose key is >= key (nodes_.size() when none is).
     size_t base_lower_bound(std::string_view key) const;
+    /// The first line in [at, end) whose key is >= key, or end; nullopt once budget lines
+    /// were passed.
+    std::optional<size_t> walk(size_t at, size_t end, std::string_view key, size_t budget = SIZE_MAX) const;
     std::optional<std::string_view> base_value(std::string_view key) const;
+    /// The value of key's base line, if the line at `at` is that line.
+    std::optional<std::string_view> value_at(size_t at, std::string_view key) const;
     void log_change(std::string_view path);
     void parse_log() const;
     /// Calls f(child) for each direct child name under prefix ("/a/b/") in one source.

@@ -46,6 +46,35 @@ void collect_nodes(XenStore& xs, const std::string& base, const std::string& rel
     }
 }
 
+// Nodes of one directory, the usual ones read together (XenStore::read_many) and any other
+// one on request. A node that cannot be read counts as absent, as describe reports it.
+class DirNodes {
+  public:
+    DirNodes(XenStore& xs, const std::string& dir, std::span<const std::string_view> keys)
+        : xs_(xs), dir_(dir), keys_(keys) {
+        if (auto r = xs.read_many(dir, keys)) values_ = std::move(*r);
+        values_.resize(keys.size());
+    }
+    /// One of the keys read together.
+    const std::optional<std::string>& operator[](std::string_view key) const {
+        static const std::optional<std::string> none;
+        auto it = std::ranges::find(keys_, key);
+        return it == keys_.end() ? none : values_[static_cast<size_t>(it - keys_.begin())];
+    }
+    std::optional<std::string> get(std::string_view key) const {
+        if (auto it = std::ranges::find(keys_, key); it != keys_.end())
+            return values_[static_cast<size_t>(it - keys_.begin())];
+        auto r = xs_.read(dir_ + "/" + std::string(key));
+        return r ? *r : std::nullopt;
+    }
+
+  private:
+    XenStore& xs_;
+    const std::string& dir_;
+    std::span<const std::string_view> keys_;
+    std::vector<std::optional<std::string>> values_;
+};
+
 } // namespace
 
 Result<FrontendRings> parse_frontend_rings(const NodeLookup& fe) {
@@ -184,43 +213,40 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
     v.frontend_path = paths::frontend(id);
     v.name = guest_name(id.domid);
 
-    // One buffer for the path of every node read here (about twenty per vbd).
-    std::string path;
-    auto node = [&](const std::string& dir, std::string_view key) -> std::optional<std::string> {
-        path.assign(dir).append(1, '/').append(key);
-        auto r = xs.read(path);
-        return r ? *r : std::nullopt;
-    };
-    auto be = [&](const char* key) { return node(v.backend_path, key); };
-    if (auto fe = be("frontend"); fe && *fe != v.frontend_path)
-        v.problems.push_back("backend names frontend " + *fe + ", expected " + v.frontend_path);
-    if (auto s = be("state")) {
+    // The nodes describe needs from each end, each end's read together.
+    static constexpr std::string_view be_keys[] = {"frontend", "state", "feature-persistent", "online",
+                                                   "physical-device", "mode", "params", "type"};
+    static constexpr std::string_view fe_keys[] = {"feature-persistent", "state", "protocol", "ring-page-order",
+                                                   "multi-queue-num-queues", "ring-ref", "event-channel"};
+    DirNodes be(xs, v.backend_path, be_keys), fe(xs, v.frontend_path, fe_keys);
+    if (auto f = be["frontend"]; f && *f != v.frontend_path)
+        v.problems.push_back("backend names frontend " + *f + ", expected " + v.frontend_path);
+    if (auto s = be["state"]) {
         if (auto st = parse_xenbus_state(*s)) v.backend_state = *st;
         else v.problems.push_back("backend state: " + st.error().what);
     }
     auto flag = [](const std::optional<std::string>& text) {
         return text && parse_uint(*text, UINT32_MAX).value_or(0) != 0;
     };
-    v.backend_persistent = flag(be("feature-persistent"));
-    if (auto o = be("online")) v.online = parse_uint(*o, UINT32_MAX).value_or(1) != 0;
-    v.physical_device = be("physical-device").value_or("");
-    v.mode = be("mode").value_or("");
-    v.params = be("params").value_or("");
-    v.type = be("type").value_or("");
+    v.backend_persistent = flag(be["feature-persistent"]);
+    if (auto o = be["online"]) v.online = parse_uint(*o, UINT32_MAX).value_or(1) != 0;
+    v.physical_device = be["physical-device"].value_or("");
+    v.mode = be["mode"].value_or("");
+    v.params = be["params"].value_or("");
+    v.type = be["type"].value_or("");
     if (auto e = xs.read(paths::error_node(self, id)); e && *e) v.error_node = **e;
 
-    auto fe = [&](const std::string& key) { return node(v.frontend_path, key); };
-    v.frontend_persistent = flag(fe("feature-persistent"));
-    if (auto s = fe("state")) {
+    v.frontend_persistent = flag(fe["feature-persistent"]);
+    if (auto s = fe["state"]) {
         if (auto st = parse_xenbus_state(*s)) v.frontend_state = *st;
         else v.problems.push_back("frontend state: " + st.error().what);
     }
     // Rings exist from Initialised on; before that the keys may be stale or half written.
     if (v.frontend_state && *v.frontend_state >= XenbusState::Initialised &&
         *v.frontend_state <= XenbusState::Connected) {
-        if (auto r = parse_frontend_rings(fe)) v.rings = std::move(*r);
+        if (auto r = parse_frontend_rings([&](const std::string& key) { return fe.get(key); })) v.rings = std::move(*r);
         else v.problems.push_back(r.error().what + ": blkback's connect would fail on it");
-        if (!fe("protocol"))
+        if (!fe["protocol"])
             v.problems.push_back("frontend key protocol is absent: blkback's next connect would assume its "
                                  "default, x86_32-abi (name the guest's ABI with --protocol)");
     }

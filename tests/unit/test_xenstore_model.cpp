@@ -177,3 +177,36 @@ TEST_CASE("lookups find every node of a long section, between and past its marks
     CHECK(m->read("/k/101") == "new");
     CHECK(m->directory("/k")->size() == 300);
 }
+
+TEST_CASE("read_many finds what read finds, in the order asked, over loaded and changed nodes") {
+    // Keys /k/000 ... /k/299 and a far-away /z/...: some asked for keys are many lines apart,
+    // past where the walk from the last one gives up and searches again.
+    std::string nodes = "/k\t\n";
+    for (int i = 0; i < 300; ++i) {
+        char key[16];
+        std::snprintf(key, sizeof key, "/k/%03d", i);
+        nodes += std::string(key) + "\tv" + std::to_string(i) + "\n";
+    }
+    nodes += "/z\t\n/z/a\tx\\ty\n";
+    auto m = from_text(nodes);
+    REQUIRE(m);
+    m->write("/k/005", "changed");
+    m->remove("/k/007");
+    m->write("/k/0055", "added");
+    std::vector<std::string_view> keys = {"299", "005", "000", "007", "0055", "006", "x", "150", "001", "030"};
+    auto many = m->read_many("/k", keys);
+    REQUIRE(many.size() == keys.size());
+    for (size_t i = 0; i < keys.size(); ++i) {
+        CAPTURE(keys[i]);
+        CHECK(many[i] == m->read("/k/" + std::string(keys[i])));
+    }
+    CHECK(many[1] == "changed");
+    CHECK_FALSE(many[3]);
+    CHECK(many[4] == "added");
+    CHECK(many[5] == "v6");
+    std::vector<std::string_view> z = {"a", "b"};
+    auto zs = m->read_many("/z", z);
+    CHECK(zs[0] == "x\ty");
+    CHECK_FALSE(zs[1]);
+    CHECK(m->read_many("/none", z) == std::vector<std::optional<std::string>>(2));
+}

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,12 @@ class XenStore {
     virtual ~XenStore() = default;
     /// The value at path; nullopt when the node does not exist.
     virtual Result<std::optional<std::string>> read(std::string_view path, Txn t = no_txn) = 0;
+    /// read() of dir/KEY for each key, in the order of keys. xenstored answers one node per
+    /// request, so this default asks for each in turn; the simulator finds them all in one
+    /// pass over dir's nodes.
+    virtual Result<std::vector<std::optional<std::string>>> read_many(std::string_view dir,
+                                                                      std::span<const std::string_view> keys,
+                                                                      Txn t = no_txn);
     /// Child names of path; nullopt when the node does not exist.
     virtual Result<std::optional<std::vector<std::string>>> directory(std::string_view path,
                                                                       Txn t = no_txn) = 0;

@@ -1,0 +1,18 @@
+#include "vbdctl/ports.hpp"
+#include "try.hpp"
+
+namespace vbd {
+
+Result<std::vector<std::optional<std::string>>> XenStore::read_many(std::string_view dir,
+                                                                    std::span<const std::string_view> keys, Txn t) {
+    std::vector<std::optional<std::string>> out;
+    out.reserve(keys.size());
+    std::string path;
+    for (std::string_view k : keys) {
+        path.assign(dir).append(1, '/').append(k);
+        out.push_back(VBD_TRY(read(path, t)));
+    }
+    return out;
+}
+
+} // namespace vbd
