@@ -73,9 +73,12 @@ JsonListWriter::JsonListWriter(const nlohmann::json& head, const std::string& ke
 void JsonListWriter::add(const nlohmann::json& item) {
     out_ += items_++ ? ",\n    " : "\n    ";
     put_nested(out_, item, 2);
-    // Written per item: the whole text would be as large as the document it replaces.
-    std::cout.write(out_.data(), static_cast<std::streamsize>(out_.size()));
-    out_.clear();
+    // Written in pieces of about 64 KiB: the whole text would be as large as the document it
+    // replaces, and one write per item would be a system call per vbd.
+    if (out_.size() >= 64 * 1024) {
+        std::cout.write(out_.data(), static_cast<std::streamsize>(out_.size()));
+        out_.clear();
+    }
 }
 
 void JsonListWriter::finish() {

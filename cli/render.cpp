@@ -25,26 +25,28 @@ std::string queues_text(const vbd::Vbd& v) {
 }
 
 json vbd_json(const vbd::Vbd& v, bool full) {
-    json j = {
-        {"domid", v.id.domid},
-        {"devid", v.id.devid},
-        {"vdev", v.vdev},
-        {"name", v.name},
-        {"backend_domid", v.backend_domid},
-        {"backend_state", state_json(v.backend_state)},
-        {"frontend_state", state_json(v.frontend_state)},
-        {"bound", v.bound},
-        {"device_present", v.device_present},
-        {"physical_device", v.physical_device},
-        {"mode", v.mode},
-        {"protocol", v.rings ? json(std::string(vbd::to_string(v.rings->geometry.protocol))) : json(nullptr)},
-        {"ring_page_order", v.rings ? json(v.rings->geometry.page_order) : json(nullptr)},
-    };
-    json queues = json::array();
+    // Built key by key: an initializer list of pairs costs nlohmann several times more (each
+    // element is built, checked to be a pair, then copied), and list prints a thousand of these.
+    json j = json::object();
+    j["domid"] = v.id.domid;
+    j["devid"] = v.id.devid;
+    j["vdev"] = v.vdev;
+    j["name"] = v.name;
+    j["backend_domid"] = v.backend_domid;
+    j["backend_state"] = state_json(v.backend_state);
+    j["frontend_state"] = state_json(v.frontend_state);
+    j["bound"] = v.bound;
+    j["device_present"] = v.device_present;
+    j["physical_device"] = v.physical_device;
+    j["mode"] = v.mode;
+    j["protocol"] = v.rings ? json(std::string(vbd::to_string(v.rings->geometry.protocol))) : json(nullptr);
+    j["ring_page_order"] = v.rings ? json(v.rings->geometry.page_order) : json(nullptr);
+    json& queues = j["queues"] = json::array();
     for (const auto& q : v.queues) {
-        json qj = {{"index", q.index},
-                   {"ring_pages", v.rings->geometry.pages()},
-                   {"ring_size", v.rings->geometry.size()}};
+        json& qj = queues.emplace_back(json::object());
+        qj["index"] = q.index;
+        qj["ring_pages"] = v.rings->geometry.pages();
+        qj["ring_size"] = v.rings->geometry.size();
         if (q.snapshot) {
             qj["req_prod"] = q.snapshot->req_prod;
             qj["rsp_prod"] = q.snapshot->rsp_prod;
@@ -62,9 +64,7 @@ json vbd_json(const vbd::Vbd& v, bool full) {
                 qj["rsp_event"] = q.snapshot->rsp_event;
             }
         }
-        queues.push_back(std::move(qj));
     }
-    j["queues"] = std::move(queues);
     j["error"] = v.error_node ? json(*v.error_node) : json(nullptr);
     j["problems"] = v.problems;
     if (full) {
