@@ -13,6 +13,7 @@
 #include "vbdctl/ports.hpp"
 #include "vbdctl/sim.hpp"
 #include "vbdctl/types.hpp"
+#include "json_out.hpp"
 
 namespace vbdcli {
 
@@ -77,10 +78,18 @@ void print_json(const nlohmann::json& j);
 class JsonListWriter {
   public:
     JsonListWriter(const nlohmann::json& head, const std::string& key);
-    void add(const nlohmann::json& item);
+    /// One item, an object whose members fill(JsonText&) writes.
+    template <class F> void add(F fill) {
+        out_ += items_++ ? ",\n    " : "\n    ";
+        JsonText item(out_, 2);
+        fill(item);
+        item.end();
+        flush_some();
+    }
     void finish();
 
   private:
+    void flush_some();
     std::string out_;
     size_t items_ = 0;
 };

@@ -31,7 +31,9 @@ int run_list(Context& c, const ListOptions& o) {
         j["drivers_autoprobe"] = ap ? nlohmann::json(*ap) : nlohmann::json(nullptr);
         JsonListWriter out(j, "vbds");
         // each() fails only before its first vbd, so an error never follows half a document.
-        auto r = inv.each(domid, vbd::Detail::summary, [&](const vbd::Vbd& v) { out.add(vbd_json(v, false)); });
+        auto r = inv.each(domid, vbd::Detail::summary, [&](const vbd::Vbd& v) {
+            out.add([&](JsonText& item) { put_vbd(item, v, false); });
+        });
         if (!r) return report(r.error());
         out.finish();
         return Exit::ok;

@@ -48,19 +48,6 @@ nlohmann::json json_header(const Context& c) {
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
-namespace {
-
-// Appends v as dump(2) prints it `depth` levels down. This is what dump() itself does
-// with a starting indent of 0: nlohmann's serializer (3.x) takes the starting indent and
-// writes straight into out, no copy to re-indent.
-void put_nested(std::string& out, const nlohmann::json& v, size_t depth) {
-    nlohmann::detail::serializer<nlohmann::json> s(nlohmann::detail::output_adapter<char>(out), ' ',
-                                                   nlohmann::json::error_handler_t::strict);
-    s.dump(v, true, false, 2, static_cast<unsigned>(2 * depth));
-}
-
-} // namespace
-
 JsonListWriter::JsonListWriter(const nlohmann::json& head, const std::string& key) : out_("{\n") {
     for (const auto& [k, v] : head.items()) {
         out_ += "  " + nlohmann::json(k).dump() + ": ";
@@ -70,12 +57,11 @@ JsonListWriter::JsonListWriter(const nlohmann::json& head, const std::string& ke
     out_ += "  " + nlohmann::json(key).dump() + ": [";
 }
 
-void JsonListWriter::add(const nlohmann::json& item) {
-    out_ += items_++ ? ",\n    " : "\n    ";
-    put_nested(out_, item, 2);
-    // Written in pieces of about 64 KiB: the whole text would be as large as the document it
-    // replaces, and one write per item would be a system call per vbd.
-    if (out_.size() >= 64 * 1024) {
+void JsonListWriter::flush_some() {
+    // Written in pieces of about 16 KiB: the whole text would be as large as the document it
+    // replaces (each fresh page of it a page fault), and one write per item would be a system
+    // call per vbd.
+    if (out_.size() >= 16 * 1024) {
         std::cout.write(out_.data(), static_cast<std::streamsize>(out_.size()));
         out_.clear();
     }

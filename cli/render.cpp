@@ -9,12 +9,6 @@ namespace vbdcli {
 
 using nlohmann::json;
 
-namespace {
-json state_json(const std::optional<vbd::XenbusState>& s) {
-    return s ? json(static_cast<int>(*s)) : json(nullptr);
-}
-} // namespace
-
 std::string state_name(const std::optional<vbd::XenbusState>& s) {
     return s ? std::string(vbd::to_string(*s)) : "-";
 }
@@ -24,67 +18,81 @@ std::string queues_text(const vbd::Vbd& v) {
     return std::to_string(v.rings->queues.size()) + "x" + std::to_string(v.rings->geometry.size());
 }
 
-json vbd_json(const vbd::Vbd& v, bool full) {
-    // Built key by key: an initializer list of pairs costs nlohmann several times more (each
-    // element is built, checked to be a pair, then copied), and list prints a thousand of these.
-    json j = json::object();
-    j["domid"] = v.id.domid;
-    j["devid"] = v.id.devid;
-    j["vdev"] = v.vdev;
-    j["name"] = v.name;
-    j["backend_domid"] = v.backend_domid;
-    j["backend_state"] = state_json(v.backend_state);
-    j["frontend_state"] = state_json(v.frontend_state);
-    j["bound"] = v.bound;
-    j["device_present"] = v.device_present;
-    j["physical_device"] = v.physical_device;
-    j["mode"] = v.mode;
-    j["protocol"] = v.rings ? json(std::string(vbd::to_string(v.rings->geometry.protocol))) : json(nullptr);
-    j["ring_page_order"] = v.rings ? json(v.rings->geometry.page_order) : json(nullptr);
-    json& queues = j["queues"] = json::array();
-    for (const auto& q : v.queues) {
-        json& qj = queues.emplace_back(json::object());
-        qj["index"] = q.index;
-        qj["ring_pages"] = v.rings->geometry.pages();
-        qj["ring_size"] = v.rings->geometry.size();
-        if (q.snapshot) {
-            qj["req_prod"] = q.snapshot->req_prod;
-            qj["rsp_prod"] = q.snapshot->rsp_prod;
-            qj["pending"] = q.snapshot->pending();
-            qj["consistent"] = q.snapshot->consistent(v.rings->geometry.size());
-        } else {
-            qj["req_prod"] = qj["rsp_prod"] = qj["pending"] = qj["consistent"] = nullptr;
-            qj["error"] = q.snapshot_error.value_or("");
-        }
-        if (full) {
-            qj["ring_refs"] = q.refs.ring_refs;
-            qj["event_channel"] = q.refs.event_channel ? json(*q.refs.event_channel) : json(nullptr);
-            if (q.snapshot) {
-                qj["req_event"] = q.snapshot->req_event;
-                qj["rsp_event"] = q.snapshot->rsp_event;
-            }
-        }
-    }
-    j["error"] = v.error_node ? json(*v.error_node) : json(nullptr);
-    j["problems"] = v.problems;
+namespace {
+
+// A vbd's members, in sorted key order (see json_out.hpp): one definition for the document
+// (show, check) and for the text list writes as it goes.
+template <class Obj> void put_vbd_members(Obj& o, const vbd::Vbd& v, bool full) {
+    auto state = [](const std::optional<vbd::XenbusState>& st) {
+        return st ? std::optional<int>(static_cast<int>(*st)) : std::nullopt;
+    };
+    o.member("backend_domid", v.backend_domid);
     if (full) {
-        j["backend_path"] = v.backend_path;
-        j["frontend_path"] = v.frontend_path;
-        j["sysfs_state"] = v.sysfs_state ? json(*v.sysfs_state) : json(nullptr);
-        j["params"] = v.params;
-        j["type"] = v.type;
-        j["statistics"] = v.statistics;
-        j["toolstack_disk"] = v.toolstack_disk
-                                  ? json{{"vdev", v.toolstack_disk->vdev},
-                                         {"target", v.toolstack_disk->target},
-                                         {"format", v.toolstack_disk->format},
-                                         {"backend_domid", v.toolstack_disk->backend_domid}}
-                                  : json(nullptr);
-        j["backend_nodes"] = v.backend_nodes;
-        j["frontend_nodes"] = v.frontend_nodes;
+        o.member("backend_nodes", v.backend_nodes);
+        o.member("backend_path", v.backend_path);
     }
+    o.member("backend_state", state(v.backend_state));
+    o.member("bound", v.bound);
+    o.member("device_present", v.device_present);
+    o.member("devid", v.id.devid);
+    o.member("domid", v.id.domid);
+    o.member("error", v.error_node);
+    if (full) {
+        o.member("frontend_nodes", v.frontend_nodes);
+        o.member("frontend_path", v.frontend_path);
+    }
+    o.member("frontend_state", state(v.frontend_state));
+    o.member("mode", v.mode);
+    o.member("name", v.name);
+    if (full) o.member("params", v.params);
+    o.member("physical_device", v.physical_device);
+    o.member("problems", v.problems);
+    o.member("protocol", v.rings ? std::optional<std::string_view>(vbd::to_string(v.rings->geometry.protocol))
+                                 : std::nullopt);
+    o.objects("queues", v.queues, [&](Obj& q, const vbd::QueueState& qs) {
+        const auto& g = v.rings->geometry;
+        const auto& snap = qs.snapshot;
+        q.member("consistent", snap ? std::optional<bool>(snap->consistent(g.size())) : std::nullopt);
+        if (!snap) q.member("error", qs.snapshot_error.value_or(""));
+        if (full) q.member("event_channel", qs.refs.event_channel);
+        q.member("index", qs.index);
+        q.member("pending", snap ? std::optional<uint32_t>(snap->pending()) : std::nullopt);
+        if (full && snap) q.member("req_event", snap->req_event);
+        q.member("req_prod", snap ? std::optional<uint32_t>(snap->req_prod) : std::nullopt);
+        q.member("ring_pages", g.pages());
+        if (full) q.member("ring_refs", qs.refs.ring_refs);
+        q.member("ring_size", g.size());
+        if (full && snap) q.member("rsp_event", snap->rsp_event);
+        q.member("rsp_prod", snap ? std::optional<uint32_t>(snap->rsp_prod) : std::nullopt);
+    });
+    o.member("ring_page_order", v.rings ? std::optional<unsigned>(v.rings->geometry.page_order) : std::nullopt);
+    if (full) {
+        o.member("statistics", v.statistics);
+        o.member("sysfs_state", v.sysfs_state);
+        if (const auto& d = v.toolstack_disk)
+            o.object("toolstack_disk", [&](Obj& t) {
+                t.member("backend_domid", d->backend_domid);
+                t.member("format", d->format);
+                t.member("target", d->target);
+                t.member("vdev", d->vdev);
+            });
+        else
+            o.member("toolstack_disk", nullptr);
+        o.member("type", v.type);
+    }
+    o.member("vdev", v.vdev);
+}
+
+} // namespace
+
+json vbd_json(const vbd::Vbd& v, bool full) {
+    json j = json::object();
+    JsonDoc o(j);
+    put_vbd_members(o, v, full);
     return j;
 }
+
+void put_vbd(JsonText& o, const vbd::Vbd& v, bool full) { put_vbd_members(o, v, full); }
 
 json check_json(const vbd::VbdCheck& c) {
     json j = vbd_json(c.vbd, false);

@@ -85,11 +85,13 @@ std::optional<std::pair<size_t, size_t>> check_line(std::string_view text, size_
     // end there (a key that ends where prev goes on sorts before it).
     if (p[i] == '\t' || (i < prev.size() && static_cast<unsigned char>(p[i]) < static_cast<unsigned char>(prev[i])))
         return std::nullopt;
+    // The text ends in a newline (load() checked), which neither a key nor a value holds:
+    // the loops below stop at it without counting.
     char before = i ? p[i - 1] : '\0';
     size_t k = i;
-    for (; k < n && p[k] != '\t'; before = p[k++])
+    for (; p[k] != '\t'; before = p[k++])
         if (!paths::path_char(p[k]) || (p[k] == '/' && before == '/')) return std::nullopt;
-    if (k == n || p[0] != '/' || k > paths::max_len || (k > 1 && p[k - 1] == '/')) return std::nullopt;
+    if (p[0] != '/' || k > paths::max_len || (k > 1 && p[k - 1] == '/')) return std::nullopt;
     // Values are often paths themselves: skip eight plain bytes at a time to the first byte
     // that needs a look.
     size_t v = k + 1;
@@ -99,12 +101,11 @@ std::optional<std::pair<size_t, size_t>> check_line(std::string_view text, size_
         if (has_byte(w, '\n') | has_byte(w, '\t') | has_byte(w, '\\')) break;
         v += 8;
     }
-    for (; v < n; ++v) {
+    for (;; ++v) {
         if (p[v] == '\n') return std::pair{at + k, at + v};
         if (p[v] == '\t') return std::nullopt;
-        if (p[v] == '\\' && (++v == n || p[v] == '\n' || p[v] == '\t')) return std::nullopt;
+        if (p[v] == '\\' && (p[++v] == '\n' || p[v] == '\t')) return std::nullopt;
     }
-    return std::nullopt;
 }
 
 } // namespace
@@ -348,6 +349,7 @@ Result<XenstoreModel> XenstoreModel::load(FileBytes file, size_t nodes_at, size_
     m.log_text_ = all.substr(log_at, log_len);
     m.nodes_ = all.substr(nodes_at, nodes_len);
     m.file_ = std::move(file);
+    if (!m.nodes_.empty() && m.nodes_.back() != '\n') return bad(); // check_line relies on it
     std::string_view prev;
     m.marks_.reserve(m.nodes_.size() / (mark_stride * 32));
     for (size_t at = 0, n = 0; at < m.nodes_.size(); ++n) {
