@@ -26,8 +26,9 @@ void JsonText::key(std::string_view k) {
     out_ += first_ ? "\n" : ",\n";
     first_ = false;
     indent(depth_ + 1);
-    string(k);
-    out_ += ": ";
+    out_ += '"'; // keys are the schema's own names: nothing to escape
+    out_ += k;
+    out_ += "\": ";
 }
 
 void JsonText::member(std::string_view k, std::string_view v) {
@@ -58,14 +59,24 @@ void JsonText::number(std::string_view k, long long v) {
 }
 
 void JsonText::string(std::string_view s) {
-    // dump()'s escapes for ASCII; other bytes go to nlohmann itself, which checks the UTF-8
-    // (and throws on what is not, as print_json would).
-    for (char c : s)
-        if (static_cast<unsigned char>(c) >= 0x80) {
+    // Most strings need no escape and go out whole. dump()'s escapes for the rest of ASCII;
+    // other bytes go to nlohmann itself, which checks the UTF-8 (and throws on what is not,
+    // as print_json would).
+    bool plain = true;
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (u >= 0x80) {
             put_nested(out_, nlohmann::json(std::string(s)), 0);
             return;
         }
+        plain = plain && u >= 0x20 && c != '"' && c != '\\';
+    }
     out_ += '"';
+    if (plain) {
+        out_ += s;
+        out_ += '"';
+        return;
+    }
     for (char c : s) {
         switch (c) {
         case '"': out_ += "\\\""; break;

@@ -45,7 +45,8 @@ class JsonDoc {
 };
 
 /// Members of one JSON object written straight into text, `depth` levels down. Members must
-/// come in sorted key order. end() closes the object.
+/// come in sorted key order, their keys plain names (nothing to escape). end() closes the
+/// object.
 class JsonText {
   public:
     JsonText(std::string& out, size_t depth) : out_(out), depth_(depth) { out_ += '{'; }
