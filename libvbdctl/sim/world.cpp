@@ -430,7 +430,7 @@ void World::probe(const std::string& name) {
     d.bound = true;
     d.blkif_ref = true;
     d.connected = false;
-    // The writes and their order are the real kernel's (tests/data/lab-traces/02-bind-*).
+    // The writes and their order are the real kernel's (tests/data/lab-traces/cell-A/02-bind-*).
     std::string be = backend_path(*id);
     xs_.write(be + "/feature-max-indirect-segments", "256");
     xs_.write(be + "/multi-queue-max-queues", std::to_string(modules_.param_uint("max_queues", cpus)));

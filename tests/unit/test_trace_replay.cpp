@@ -1,7 +1,7 @@
-// Replays the lab's recorded operations (tests/data/lab-traces/*.jsonl, taken on a real
-// Xen 4.17 / Linux 6.1 dom0) on the simulator and checks that it shows the same sequence of
-// observable states: xenstore writes per vbd, driver links, module references. Every
-// recording is replayed: three boots, two kernel builds (see lab-traces/README.md).
+// Replays the lab's recorded operations (tests/data/lab-traces/cell-*/*.jsonl, taken on real
+// Xen dom0s, one directory per lab cell) on the simulator and checks that it shows the same
+// sequence of observable states: xenstore writes per vbd, driver links, module references.
+// Every recording is replayed (see lab-traces/README.md).
 
 #include <doctest/doctest.h>
 
@@ -20,8 +20,16 @@ namespace {
 
 using nlohmann::json;
 
-// The recordings, each a directory under lab-traces/ with the same operation files.
-const std::vector<std::string> recordings = {"", "run2/", "run3/"};
+// A recording: a directory under lab-traces/ with the same operation files, and the dom0
+// kernel it was taken on, which the simulated world runs (its behaviour is per kernel).
+struct Recording {
+    std::string dir;
+    std::string kernel;
+};
+// Cell A: Xen 4.17, Linux 6.1 (three boots, two kernel builds).
+const std::vector<Recording> recordings = {{"cell-A/", "6.1.0-56-amd64"},
+                                           {"cell-A/run2/", "6.1.0-56-amd64"},
+                                           {"cell-A/run3/", "6.1.0-57-amd64"}};
 
 std::vector<json> trace(const std::string& name) {
     std::ifstream in(std::string(VBDCTL_TEST_DATA) + "/lab-traces/" + name);
@@ -65,7 +73,10 @@ std::vector<std::string> real_refcnts(const std::vector<json>& t) {
 }
 
 struct Sim : SimWorld {
-    Sim() : SimWorld(true) {
+    explicit Sim(const Recording& rec) : SimWorld(true) {
+        vbd::sim::InitOptions o;
+        o.kernel = rec.kernel;
+        REQUIRE(owner->init(o).has_value());
         REQUIRE(h->xenstore.watch("/local/domain/0/backend/vbd/1", "replay").has_value());
         drain_events(); // the watch's own first firing
     }
@@ -102,15 +113,15 @@ struct Sim : SimWorld {
 
 TEST_CASE("replay 01: unbind writes nothing to xenstore and drops two references, one then one") {
     for (const auto& rec : recordings) {
-        CAPTURE(rec);
-        auto t = trace(rec + "01-unbind-xvdb.jsonl");
+        CAPTURE(rec.dir);
+        auto t = trace(rec.dir + "01-unbind-xvdb.jsonl");
         CHECK(real_writes(t).empty());
         auto refs = real_refcnts(t);
         REQUIRE(refs.size() >= 2);
         int real_drop = std::stoi(refs.front()) - std::stoi(refs.back());
         CHECK(real_drop == vbd::refs_per_bound_vbd);
 
-        Sim s;
+        Sim s(rec);
         int before = s.refcnt();
         REQUIRE(s.h->bus.unbind("vbd", "vbd-1-51712").has_value());
         CHECK_FALSE(s.bound("vbd-1-51712"));
@@ -129,14 +140,14 @@ TEST_CASE("replay 01: unbind writes nothing to xenstore and drops two references
 
 TEST_CASE("replay 02: bind writes the probe keys, InitWait, the connect keys, Connected") {
     for (const auto& rec : recordings) {
-        CAPTURE(rec);
-        auto t = trace(rec + "02-bind-xvdb.jsonl");
+        CAPTURE(rec.dir);
+        auto t = trace(rec.dir + "02-bind-xvdb.jsonl");
         auto real = real_writes(t);
         REQUIRE(real.size() == 1);
         const Writes& expected = real.begin()->second;
         REQUIRE(expected.back() == "state=4");
 
-        Sim s;
+        Sim s(rec);
         REQUIRE(s.h->bus.unbind("vbd", "vbd-1-51712").has_value());
         s.drain_events();
         int before = s.refcnt();
@@ -149,13 +160,13 @@ TEST_CASE("replay 02: bind writes the probe keys, InitWait, the connect keys, Co
 
 TEST_CASE("replay 03: unbinding all and rmmod leave xenstore alone; references reach 0") {
     for (const auto& rec : recordings) {
-        CAPTURE(rec);
-        auto t = trace(rec + "03-unbind-all-rmmod.jsonl");
+        CAPTURE(rec.dir);
+        auto t = trace(rec.dir + "03-unbind-all-rmmod.jsonl");
         CHECK(real_writes(t).empty());
         auto refs = real_refcnts(t);
         CHECK(refs.back() == "absent");
 
-        Sim s;
+        Sim s(rec);
         auto devs = s.h->bus.devices().value();
         for (const auto& d : devs)
             REQUIRE(s.h->bus.unbind("vbd", d).has_value());
@@ -173,12 +184,12 @@ TEST_CASE("replay 03: unbinding all and rmmod leave xenstore alone; references r
 TEST_CASE("replay 04/05: modprobe probes every unbound vbd, then each connects as a bind does") {
     for (const auto& rec : recordings)
         for (const char* file : {"04-modprobe-stock.jsonl", "05-modprobe-updated.jsonl"}) {
-            CAPTURE(rec);
+            CAPTURE(rec.dir);
             CAPTURE(file);
-            auto t = trace(rec + file);
+            auto t = trace(rec.dir + file);
             auto real = real_writes(t);
             REQUIRE(real.size() == 2);
-            auto bind_real = real_writes(trace(rec + "02-bind-xvdb.jsonl")).begin()->second;
+            auto bind_real = real_writes(trace(rec.dir + "02-bind-xvdb.jsonl")).begin()->second;
             for (const auto& [devid, w] : real)
                 CHECK(w == bind_real);
             // The lab's order: both probes (InitWait) before the first connect write.
@@ -189,7 +200,7 @@ TEST_CASE("replay 04/05: modprobe probes every unbound vbd, then each connects a
             CHECK(order == std::vector<std::string>{"2", "2", "4", "4"});
             CHECK(real_refcnts(t).back() == "4");
 
-            Sim s;
+            Sim s(rec);
             auto devs = s.h->bus.devices().value();
             for (const auto& d : devs)
                 REQUIRE(s.h->bus.unbind("vbd", d).has_value());
