@@ -215,7 +215,7 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
 
     // The nodes describe needs from each end, each end's read together.
     static constexpr std::string_view be_keys[] = {"frontend", "state", "feature-persistent", "online",
-                                                   "physical-device", "mode", "params", "type"};
+                                                   "physical-device", "mode"};
     static constexpr std::string_view fe_keys[] = {"feature-persistent", "state", "protocol", "ring-page-order",
                                                    "multi-queue-num-queues", "ring-ref", "event-channel"};
     DirNodes be(xs, v.backend_path, be_keys), fe(xs, v.frontend_path, fe_keys);
@@ -232,8 +232,6 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
     if (auto o = be["online"]) v.online = parse_uint(*o, UINT32_MAX).value_or(1) != 0;
     v.physical_device = be["physical-device"].value_or("");
     v.mode = be["mode"].value_or("");
-    v.params = be["params"].value_or("");
-    v.type = be["type"].value_or("");
     if (auto e = xs.read(paths::error_node(self, id)); e && *e) v.error_node = **e;
 
     v.frontend_persistent = flag(fe["feature-persistent"]);
@@ -262,6 +260,10 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
         if (v.physical_device.empty() && dev->physical_device) v.physical_device = *dev->physical_device;
     }
     if (detail == Detail::full) {
+        static constexpr std::string_view full_keys[] = {"params", "type"};
+        DirNodes more(xs, v.backend_path, full_keys);
+        v.params = more["params"].value_or("");
+        v.type = more["type"].value_or("");
         if (v.bound)
             if (auto st = host_.bus.statistics(id.sysfs_name())) v.statistics = std::move(*st);
         if (auto disks = host_.toolstack.disks(id.domid))

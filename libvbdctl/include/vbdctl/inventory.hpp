@@ -57,8 +57,8 @@ struct Vbd {
     std::optional<std::string> sysfs_state;
     std::string physical_device; ///< backend `physical-device`, "MAJ:MIN" (hex)
     std::string mode;
-    std::string params;
-    std::string type;
+    std::string params; ///< full detail only
+    std::string type;   ///< full detail only
     std::optional<FrontendRings> rings; ///< nullopt when the frontend has not published them
     std::vector<QueueState> queues;
     std::map<std::string, uint64_t> statistics; ///< blkback's counters while bound; Detail::full only
