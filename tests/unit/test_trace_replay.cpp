@@ -29,7 +29,9 @@ struct Recording {
 // Cell A: Xen 4.17, Linux 6.1 (three boots, two kernel builds).
 const std::vector<Recording> recordings = {{"cell-A/", "6.1.0-56-amd64"},
                                            {"cell-A/run2/", "6.1.0-56-amd64"},
-                                           {"cell-A/run3/", "6.1.0-57-amd64"}};
+                                           {"cell-A/run3/", "6.1.0-57-amd64"},
+                                           // Cell B: Xen 4.20, Linux 6.12.
+                                           {"cell-B/", "6.12.118+deb13-amd64"}};
 
 std::vector<json> trace(const std::string& name) {
     std::ifstream in(std::string(VBDCTL_TEST_DATA) + "/lab-traces/" + name);
