@@ -386,16 +386,20 @@ lab_sleep() {
 # lab_autoprobe: AUTOPROBE = /sys/bus/xen-backend/drivers_autoprobe (1 or 0; "absent")
 lab_autoprobe() { AUTOPROBE=absent; read -r AUTOPROBE < /sys/bus/xen-backend/drivers_autoprobe; } 2>/dev/null
 # lab_journal: vbdctl's journal (/run/vbdctl/journal.json): JOURNAL_LINES (its lines; none
-# without a journal) and JOURNAL_STEP ("STEP STEP_NAME", or "none")
+# without a journal), JOURNAL_STEP ("STEP STEP_NAME", or "none"), JOURNAL_OP (its "op":
+# upgrade, unbind; "none") and JOURNAL_RECOVERING (true while a recover has taken it over)
 lab_journal() {
-  local l s='?' n='?' re_s='^ *"step": *([0-9-]+)' re_n='^ *"step_name": *"([^"]*)"'
-  JOURNAL_LINES=() JOURNAL_STEP=none
-  [ -f /run/vbdctl/journal.json ] && mapfile -t JOURNAL_LINES < /run/vbdctl/journal.json 2>/dev/null || return 0
+  local l s='?' n='?' o='?' r=false re_s='^ *"step": *([0-9-]+)' re_n='^ *"step_name": *"([^"]*)"'
+  local re_o='^ *"op": *"([^"]*)"' re_r='^ *"recovering": *true'
+  JOURNAL_LINES=() JOURNAL_STEP=none JOURNAL_OP=none JOURNAL_RECOVERING=false
+  [ -f /run/vbdctl/journal.json ] && { mapfile -t JOURNAL_LINES < /run/vbdctl/journal.json; } 2>/dev/null || return 0
   for l in "${JOURNAL_LINES[@]}"; do
     [[ $l =~ $re_s ]] && s=${BASH_REMATCH[1]}
     [[ $l =~ $re_n ]] && n=${BASH_REMATCH[1]}
+    [[ $l =~ $re_o ]] && o=${BASH_REMATCH[1]}
+    [[ $l =~ $re_r ]] && r=true
   done
-  JOURNAL_STEP="$s $n"
+  JOURNAL_STEP="$s $n" JOURNAL_OP=$o JOURNAL_RECOVERING=$r
 }
 # lab_vbd_summary: every vbd device in sysfs (all guests), read directly: driver link, backend
 # and frontend xenstore state (one xenstore-read for all). Sets VS_TOTAL, VS_CONNECTED (bound,
