@@ -1,7 +1,5 @@
 #include "json_out.hpp"
 
-#include <charconv>
-
 namespace vbdcli {
 
 void put_nested(std::string& out, const nlohmann::json& v, size_t depth) {
@@ -44,18 +42,6 @@ void JsonText::member(std::string_view k, bool v) {
 void JsonText::member(std::string_view k, std::nullptr_t) {
     key(k);
     out_ += "null";
-}
-
-void JsonText::number(std::string_view k, unsigned long long v) {
-    key(k);
-    char buf[24];
-    out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
-}
-
-void JsonText::number(std::string_view k, long long v) {
-    key(k);
-    char buf[24];
-    out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
 }
 
 void JsonText::string(std::string_view s) {

@@ -5,6 +5,7 @@
 // order, prints the same text either way: JsonText writes exactly what print_json's
 // dump(2) prints for the document, whose objects are sorted.
 
+#include <charconv>
 #include <concepts>
 #include <optional>
 #include <string>
@@ -58,9 +59,13 @@ class JsonText {
     void member(std::string_view key, bool v);
     void member(std::string_view key, std::nullptr_t);
     template <std::integral T> void member(std::string_view key, const T& v) {
-        if constexpr (std::same_as<T, bool>) member(key, static_cast<bool>(v));
-        else if constexpr (std::signed_integral<T>) number(key, static_cast<long long>(v));
-        else number(key, static_cast<unsigned long long>(v));
+        if constexpr (std::same_as<T, bool>) {
+            member(key, static_cast<bool>(v));
+        } else {
+            this->key(key);
+            char buf[24];
+            out_.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+        }
     }
     template <class T> void member(std::string_view key, const std::optional<T>& v) {
         if (v) member(key, *v);
@@ -98,8 +103,6 @@ class JsonText {
 
   private:
     void key(std::string_view k);
-    void number(std::string_view key, unsigned long long v);
-    void number(std::string_view key, long long v);
     void string(std::string_view s);
     void indent(size_t depth) { out_.append(2 * depth, ' '); }
     std::string& out_;

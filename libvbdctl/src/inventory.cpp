@@ -55,13 +55,7 @@ class DirNodes {
         if (auto r = xs.read_many(dir, keys)) values_ = std::move(*r);
         values_.resize(keys.size());
     }
-    /// One of the keys read together.
-    const std::optional<std::string>& operator[](std::string_view key) const {
-        static const std::optional<std::string> none;
-        auto it = std::ranges::find(keys_, key);
-        return it == keys_.end() ? none : values_[static_cast<size_t>(it - keys_.begin())];
-    }
-    std::optional<std::string> get(std::string_view key) const {
+    std::optional<std::string> operator[](std::string_view key) const {
         if (auto it = std::ranges::find(keys_, key); it != keys_.end())
             return values_[static_cast<size_t>(it - keys_.begin())];
         auto r = xs_.read(dir_ + "/" + std::string(key));
@@ -242,7 +236,7 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
     // Rings exist from Initialised on; before that the keys may be stale or half written.
     if (v.frontend_state && *v.frontend_state >= XenbusState::Initialised &&
         *v.frontend_state <= XenbusState::Connected) {
-        if (auto r = parse_frontend_rings([&](const std::string& key) { return fe.get(key); })) v.rings = std::move(*r);
+        if (auto r = parse_frontend_rings([&](const std::string& key) { return fe[key]; })) v.rings = std::move(*r);
         else v.problems.push_back(r.error().what + ": blkback's connect would fail on it");
         if (!fe["protocol"])
             v.problems.push_back("frontend key protocol is absent: blkback's next connect would assume its "
