@@ -14,11 +14,9 @@
 #include "vbdctl/sim.hpp"
 #include "vbdctl/types.hpp"
 #include "json_out.hpp"
+#include "output.hpp"
 
 namespace vbdcli {
-
-/// Documented exit codes (see `vbdctl --help` and vbdctl(8)).
-enum Exit : int { ok = 0, failed = 1, usage = 2, interrupted = 130 };
 
 struct Globals {
     std::string host = "local";
@@ -31,13 +29,14 @@ struct Context {
     vbd::Host* host = nullptr;
     vbd::sim::SimHost* sim = nullptr; ///< set when --host sim
     std::string host_label;           ///< "local", "sim", "sim:FILE"
+    std::string command;              ///< the subcommand path: "list", "sim init"
     bool stdin_tty = false;
     bool stderr_tty = false;
 };
 
 /// The command chosen on the command line, run after parsing and host opening.
 struct Command {
-    std::function<int(Context&)> run;
+    std::function<Reply(Context&)> run;
     bool needs_host = true;
     bool replaces_sim_world = false; ///< `sim init`: a damaged state file is overwritten, not an error
 };
@@ -61,16 +60,8 @@ vbd::Result<double> parse_seconds(const std::string& text, double min, double ma
 /// Seconds (already checked) as milliseconds.
 inline vbd::Millis millis(double seconds) { return vbd::Millis(static_cast<int64_t>(seconds * 1000)); }
 
-/// Exit code for a library error.
-int exit_code(const vbd::Error& e);
-/// Prints "vbdctl: error: ..." to stderr and returns the exit code for it.
-int report(const vbd::Error& e);
 /// Prints a note to stderr unless quiet.
 void note(const Context& c, const std::string& line);
-/// A JSON object with schema_version, the tool's version and the host, ready to fill.
-nlohmann::json json_header(const Context& c);
-/// Prints a JSON document on stdout.
-void print_json(const nlohmann::json& j);
 /// Prints a JSON document whose last member is a long array one item at a time, so the list
 /// never exists as one document. The text is what print_json prints for the whole; the key
 /// must sort after every key in head (objects print sorted). Nothing is printed before the

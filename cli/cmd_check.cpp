@@ -1,7 +1,5 @@
 // vbdctl check [DOMID [VBD]]: ring consistency and stuck detection per queue.
 
-#include <iostream>
-
 #include "app.hpp"
 #include "render.hpp"
 #include "vbdctl/health.hpp"
@@ -16,34 +14,36 @@ struct CheckCliOptions {
     unsigned interval_ms = 200;
 };
 
-int run_check(Context& c, const CheckCliOptions& o) {
+Reply run_check(Context& c, const CheckCliOptions& o) {
     vbd::Inventory inv(*c.host);
     std::vector<vbd::Vbd> vbds;
     auto sel = select_vbds(c, o.domid, o.vbd);
-    if (!sel) return report(sel.error());
+    if (!sel) return failure(sel.error());
     if (sel->vbd) {
         auto v = inv.get(*sel->vbd, vbd::Detail::summary);
-        if (!v) return report(v.error());
+        if (!v) return failure(v.error());
         vbds.push_back(std::move(*v));
     } else {
         auto all = inv.list(sel->domid);
-        if (!all) return report(all.error());
+        if (!all) return failure(all.error());
         vbds = std::move(*all);
     }
     auto checks = vbd::check_rings(*c.host, std::move(vbds),
                                    {o.samples, vbd::Millis(o.interval_ms)});
-    if (!checks) return report(checks.error());
-    bool all_ok = true;
-    for (const auto& ch : *checks) all_ok &= ch.ok();
+    if (!checks) return failure(checks.error());
+    size_t failed = 0;
+    for (const auto& ch : *checks) failed += !ch.ok();
+    Reply out;
+    if (failed)
+        out.fail({vbd::Errc::failed,
+                  "check failed: " + std::to_string(failed) + " of " + std::to_string(checks->size()) + " vbds", {},
+                  look_at(c, "see the FAIL lines", "see vbds[] with ok false")});
     if (c.g.json) {
-        auto j = json_header(c);
-        j["ok"] = all_ok;
-        j["samples"] = o.samples;
-        j["interval_ms"] = o.interval_ms;
-        j["vbds"] = nlohmann::json::array();
-        for (const auto& ch : *checks) j["vbds"].push_back(check_json(ch));
-        print_json(j);
-        return all_ok ? Exit::ok : Exit::failed;
+        out.data["samples"] = o.samples;
+        out.data["interval_ms"] = o.interval_ms;
+        out.data["vbds"] = nlohmann::json::array();
+        for (const auto& ch : *checks) out.data["vbds"].push_back(check_json(ch));
+        return out;
     }
     Table t({"DOMID", "VDEV", "QUEUE", "SIZE", "PENDING", "PROGRESS", "RESULT"});
     for (const auto& ch : *checks) {
@@ -60,9 +60,8 @@ int run_check(Context& c, const CheckCliOptions& o) {
                    q.samples.empty() ? "-" : std::to_string(q.samples.back().pending()),
                    std::string(vbd::to_string(q.progress)), q.ok() ? "ok" : "FAIL: " + q.reason});
     }
-    std::cout << t.str();
-    if (!all_ok) std::cerr << "vbdctl: error: check failed (see the FAIL lines)\n";
-    return all_ok ? Exit::ok : Exit::failed;
+    out.text = t.str();
+    return out;
 }
 
 } // namespace

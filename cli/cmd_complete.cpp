@@ -2,7 +2,6 @@
 // the host chosen with --host. Hidden from --help: it is an interface for
 // completions/vbdctl.bash and completions/_vbdctl, not for people.
 
-#include <iostream>
 #include <set>
 
 #include "app.hpp"
@@ -18,42 +17,44 @@ struct CompleteOptions {
 };
 
 // One value per line on stdout, nothing else there: the shells split on newlines.
-int print_domids(Context& c) {
+Reply print_domids(Context& c) {
     vbd::Inventory inv(*c.host);
     auto vbds = inv.list(std::nullopt);
-    if (!vbds) return report(vbds.error());
+    if (!vbds) return failure(vbds.error());
     std::set<uint32_t> domids;
     for (const auto& v : *vbds) domids.insert(v.id.domid);
-    for (auto d : domids) std::cout << d << "\n";
-    return Exit::ok;
+    Reply out;
+    for (auto d : domids) out.text += std::to_string(d) + "\n";
+    return out;
 }
 
-int print_vbds(Context& c, const std::string& domid_text) {
+Reply print_vbds(Context& c, const std::string& domid_text) {
     auto domid = vbd::parse_domid(domid_text);
-    if (!domid) return report(domid.error());
+    if (!domid) return failure(domid.error());
     vbd::Inventory inv(*c.host);
     auto vbds = inv.list(*domid);
-    if (!vbds) return report(vbds.error());
+    if (!vbds) return failure(vbds.error());
     // The vdev name is what people type; a devid nobody can name is still a valid VBD.
-    for (const auto& v : *vbds)
-        std::cout << (v.vdev.empty() ? std::to_string(v.id.devid) : v.vdev) << "\n";
-    return Exit::ok;
+    Reply out;
+    for (const auto& v : *vbds) out.text += (v.vdev.empty() ? std::to_string(v.id.devid) : v.vdev) + "\n";
+    return out;
 }
 
 // The simulator's fault kinds (its one table), optionally only those taking ARGS.
-int print_fault_kinds(const std::string& args) {
+Reply print_fault_kinds(const std::string& args) {
     static const char* names[] = {"none", "vbd", "domid", "seconds", "step"};
+    Reply out;
     for (const auto& k : vbd::sim::fault_kinds())
-        if (args.empty() || args == names[static_cast<int>(k.args)]) std::cout << k.name << "\n";
-    return Exit::ok;
+        if (args.empty() || args == names[static_cast<int>(k.args)]) (out.text += k.name) += "\n";
+    return out;
 }
 
-int run_complete(Context& c, const CompleteOptions& o) {
+Reply run_complete(Context& c, const CompleteOptions& o) {
     const auto& a = o.args;
     if (!a.empty() && a[0] == "fault-kinds" && a.size() <= 2) return print_fault_kinds(a.size() == 2 ? a[1] : "");
     if (a.size() == 1 && a[0] == "domids") return print_domids(c);
     if (a.size() == 2 && a[0] == "vbds") return print_vbds(c, a[1]);
-    return report({vbd::Errc::invalid_argument, "unknown completion request", {},
+    return failure({vbd::Errc::invalid_argument, "unknown completion request", {},
                    "use `__complete domids`, `__complete vbds DOMID` or `__complete fault-kinds [vbd|domid|...]`"});
 }
 

@@ -1,6 +1,6 @@
 // vbdctl unbind | bind DOMID VBD, and vbdctl recover.
 
-#include <iostream>
+#include <sstream>
 #include "try.hpp"
 
 #include "app.hpp"
@@ -32,14 +32,19 @@ using VbdCommand = vbd::Result<vbd::VbdRun> (*)(vbd::Host&, vbd::VbdId, const vb
                                                 const vbd::RunControl&);
 
 // unbind, bind and rebind: the same shape, one renderer.
-int run_one(Context& c, const OneVbdOptions& o, const char* op, const char* question, VbdCommand fn) {
+Reply run_one(Context& c, const OneVbdOptions& o, const char* op, const char* question, VbdCommand fn) {
     auto id = resolve(c, o);
-    if (!id) return report(id.error());
+    if (!id) return failure(id.error());
     if (!o.protocol.empty())
         if (auto p = vbd::parse_protocol(o.protocol); !p)
-            return report({vbd::Errc::invalid_argument, "--protocol: " + p.error().what, {}, {}});
+            return failure({vbd::Errc::invalid_argument, "--protocol: " + p.error().what, {}, {}});
+    Reply out;
+    out.data["domid"] = id->domid;
+    out.data["devid"] = id->devid;
+    out.data["dry_run"] = o.dry_run;
     if (!o.dry_run)
-        if (int rc = confirm(c, o.yes, std::string(question) + " " + id->sysfs_name() + "?"); rc >= 0) return rc;
+        if (auto ok = confirm(c, o.yes, std::string(question) + " " + id->sysfs_name() + "?"); !ok)
+            return out.fail(ok.error());
     auto ctl = mutation_control(c);
     vbd::VbdOptions opts;
     opts.assume_rebind = o.assume_rebind;
@@ -49,48 +54,37 @@ int run_one(Context& c, const OneVbdOptions& o, const char* op, const char* ques
     if (!o.protocol.empty()) opts.protocol = o.protocol;
     opts.dry_run = o.dry_run;
     auto r = fn(*c.host, *id, opts, ctl);
-    if (c.g.json) {
-        auto j = json_header(c);
-        j["ok"] = r.has_value();
-        j["action"] = op;
-        j["domid"] = id->domid;
-        j["devid"] = id->devid;
-        j["dry_run"] = o.dry_run;
-        if (r) {
-            j["plan"] = plan_steps_json(r->plan);
-            j["steps"] = step_records_json(r->steps);
-            j["actions"] = r->actions;
-            j["backend_state"] = static_cast<int>(r->backend_state);
-            j["drain_ms"] = r->drain_ms;
-            j["drain_evidence"] = r->drain_evidence;
-            j["connect_ms"] = r->connect_ms;
-            j["consistent"] = r->consistent;
-            j["unbound_ms"] = r->unbound_ms ? nlohmann::json(*r->unbound_ms) : nlohmann::json(nullptr);
-            if (!r->rebind.evidence.empty()) j["rebind_evidence"] = r->rebind.evidence;
-        } else {
-            j["error"] = r.error().message();
-        }
-        print_json(j);
-    }
-    if (!r) return report(r.error());
-    if (c.g.json) return Exit::ok;
-    if (o.dry_run) {
-        std::cout << op << " " << id->sysfs_name() << ": every check passed; plan:\n"
-                  << plan_steps_text(r->plan) << "dry run: nothing changed\n";
-        return Exit::ok;
-    }
-    for (const auto& a : r->actions) std::cout << "  " << a << "\n";
+    if (!r) return out.fail(r.error());
+    auto& j = out.data;
+    j["plan"] = plan_steps_json(r->plan);
+    j["steps"] = step_records_json(r->steps);
+    j["actions"] = r->actions;
+    j["backend_state"] = static_cast<int>(r->backend_state);
+    j["drain_ms"] = r->drain_ms;
+    j["drain_evidence"] = r->drain_evidence;
+    j["connect_ms"] = r->connect_ms;
+    j["consistent"] = r->consistent;
+    j["unbound_ms"] = r->unbound_ms ? nlohmann::json(*r->unbound_ms) : nlohmann::json(nullptr);
+    if (!r->rebind.evidence.empty()) j["rebind_evidence"] = r->rebind.evidence;
+    std::ostringstream text;
     std::string name = id->sysfs_name();
-    if (std::string(op) == "unbind")
-        std::cout << name << " unbound: backend state " << vbd::to_string(r->backend_state)
-                  << " (the guest keeps its disk; its I/O waits), old instance drained in " << r->drain_ms
-                  << " ms\n  drain: " << r->drain_evidence << "\n  evidence of rebind support: " << r->rebind.evidence
-                  << "\n  bind it again with: vbdctl bind " << id->domid << " " << o.vbd << "\n";
-    else
-        std::cout << name << " " << (std::string(op) == "rebind" ? "rebound" : "bound") << ": backend Connected "
-                  << r->connect_ms << " ms after the bind, rings consistent"
-                  << (r->unbound_ms ? ", without a backend for " + std::to_string(*r->unbound_ms) + " ms" : "") << "\n";
-    return Exit::ok;
+    if (o.dry_run) {
+        text << op << " " << name << ": every check passed; plan:\n"
+             << plan_steps_text(r->plan) << "dry run: nothing changed\n";
+    } else {
+        for (const auto& a : r->actions) text << "  " << a << "\n";
+        if (std::string(op) == "unbind")
+            text << name << " unbound: backend state " << vbd::to_string(r->backend_state)
+                 << " (the guest keeps its disk; its I/O waits), old instance drained in " << r->drain_ms
+                 << " ms\n  drain: " << r->drain_evidence << "\n  evidence of rebind support: " << r->rebind.evidence
+                 << "\n  bind it again with: vbdctl bind " << id->domid << " " << o.vbd << "\n";
+        else
+            text << name << " " << (std::string(op) == "rebind" ? "rebound" : "bound") << ": backend Connected "
+                 << r->connect_ms << " ms after the bind, rings consistent"
+                 << (r->unbound_ms ? ", without a backend for " + std::to_string(*r->unbound_ms) + " ms" : "") << "\n";
+    }
+    out.text = text.str();
+    return out;
 }
 
 struct RecoverCliOptions {
@@ -101,68 +95,61 @@ struct RecoverCliOptions {
     double drain_timeout_s = vbd::default_drain_timeout.count() / 1000.0;
 };
 
-int run_recover(Context& c, const RecoverCliOptions& o) {
+Reply run_recover(Context& c, const RecoverCliOptions& o) {
+    Reply out;
     if (!o.from_live) {
         auto j = vbd::read_journal(c.host->state);
-        if (!j) return report(j.error());
+        if (!j) return failure(j.error());
         if (!*j) {
-            if (c.g.json) {
-                auto out = json_header(c);
-                out["ok"] = true;
-                out["had_journal"] = false;
-                print_json(out);
-            } else {
-                std::cout << "nothing to recover: no unfinished run\n";
-            }
-            return Exit::ok;
+            out.data["had_journal"] = false;
+            out.text = "nothing to recover: no unfinished run\n";
+            return out;
         }
         if (!o.dry_run)
-            if (int rc = confirm(c, o.yes, "Finish the interrupted " + (*j)->op + " (step " +
+            if (auto ok = confirm(c, o.yes, "Finish the interrupted " + (*j)->op + " (step " +
                                                std::to_string((*j)->step) + " " + (*j)->step_name + ")?");
-                rc >= 0)
-                return rc;
+                !ok)
+                return failure(ok.error());
     } else if (!o.dry_run) {
-        if (int rc = confirm(c, o.yes, "Recover every vbd from the live host, without the journal?"); rc >= 0) return rc;
+        if (auto ok = confirm(c, o.yes, "Recover every vbd from the live host, without the journal?"); !ok)
+            return failure(ok.error());
     }
     auto ctl = mutation_control(c);
     auto r = vbd::recover(*c.host, {millis(o.timeout_s), millis(o.drain_timeout_s), o.from_live, o.dry_run}, ctl);
-    if (!r) return report(r.error());
-    if (c.g.json) {
-        auto out = json_header(c);
-        out["ok"] = r->ok;
-        out["dry_run"] = r->dry_run;
-        out["had_journal"] = r->had_journal;
-        out["from_live"] = r->from_live;
-        out["op"] = r->op;
-        out["step"] = r->step;
-        out["plan"] = plan_steps_json(r->plan);
-        out["steps"] = step_records_json(r->steps);
-        out["actions"] = r->actions;
-        out["module_after"] = module_json(r->module_after, blkback_param_types(*c.host));
-        out["vbds"] = nlohmann::json::array();
-        for (const auto& w : r->vbds)
-            out["vbds"].push_back({{"domid", w.id.domid}, {"devid", w.id.devid}, {"ok", w.ok}, {"state", w.state},
-                                   {"error", w.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(w.error)}});
-        print_json(out);
-    } else if (r->dry_run) {
-        std::cout << "recover would run:\n" << plan_steps_text(r->plan) << "dry run: nothing changed\n";
+    if (!r) return failure(r.error());
+    auto& j = out.data;
+    j["dry_run"] = r->dry_run;
+    j["had_journal"] = r->had_journal;
+    j["from_live"] = r->from_live;
+    j["op"] = r->op;
+    j["step"] = r->step;
+    j["plan"] = plan_steps_json(r->plan);
+    j["steps"] = step_records_json(r->steps);
+    j["actions"] = r->actions;
+    j["module_after"] = module_json(r->module_after, blkback_param_types(*c.host));
+    j["vbds"] = nlohmann::json::array();
+    for (const auto& w : r->vbds)
+        j["vbds"].push_back({{"domid", w.id.domid}, {"devid", w.id.devid}, {"ok", w.ok}, {"state", w.state},
+                             {"error", w.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(w.error)}});
+    std::ostringstream text;
+    if (r->dry_run) {
+        text << "recover would run:\n" << plan_steps_text(r->plan) << "dry run: nothing changed\n";
     } else {
-        std::cout << "recovering " << (r->from_live ? "from the live host" : "an interrupted " + r->op + " (step " +
-                                                                                  std::to_string(r->step) + ")")
-                  << ":\n";
-        for (const auto& a : r->actions) std::cout << "  " << a << "\n";
+        text << "recovering " << (r->from_live ? "from the live host" : "an interrupted " + r->op + " (step " +
+                                                                             std::to_string(r->step) + ")")
+             << ":\n";
+        for (const auto& a : r->actions) text << "  " << a << "\n";
         for (const auto& v : r->vbds)
-            std::cout << "  " << v.id.sysfs_name() << ": " << v.state << (v.ok ? "" : ": " + v.error) << "\n";
-        std::cout << (r->ok ? "recovered: every vbd with a Connected frontend is bound, Connected and consistent; "
-                              "drivers_autoprobe restored\n"
-                            : "NOT recovered: the journal is kept\n");
+            text << "  " << v.id.sysfs_name() << ": " << v.state << (v.ok ? "" : ": " + v.error) << "\n";
+        text << (r->ok ? "recovered: every vbd with a Connected frontend is bound, Connected and consistent\n"
+                       : "NOT recovered: the journal is kept\n");
     }
-    if (!r->ok && !r->dry_run) {
-        std::cerr << "vbdctl: error: recovery incomplete; " << (c.g.json ? "see vbds[].error" : "see the lines above")
-                  << "\n";
-        return Exit::failed;
-    }
-    return stop_requested() ? Exit::interrupted : Exit::ok;
+    out.text = text.str();
+    if (!r->ok && !r->dry_run)
+        out.fail({vbd::Errc::failed, "recovery incomplete", {}, look_at(c, "see the lines above", "see vbds[].error")});
+    else if (stop_requested())
+        out.fail({vbd::Errc::interrupted, "interrupted: stopped at a safe state", {}, {}});
+    return out;
 }
 
 void add_one_vbd(CLI::App* sub, const std::shared_ptr<OneVbdOptions>& o, bool drains) {

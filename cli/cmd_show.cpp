@@ -1,6 +1,6 @@
 // vbdctl show DOMID VBD: everything about one vbd.
 
-#include <iostream>
+#include <sstream>
 
 #include "app.hpp"
 #include "render.hpp"
@@ -14,66 +14,64 @@ struct ShowOptions {
     std::string domid, vbd;
 };
 
-void print_text(const vbd::Vbd& v) {
-    std::cout << v.id.sysfs_name() << " (" << (v.vdev.empty() ? "?" : v.vdev) << ") of domain "
-              << v.id.domid << (v.name.empty() ? "" : " (" + v.name + ")") << "\n";
-    std::cout << "  backend   " << v.backend_path << "  state " << state_name(v.backend_state) << "\n";
-    std::cout << "  frontend  " << v.frontend_path << "  state " << state_name(v.frontend_state) << "\n";
-    std::cout << "  sysfs     " << (v.device_present ? (v.bound ? "bound to vbd" : "unbound") : "absent")
-              << (v.sysfs_state ? ", state " + *v.sysfs_state : "") << "\n";
-    std::cout << "  device    " << (v.physical_device.empty() ? "-" : v.physical_device) << " "
-              << v.params << " mode " << (v.mode.empty() ? "-" : v.mode) << "\n";
+std::string show_text(const vbd::Vbd& v) {
+    std::ostringstream out;
+    out << v.id.sysfs_name() << " (" << (v.vdev.empty() ? "?" : v.vdev) << ") of domain "
+        << v.id.domid << (v.name.empty() ? "" : " (" + v.name + ")") << "\n";
+    out << "  backend   " << v.backend_path << "  state " << state_name(v.backend_state) << "\n";
+    out << "  frontend  " << v.frontend_path << "  state " << state_name(v.frontend_state) << "\n";
+    out << "  sysfs     " << (v.device_present ? (v.bound ? "bound to vbd" : "unbound") : "absent")
+        << (v.sysfs_state ? ", state " + *v.sysfs_state : "") << "\n";
+    out << "  device    " << (v.physical_device.empty() ? "-" : v.physical_device) << " "
+        << v.params << " mode " << (v.mode.empty() ? "-" : v.mode) << "\n";
     if (v.toolstack_disk)
-        std::cout << "  toolstack " << v.toolstack_disk->target << " (" << v.toolstack_disk->format
-                  << ", backend domain " << v.toolstack_disk->backend_domid << ")\n";
-    if (v.error_node) std::cout << "  ERROR     " << *v.error_node << "\n";
+        out << "  toolstack " << v.toolstack_disk->target << " (" << v.toolstack_disk->format
+            << ", backend domain " << v.toolstack_disk->backend_domid << ")\n";
+    if (v.error_node) out << "  ERROR     " << *v.error_node << "\n";
     if (v.rings)
-        std::cout << "  rings     " << vbd::to_string(v.rings->geometry.protocol) << ", "
-                  << v.rings->queues.size() << " queue(s) of " << v.rings->geometry.pages()
-                  << " page(s), " << v.rings->geometry.size() << " entries\n";
+        out << "  rings     " << vbd::to_string(v.rings->geometry.protocol) << ", "
+            << v.rings->queues.size() << " queue(s) of " << v.rings->geometry.pages()
+            << " page(s), " << v.rings->geometry.size() << " entries\n";
     for (const auto& q : v.queues) {
-        std::cout << "    queue " << q.index << ": ring-ref";
-        for (auto r : q.refs.ring_refs) std::cout << " " << r;
-        if (q.refs.event_channel) std::cout << ", event-channel " << *q.refs.event_channel;
+        out << "    queue " << q.index << ": ring-ref";
+        for (auto r : q.refs.ring_refs) out << " " << r;
+        if (q.refs.event_channel) out << ", event-channel " << *q.refs.event_channel;
         if (q.snapshot)
-            std::cout << "\n      req_prod " << q.snapshot->req_prod << " req_event "
-                      << q.snapshot->req_event << " rsp_prod " << q.snapshot->rsp_prod
-                      << " rsp_event " << q.snapshot->rsp_event << " pending "
-                      << q.snapshot->pending()
-                      << (q.snapshot->consistent(v.rings->geometry.size()) ? " consistent"
-                                                                            : " INCONSISTENT");
+            out << "\n      req_prod " << q.snapshot->req_prod << " req_event " << q.snapshot->req_event
+                << " rsp_prod " << q.snapshot->rsp_prod << " rsp_event " << q.snapshot->rsp_event << " pending "
+                << q.snapshot->pending()
+                << (q.snapshot->consistent(v.rings->geometry.size()) ? " consistent" : " INCONSISTENT");
         else
-            std::cout << "\n      ring unreadable: " << q.snapshot_error.value_or("?");
-        std::cout << "\n";
+            out << "\n      ring unreadable: " << q.snapshot_error.value_or("?");
+        out << "\n";
     }
     if (!v.statistics.empty()) {
-        std::cout << "  statistics";
-        for (const auto& [k, n] : v.statistics) std::cout << " " << k << "=" << n;
-        std::cout << "\n";
+        out << "  statistics";
+        for (const auto& [k, n] : v.statistics) out << " " << k << "=" << n;
+        out << "\n";
     }
-    for (const auto& p : v.problems) std::cout << "  problem   " << p << "\n";
-    std::cout << "  backend nodes:\n";
-    for (const auto& [k, n] : v.backend_nodes) std::cout << "    " << k << " = " << n << "\n";
-    std::cout << "  frontend nodes:\n";
-    for (const auto& [k, n] : v.frontend_nodes) std::cout << "    " << k << " = " << n << "\n";
+    for (const auto& p : v.problems) out << "  problem   " << p << "\n";
+    out << "  backend nodes:\n";
+    for (const auto& [k, n] : v.backend_nodes) out << "    " << k << " = " << n << "\n";
+    out << "  frontend nodes:\n";
+    for (const auto& [k, n] : v.frontend_nodes) out << "    " << k << " = " << n << "\n";
+    return out.str();
 }
 
-int run_show(Context& c, const ShowOptions& o) {
+Reply run_show(Context& c, const ShowOptions& o) {
     auto domid = vbd::parse_domid(o.domid);
-    if (!domid) return report(domid.error());
+    if (!domid) return failure(domid.error());
     vbd::Inventory inv(*c.host);
     auto id = inv.resolve(*domid, o.vbd);
-    if (!id) return report(id.error());
+    if (!id) return failure(id.error());
     auto v = inv.get(*id, vbd::Detail::full);
-    if (!v) return report(v.error());
-    if (c.g.json) {
-        auto j = json_header(c);
-        j["vbd"] = vbd_json(*v, true);
-        print_json(j);
-    } else {
-        print_text(*v);
-    }
-    return Exit::ok;
+    if (!v) return failure(v.error());
+    Reply out;
+    if (c.g.json)
+        out.data["vbd"] = vbd_json(*v, true);
+    else
+        out.text = show_text(*v);
+    return out;
 }
 
 } // namespace

@@ -1,7 +1,7 @@
 // vbdctl sim ...: build simulated worlds, inject faults, list module files.
 
 #include <array>
-#include <iostream>
+#include <sstream>
 
 #include "app.hpp"
 #include "render.hpp"
@@ -25,6 +25,12 @@ struct SimFaultOptions {
     int at_step = 0;
 };
 
+// "list", "clear", or "add" for a fault kind.
+std::string kind_of(const std::vector<std::string>& a) {
+    if (a.empty()) return "add";
+    return a[0] == "list" || a[0] == "clear" ? a[0] : "add";
+}
+
 vbd::Result<vbd::sim::SimHost*> need_sim(Context& c, bool need_file) {
     if (!c.sim)
         return vbd::fail(vbd::Errc::invalid_argument, "`sim` commands need --host sim or sim:FILE");
@@ -35,13 +41,13 @@ vbd::Result<vbd::sim::SimHost*> need_sim(Context& c, bool need_file) {
     return c.sim;
 }
 
-int run_init(Context& c, const SimInitOptions& o) {
+Reply run_init(Context& c, const SimInitOptions& o) {
     auto sim = need_sim(c, true);
-    if (!sim) return report(sim.error());
+    if (!sim) return failure(sim.error());
     unsigned major = 0, minor = 0;
     if (std::sscanf(o.kernel.c_str(), "%u.%u", &major, &minor) != 2 ||
         o.kernel.find_first_of(" /\n") != std::string::npos)
-        return report({vbd::Errc::invalid_argument, "invalid kernel release '" + o.kernel + "'",
+        return failure({vbd::Errc::invalid_argument, "invalid kernel release '" + o.kernel + "'",
                        {}, "e.g. 6.1.0-sim-amd64 or 4.19.0"});
     vbd::sim::InitOptions init;
     init.guests = o.guests;
@@ -55,65 +61,65 @@ int run_init(Context& c, const SimInitOptions& o) {
     for (const auto& p : o.blkback_params) {
         auto eq = p.find('=');
         if (eq == std::string::npos || eq == 0)
-            return report({vbd::Errc::invalid_argument, "invalid --blkback-param '" + p + "'", {},
+            return failure({vbd::Errc::invalid_argument, "invalid --blkback-param '" + p + "'", {},
                            "use NAME=VALUE, e.g. feature_persistent=N"});
         init.blkback_params[p.substr(0, eq)] = p.substr(eq + 1);
     }
     auto lock = c.host->state.lock();
-    if (!lock) return report(lock.error());
-    if (auto r = (*sim)->init(init); !r) return report(r.error());
+    if (!lock) return failure(lock.error());
+    if (auto r = (*sim)->init(init); !r) return failure(r.error());
     vbd::Inventory inv(*c.host);
     auto n = inv.list(std::nullopt);
-    if (c.g.json) {
-        auto j = json_header(c);
-        j["ok"] = true;
-        j["vbds"] = n ? n->size() : 0;
-        j["kernel"] = o.kernel;
-        print_json(j);
-    } else {
-        note(c, "new simulated world in " + c.host_label.substr(4) + ": " +
-                    std::to_string(n ? n->size() : 0) + " vbds, kernel " + o.kernel);
-    }
-    return Exit::ok;
+    Reply out;
+    out.data["vbds"] = n ? n->size() : 0;
+    out.data["kernel"] = o.kernel;
+    if (!c.g.json)
+        note(c, "new simulated world in " + c.host_label.substr(4) + ": " + std::to_string(n ? n->size() : 0) +
+                    " vbds, kernel " + o.kernel);
+    return out;
 }
 
-int run_fault(Context& c, const SimFaultOptions& o) {
+Reply run_fault(Context& c, const SimFaultOptions& o) {
     auto sim = need_sim(c, false);
-    if (!sim) return report(sim.error());
+    if (!sim) return failure(sim.error());
     const auto& a = o.args;
     auto usage = [](std::string what) {
-        return report({vbd::Errc::invalid_argument, std::move(what), {}, "see `vbdctl sim fault --help`"});
+        return failure({vbd::Errc::invalid_argument, std::move(what), {}, "see `vbdctl sim fault --help`"});
+    };
+    Reply out;
+    out.data["action"] = kind_of(a);
+    auto faults_json = [&] {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto& f : (*sim)->faults())
+            list.push_back({{"kind", f.kind}, {"domid", f.domid}, {"devid", f.devid}, {"step", f.step},
+                            {"seconds", f.seconds}});
+        return list;
     };
     if (a.empty()) return usage("missing fault kind");
     const std::string& kind = a[0];
     if (kind == "list") {
         auto faults = (*sim)->faults();
-        if (c.g.json) {
-            auto j = json_header(c);
-            j["faults"] = nlohmann::json::array();
-            for (const auto& f : faults)
-                j["faults"].push_back({{"kind", f.kind}, {"domid", f.domid}, {"devid", f.devid},
-                                       {"step", f.step}, {"seconds", f.seconds}});
-            print_json(j);
-        } else {
-            for (const auto& f : faults)
-                std::cout << f.kind << " domid=" << f.domid << " devid=" << f.devid
-                          << " step=" << f.step << " seconds=" << f.seconds << "\n";
-            if (faults.empty()) note(c, "no faults pending");
-        }
-        return Exit::ok;
+        out.data["faults"] = faults_json();
+        std::ostringstream text;
+        for (const auto& f : faults)
+            text << f.kind << " domid=" << f.domid << " devid=" << f.devid << " step=" << f.step
+                 << " seconds=" << f.seconds << "\n";
+        out.text = text.str();
+        if (faults.empty() && !c.g.json) note(c, "no faults pending");
+        return out;
     }
     if (c.host_label == "sim") return usage("injecting a fault needs a world kept in a file: --host sim:FILE");
     auto lock = c.host->state.lock();
-    if (!lock) return report(lock.error());
+    if (!lock) return failure(lock.error());
     if (kind == "clear") {
-        if (auto r = (*sim)->clear_faults(); !r) return report(r.error());
-        return Exit::ok;
+        if (auto r = (*sim)->clear_faults(); !r) return failure(r.error());
+        out.data["faults"] = faults_json();
+        return out;
     }
     const vbd::sim::FaultKind* fk = vbd::sim::fault_kind(kind);
     if (!fk) return usage("unknown fault kind '" + kind + "'");
     vbd::sim::Fault f{kind, 0, 0, o.at_step, 0};
-    auto want = [&](size_t n, const char* what) -> std::optional<int> {
+    auto want = [&](size_t n, const char* what) -> std::optional<Reply> {
         if (a.size() == n + 1) return std::nullopt;
         return usage(kind + " takes " + what);
     };
@@ -126,10 +132,10 @@ int run_fault(Context& c, const SimFaultOptions& o) {
     case vbd::sim::FaultArgs::vbd: {
         if (auto rc = want(2, "DOMID VBD")) return *rc;
         auto d = vbd::parse_domid(a[1]);
-        if (!d) return report(d.error());
+        if (!d) return failure(d.error());
         vbd::Inventory inv(*c.host);
         auto id = inv.resolve(*d, a[2]);
-        if (!id) return report(id.error());
+        if (!id) return failure(id.error());
         f.domid = id->domid;
         f.devid = id->devid;
         break;
@@ -137,14 +143,14 @@ int run_fault(Context& c, const SimFaultOptions& o) {
     case vbd::sim::FaultArgs::domid: {
         if (auto rc = want(1, "DOMID")) return *rc;
         auto d = vbd::parse_domid(a[1]);
-        if (!d) return report(d.error());
+        if (!d) return failure(d.error());
         f.domid = *d;
         break;
     }
     case vbd::sim::FaultArgs::seconds: {
         if (auto rc = want(1, "SECONDS")) return *rc;
         auto secs = parse_seconds(a[1], 0, 3600);
-        if (!secs) return report(secs.error());
+        if (!secs) return failure(secs.error());
         f.seconds = *secs;
         break;
     }
@@ -156,17 +162,19 @@ int run_fault(Context& c, const SimFaultOptions& o) {
         break;
     }
     }
-    if (auto r = (*sim)->add_fault(f); !r) return report(r.error());
-    note(c, "fault " + kind + " armed");
-    return Exit::ok;
+    if (auto r = (*sim)->add_fault(f); !r) return failure(r.error());
+    if (!c.g.json) note(c, "fault " + kind + " armed");
+    out.data["faults"] = faults_json();
+    return out;
 }
 
-int run_guests(Context& c) {
+Reply run_guests(Context& c) {
     auto sim = need_sim(c, false);
-    if (!sim) return report(sim.error());
+    if (!sim) return failure(sim.error());
     auto guests = (*sim)->guests();
+    Reply out;
     if (c.g.json) {
-        auto j = json_header(c);
+        auto& j = out.data;
         j["guests"] = nlohmann::json::array();
         for (const auto& g : guests) {
             nlohmann::json disks = nlohmann::json::array(), console = nlohmann::json::array();
@@ -176,37 +184,42 @@ int run_guests(Context& c) {
             for (const auto& [ms, line] : g.console) console.push_back({{"ms", ms}, {"line", line}});
             j["guests"].push_back({{"domid", g.domid}, {"name", g.name}, {"disks", disks}, {"console", console}});
         }
-        print_json(j);
-        return Exit::ok;
+        return out;
     }
+    std::ostringstream text;
     for (const auto& g : guests) {
-        std::cout << "guest " << g.domid << " " << g.name << "\n";
+        text << "guest " << g.domid << " " << g.name << "\n";
         for (const auto& d : g.disks)
-            std::cout << "  " << vbd::devid_to_vdev(d.devid).value_or(std::to_string(d.devid))
+            text << "  " << vbd::devid_to_vdev(d.devid).value_or(std::to_string(d.devid))
                       << ": persistent grants " << (d.persistent ? "on" : "off")
                       << (d.disabled ? ", DISABLED (the guest lost this disk)" : "") << "\n";
-        for (const auto& [ms, line] : g.console) std::cout << "  [" << ms << " ms] " << line << "\n";
+        for (const auto& [ms, line] : g.console) text << "  [" << ms << " ms] " << line << "\n";
     }
-    return Exit::ok;
+    out.text = text.str();
+    return out;
 }
 
-int run_param(Context& c, const std::array<std::string, 2>& args) {
+Reply run_param(Context& c, const std::array<std::string, 2>& args) {
     auto sim = need_sim(c, true);
-    if (!sim) return report(sim.error());
+    if (!sim) return failure(sim.error());
     auto lock = c.host->state.lock();
-    if (!lock) return report(lock.error());
-    if (auto r = (*sim)->write_param(args[0], args[1]); !r) return report(r.error());
-    note(c, "xen_blkback parameter " + args[0] + " set to " + args[1] + " (read at each vbd's next connect)");
-    return Exit::ok;
+    if (!lock) return failure(lock.error());
+    if (auto r = (*sim)->write_param(args[0], args[1]); !r) return failure(r.error());
+    if (!c.g.json)
+        note(c, "xen_blkback parameter " + args[0] + " set to " + args[1] + " (read at each vbd's next connect)");
+    Reply out;
+    out.data["name"] = args[0];
+    out.data["value"] = args[1];
+    return out;
 }
 
 // `sim xs write PATH VALUE | rm PATH`: a change made in xenstore by someone else (the
 // guest's blkfront, root with xenstore-write), to rehearse what vbdctl meets.
-int run_xs(Context& c, const std::vector<std::string>& a) {
+Reply run_xs(Context& c, const std::vector<std::string>& a) {
     auto sim = need_sim(c, true);
-    if (!sim) return report(sim.error());
+    if (!sim) return failure(sim.error());
     auto usage = [](std::string what) {
-        return report({vbd::Errc::invalid_argument, std::move(what), {}, "use `sim xs write PATH VALUE` or `sim xs rm PATH`"});
+        return failure({vbd::Errc::invalid_argument, std::move(what), {}, "use `sim xs write PATH VALUE` or `sim xs rm PATH`"});
     };
     bool write = !a.empty() && a[0] == "write" && a.size() == 3;
     bool rm = !a.empty() && a[0] == "rm" && a.size() == 2;
@@ -214,21 +227,26 @@ int run_xs(Context& c, const std::vector<std::string>& a) {
     const std::string& path = a[1];
     if (path == "/" || !vbd::valid_xenstore_path(path)) return usage("invalid xenstore path '" + path + "'");
     auto lock = c.host->state.lock();
-    if (!lock) return report(lock.error());
+    if (!lock) return failure(lock.error());
     auto r = write ? c.host->xenstore.write(path, a[2]) : c.host->xenstore.remove(path);
-    if (!r) return report(r.error());
-    note(c, write ? "wrote " + path : "removed " + path);
-    return Exit::ok;
+    if (!r) return failure(r.error());
+    if (!c.g.json) note(c, write ? "wrote " + path : "removed " + path);
+    Reply out;
+    out.data["action"] = a[0];
+    out.data["path"] = path;
+    out.data["value"] = write ? nlohmann::json(a[2]) : nlohmann::json(nullptr);
+    return out;
 }
 
-int run_show_modules(Context& c) {
+Reply run_show_modules(Context& c) {
     auto sim = need_sim(c, false);
-    if (!sim) return report(sim.error());
+    if (!sim) return failure(sim.error());
     auto loaded = c.host->modules.loaded("xen_blkback");
     auto resolved = c.host->modules.resolve("xen_blkback");
     auto files = (*sim)->module_files();
+    Reply out;
     if (c.g.json) {
-        auto j = json_header(c);
+        auto& j = out.data;
         j["modprobe_resolves"] = resolved ? nlohmann::json(*resolved) : nlohmann::json(nullptr);
         j["loaded"] = loaded ? module_json(*loaded, blkback_param_types(*c.host)) : nlohmann::json(nullptr);
         j["files"] = nlohmann::json::array();
@@ -237,18 +255,19 @@ int run_show_modules(Context& c) {
                                   {"srcversion", f.srcversion ? nlohmann::json(*f.srcversion) : nlohmann::json(nullptr)},
                                   {"version", f.version ? nlohmann::json(*f.version) : nlohmann::json(nullptr)},
                                   {"signer", f.signer ? nlohmann::json(*f.signer) : nlohmann::json(nullptr)}});
-        print_json(j);
-        return Exit::ok;
+        return out;
     }
+    std::ostringstream text;
     for (const auto& f : files)
-        std::cout << f.path << "\n  name " << f.name << ", vermagic '" << f.vermagic
+        text << f.path << "\n  name " << f.name << ", vermagic '" << f.vermagic
                   << "', srcversion " << f.srcversion.value_or("-") << ", version "
                   << f.version.value_or("-") << ", signer " << f.signer.value_or("- (unsigned)")
                   << (resolved && *resolved == f.path ? "  (modprobe resolves this)" : "") << "\n";
     if (loaded && *loaded)
-        std::cout << "loaded: xen_blkback refcnt " << (*loaded)->refcnt << ", srcversion "
+        text << "loaded: xen_blkback refcnt " << (*loaded)->refcnt << ", srcversion "
                   << (*loaded)->srcversion.value_or("-") << "\n";
-    return Exit::ok;
+    out.text = text.str();
+    return out;
 }
 
 } // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include "try.hpp"
 #include <iostream>
+#include <sstream>
 
 #include "app.hpp"
 #include "mutate.hpp"
@@ -93,20 +94,22 @@ nlohmann::json plan_json(const vbd::UpgradePlan& p) {
     return j;
 }
 
-void print_plan(const vbd::UpgradePlan& p) {
-    std::cout << "preflight:\n";
+std::string plan_text(const vbd::UpgradePlan& p) {
+    std::ostringstream out;
+    out << "preflight:\n";
     for (const auto& c : p.checks)
-        std::cout << "  " << (c.ok ? "ok    " : "FAIL  ") << c.name << ": " << c.detail << "\n";
-    std::cout << "parameters:" << (p.params.changes.empty() ? " every value carried over\n" : "\n");
+        out << "  " << (c.ok ? "ok    " : "FAIL  ") << c.name << ": " << c.detail << "\n";
+    out << "parameters:" << (p.params.changes.empty() ? " every value carried over\n" : "\n");
     for (const auto& c : p.params.changes)
-        std::cout << "  " << c.name << ": " << c.before.value_or("(not loaded)") << " -> "
+        out << "  " << c.name << ": " << c.before.value_or("(not loaded)") << " -> "
                   << c.after.value_or("the module's default")
                   << (c.source == vbd::ParamSource::reset ? " (--reset-params)" : " (" + std::string(vbd::to_string(c.source)) + ")")
                   << "\n";
-    std::cout << "plan:\n";
-    std::cout << plan_steps_text(p.steps);
+    out << "plan:\n";
+    out << plan_steps_text(p.steps);
     for (const auto& v : p.vbds)
-        if (!v.note.empty()) std::cout << "  note: " << v.vbd.id.sysfs_name() << " " << v.note << "\n";
+        if (!v.note.empty()) out << "  note: " << v.vbd.id.sysfs_name() << " " << v.note << "\n";
+    return out.str();
 }
 
 std::string srcv(const std::optional<vbd::LoadedModule>& m) {
@@ -114,99 +117,77 @@ std::string srcv(const std::optional<vbd::LoadedModule>& m) {
     return m->srcversion.value_or("(none: in-tree)");
 }
 
-int run_upgrade(Context& c, const UpgradeCliOptions& o) {
+Reply run_upgrade(Context& c, const UpgradeCliOptions& o) {
     auto opts = to_options(o);
-    if (!opts) return report(opts.error());
+    if (!opts) return failure(opts.error());
     // A signal during the preflight ends the command before any change.
     auto ctl = mutation_control(c);
     auto plan = vbd::plan_upgrade(*c.host, *opts, o.dry_run);
-    if (!plan) return report(plan.error());
-    if (stop_requested()) {
-        std::cerr << "vbdctl: interrupted during the preflight: nothing changed\n";
-        return Exit::interrupted;
-    }
+    if (!plan) return failure(plan.error());
+    if (stop_requested()) return failure({vbd::Errc::interrupted, "interrupted during the preflight: nothing changed", {}, {}});
+    Reply out;
+    out.data = plan_json(*plan);
+    out.data["module_before"] = module_json(plan->module_before, plan->target.params);
+    out.data["noop"] = plan->noop;
+    out.data["dry_run"] = o.dry_run;
+    out.data["refused"] = plan->refused();
+    out.data["changed"] = false;
     if (o.dry_run || plan->refused() || plan->noop) {
-        if (c.g.json) {
-            auto j = json_header(c);
-            const auto pj = plan_json(*plan);
-            for (auto it = pj.begin(); it != pj.end(); ++it) j[it.key()] = it.value();
-            j["ok"] = !plan->refused();
-            j["changed"] = false;
-            j["noop"] = plan->noop;
-            j["dry_run"] = o.dry_run;
-            j["refused"] = plan->refused();
-            j["module_before"] = module_json(plan->module_before, plan->target.params);
-            print_json(j);
-        } else {
-            print_plan(*plan);
-        }
-        if (plan->refused()) {
-            std::cerr << "vbdctl: error: upgrade refused before any change ("
-                      << (c.g.json ? "see the preflight entries with ok false" : "see the FAIL lines") << ")\n";
-            return Exit::failed;
-        }
-        if (!c.g.json) std::cout << (plan->noop ? "nothing to do: nothing changed\n" : "dry run: nothing changed\n");
-        return Exit::ok;
+        out.text = plan_text(*plan);
+        if (plan->refused())
+            return out.fail({vbd::Errc::refused, "upgrade refused before any change", {},
+                             look_at(c, "see the FAIL lines", "see the preflight[] entries with ok false")});
+        out.text += plan->noop ? "nothing to do: nothing changed\n" : "dry run: nothing changed\n";
+        return out;
     }
-    if (!c.g.json && c.g.verbosity >= 0) print_plan(*plan);
-    if (int rc = confirm(c, o.yes, "Reload xen-blkback under " + std::to_string(plan->vbds.size()) + " vbds?");
-        rc >= 0)
-        return rc;
+    // The operator sees the plan before being asked.
+    if (!c.g.json && c.g.verbosity >= 0) std::cout << plan_text(*plan) << std::flush;
+    if (auto ok = confirm(c, o.yes, "Reload xen-blkback under " + std::to_string(plan->vbds.size()) + " vbds?"); !ok)
+        return out.fail(ok.error());
     auto r = vbd::run_upgrade(*c.host, *plan, ctl);
-    if (c.g.json) {
-        auto j = json_header(c);
-        j["ok"] = r.ok;
-        j["changed"] = r.reloaded;
-        j["noop"] = false;
-        j["interrupted"] = r.interrupted;
-        j["rolled_back"] = r.rolled_back;
-        j["held"] = r.held;
-        j["failure"] = r.failure.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.failure);
-        j["restored"] = r.restored;
-        j["steps"] = step_records_json(r.steps);
-        j["vbds"] = nlohmann::json::array();
-        for (const auto& v : r.vbds)
-            j["vbds"].push_back({{"domid", v.id.domid}, {"devid", v.id.devid}, {"vdev", v.vdev},
-                                 {"unbound_ms", v.unbound_ms},
-                                 {"backend_state", v.backend_state ? nlohmann::json(static_cast<int>(*v.backend_state)) : nlohmann::json(nullptr)},
-                                 {"consistent", v.consistent}, {"gone", v.gone},
-                                 {"note", v.note.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.note)},
-                                 {"error", v.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.error)}});
-        j["window_ms"] = r.window_ms;
-        j["module_before"] = module_json(r.module_before, plan->target.params);
-        j["module_after"] = module_json(r.module_after, plan->target.params);
-        j["target"] = r.target_path;
-        const auto pj = plan_json(*plan);
-        for (auto it = pj.begin(); it != pj.end(); ++it) j[it.key()] = it.value();
-        print_json(j);
-    } else {
-        for (const auto& s : r.steps)
-            std::cout << "step " << s.number << " " << s.name << ": " << (s.ok ? "ok" : "FAILED") << " in "
-                      << s.ms << " ms" << (s.detail.empty() ? "" : " (" + s.detail + ")") << "\n";
-        Table t({"DOMID", "VDEV", "UNBOUND_MS", "BACKEND", "RINGS", "NOTE"});
-        for (const auto& v : r.vbds)
-            t.add({std::to_string(v.id.domid), v.vdev.empty() ? std::to_string(v.id.devid) : v.vdev,
-                   std::to_string(v.unbound_ms), state_name(v.backend_state),
-                   v.consistent ? "consistent" : "-",
-                   !v.error.empty() ? v.error : !v.note.empty() ? v.note : v.gone ? "guest gone" : ""});
-        std::cout << t.str() << "window: " << r.window_ms << " ms\n"
-                  << "module before: srcversion " << srcv(r.module_before) << "\n"
-                  << "module after:  srcversion " << srcv(r.module_after) << " from " << r.target_path << "\n";
-        for (const auto& s : r.restored) std::cout << "restored: " << s << "\n";
-    }
-    if (r.interrupted) {
-        std::cerr << "vbdctl: interrupted: stopped at a safe state"
-                  << (r.rolled_back ? " (rolled back)" : " (finished the binds)") << "\n";
-        return Exit::interrupted;
-    }
-    if (!r.ok) {
-        std::cerr << "vbdctl: error: upgrade failed: " << r.failure
-                  << (r.rolled_back ? "; rolled back" : "")
-                  << (r.held ? "; stopped there, with nothing rebound: the journal is kept, run `vbdctl recover`" : "")
-                  << "\n";
-        return Exit::failed;
-    }
-    return Exit::ok;
+    auto& j = out.data;
+    j["changed"] = r.reloaded;
+    j["interrupted"] = r.interrupted;
+    j["rolled_back"] = r.rolled_back;
+    j["held"] = r.held;
+    j["restored"] = r.restored;
+    j["steps"] = step_records_json(r.steps);
+    j["vbds"] = nlohmann::json::array();
+    for (const auto& v : r.vbds)
+        j["vbds"].push_back({{"domid", v.id.domid}, {"devid", v.id.devid}, {"vdev", v.vdev},
+                             {"unbound_ms", v.unbound_ms},
+                             {"backend_state", v.backend_state ? nlohmann::json(static_cast<int>(*v.backend_state)) : nlohmann::json(nullptr)},
+                             {"consistent", v.consistent}, {"gone", v.gone},
+                             {"note", v.note.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.note)},
+                             {"error", v.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(v.error)}});
+    j["window_ms"] = r.window_ms;
+    j["module_after"] = module_json(r.module_after, plan->target.params);
+    j["target_path"] = r.target_path;
+    std::ostringstream text;
+    for (const auto& s : r.steps)
+        text << "step " << s.number << " " << s.name << ": " << (s.ok ? "ok" : "FAILED") << " in " << s.ms << " ms"
+             << (s.detail.empty() ? "" : " (" + s.detail + ")") << "\n";
+    Table t({"DOMID", "VDEV", "UNBOUND_MS", "BACKEND", "RINGS", "NOTE"});
+    for (const auto& v : r.vbds)
+        t.add({std::to_string(v.id.domid), v.vdev.empty() ? std::to_string(v.id.devid) : v.vdev,
+               std::to_string(v.unbound_ms), state_name(v.backend_state), v.consistent ? "consistent" : "-",
+               !v.error.empty() ? v.error : !v.note.empty() ? v.note : v.gone ? "guest gone" : ""});
+    text << t.str() << "window: " << r.window_ms << " ms\n"
+         << "module before: srcversion " << srcv(r.module_before) << "\n"
+         << "module after:  srcversion " << srcv(r.module_after) << " from " << r.target_path << "\n";
+    for (const auto& s : r.restored) text << "restored: " << s << "\n";
+    out.text = text.str();
+    if (r.interrupted)
+        return out.fail({vbd::Errc::interrupted,
+                         std::string("interrupted: stopped at a safe state") +
+                             (r.rolled_back ? " (rolled back)" : " (finished the binds)"),
+                         {}, {}});
+    if (!r.ok)
+        return out.fail({vbd::Errc::failed,
+                         "upgrade failed: " + r.failure + (r.rolled_back ? "; rolled back" : "") +
+                             (r.held ? "; stopped there, with nothing rebound: the journal is kept" : ""),
+                         {}, r.held ? "run `vbdctl recover`" : look_at(c, "see the steps above", "see steps[] and vbds[]")});
+    return out;
 }
 
 } // namespace

@@ -56,12 +56,12 @@ std::optional<Where> classify_path(const std::string& path, uint32_t self) {
     return std::nullopt;
 }
 
-int run_watch(Context& c, const WatchOptions& o) {
+Reply run_watch(Context& c, const WatchOptions& o) {
     vbd::Inventory inv(*c.host);
     auto self = inv.self_domid();
-    if (!self) return report(self.error());
+    if (!self) return failure(self.error());
     auto sel = select_vbds(c, o.domid, o.vbd);
-    if (!sel) return report(sel.error());
+    if (!sel) return failure(sel.error());
     const auto& domid = sel->domid;
     const auto& only = sel->vbd;
     auto& xs = c.host->xenstore;
@@ -76,14 +76,14 @@ int run_watch(Context& c, const WatchOptions& o) {
         paths = {domid ? be_root + "/" + std::to_string(*domid) : be_root,
                  domid ? err_root + "/" + std::to_string(*domid) : err_root};
         auto vbds = inv.list(domid);
-        if (!vbds) return report(vbds.error());
+        if (!vbds) return failure(vbds.error());
         std::set<uint32_t> doms;
         for (const auto& v : *vbds) doms.insert(v.id.domid);
         if (domid) doms.insert(*domid);
         for (uint32_t d : doms) paths.push_back("/local/domain/" + std::to_string(d) + "/device/vbd");
     }
     for (const auto& p : paths)
-        if (auto r = xs.watch(p, "vbdctl-watch"); !r) return report(r.error());
+        if (auto r = xs.watch(p, "vbdctl-watch"); !r) return failure(r.error());
 
     // What each value was when we started, so only real changes are printed.
     std::map<std::string, std::optional<std::string>> last;
@@ -110,7 +110,7 @@ int run_watch(Context& c, const WatchOptions& o) {
                     (o.timeout_s > 0 ? " for " + std::to_string(o.timeout_s) + " s" : ""));
     while (o.count == 0 || printed < o.count) {
         auto ev = xs.wait(deadline);
-        if (!ev) return report(ev.error());
+        if (!ev) return failure(ev.error());
         if (!*ev) break; // timeout
         const std::string& path = (*ev)->path;
         auto where = classify_path(path, *self);
@@ -133,7 +133,7 @@ int run_watch(Context& c, const WatchOptions& o) {
             return s ? std::string(vbd::to_string(*s)) : *v;
         };
         if (c.g.json) {
-            nlohmann::json j = json_header(c);
+            nlohmann::json j = envelope(c);
             j["time_ms"] = t;
             j["domid"] = where->id.domid;
             j["devid"] = where->id.devid;
@@ -158,7 +158,14 @@ int run_watch(Context& c, const WatchOptions& o) {
         }
         ++printed;
     }
-    return Exit::ok;
+    // The end of the stream is one more line, so a script tells a quiet watch from a lost one.
+    if (c.g.json) {
+        auto j = envelope(c);
+        j["events"] = printed;
+        j["ended"] = o.count && printed >= o.count ? "count" : "timeout";
+        std::cout << j.dump() << std::endl;
+    }
+    return streamed();
 }
 
 } // namespace

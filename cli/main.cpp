@@ -12,14 +12,6 @@
 
 namespace vbdcli {
 
-int exit_code(const vbd::Error& e) {
-    switch (e.code) {
-    case vbd::Errc::invalid_argument: return Exit::usage;
-    case vbd::Errc::interrupted: return Exit::interrupted;
-    default: return Exit::failed;
-    }
-}
-
 void add_accept_hazard(CLI::App* cmd, std::vector<std::string>& ids) {
     std::vector<std::string> known;
     for (const auto& f : vbd::kernel_fixes()) known.push_back(f.id);
@@ -33,20 +25,9 @@ void add_accept_hazard(CLI::App* cmd, std::vector<std::string>& ids) {
         ->check(CLI::IsMember(known));
 }
 
-int report(const vbd::Error& e) {
-    std::cerr << "vbdctl: error: " << e.message() << "\n";
-    return exit_code(e);
-}
-
 void note(const Context& c, const std::string& line) {
     if (c.g.verbosity >= 0) std::cerr << "vbdctl: " << line << "\n";
 }
-
-nlohmann::json json_header(const Context& c) {
-    return {{"schema_version", 3}, {"vbdctl_version", VBDCTL_VERSION}, {"host", c.host_label}};
-}
-
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << "\n"; }
 
 JsonListWriter::JsonListWriter(const nlohmann::json& head, const std::string& key) : out_("{\n") {
     for (const auto& [k, v] : head.items()) {
@@ -102,6 +83,27 @@ vbd::Result<OpenedHost> open_host(Context& c, bool replacing) {
                      "use local, sim or sim:FILE");
 }
 
+// "list", "sim init": the subcommands the command line selected, as far as parsing got.
+std::string command_path(const CLI::App& app) {
+    std::string path;
+    for (const CLI::App* cur = &app;;) {
+        auto subs = cur->get_subcommands();
+        if (subs.empty()) return path;
+        cur = subs.front();
+        path += (path.empty() ? "" : " ") + cur->get_name();
+    }
+}
+
+// Whether --json was on the command line: a usage error may stop parsing before it.
+bool wants_json(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        if (a == "--") return false;
+        if (a == "--json") return true;
+    }
+    return false;
+}
+
 const char* exit_help = R"(
 Exit status:
   0    success: the command did what it says, every check passed
@@ -127,7 +129,9 @@ int main(int argc, char** argv) {
     app.add_option("--host", ctx.g.host, "Host to act on: local, sim or sim:FILE")
         ->envname("VBDCTL_HOST")
         ->capture_default_str();
-    app.add_flag("--json", ctx.g.json, "Print one JSON object (schema_version 3) on stdout");
+    app.add_flag("--json", ctx.g.json,
+                 "Print one JSON object (schema_version " + std::to_string(schema_version) + ") on stdout, "
+                 "failures included");
     app.add_flag_callback("-v,--verbose", [&] { ctx.g.verbosity = 1; }, "Say more on stderr");
     app.add_flag_callback("-q,--quiet", [&] { ctx.g.verbosity = -1; }, "Say only errors on stderr");
     app.set_version_flag("--version", std::string("vbdctl ") + VBDCTL_VERSION);
@@ -151,18 +155,20 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::cerr << "vbdctl: error: " << e.what() << "\nRun with --help for more information.\n";
-        return Exit::usage; // CLI11's own codes are 100+; ours say "usage" with 2
+        // CLI11's own codes are 100+; ours say "usage" with 2.
+        ctx.g.json = wants_json(argc, argv);
+        ctx.command = command_path(app);
+        return emit(ctx, failure({vbd::Errc::invalid_argument, e.what(), {}, "run vbdctl --help"}));
     }
+    ctx.command = command_path(app);
     ctx.stdin_tty = ::isatty(STDIN_FILENO);
     ctx.stderr_tty = ::isatty(STDERR_FILENO);
-    if (!cmd.run) return Exit::usage;
+    if (!cmd.run) return emit(ctx, failure({vbd::Errc::invalid_argument, "no command given", {}, "run vbdctl --help"}));
     try {
         auto opened = open_host(ctx, cmd.replaces_sim_world);
-        if (!opened) return report(opened.error());
-        return cmd.run(ctx);
+        if (!opened) return emit(ctx, failure(opened.error()));
+        return emit(ctx, cmd.run(ctx));
     } catch (const std::exception& e) {
-        std::cerr << "vbdctl: error: " << e.what() << "\n";
-        return Exit::failed;
+        return emit(ctx, failure({vbd::Errc::failed, e.what(), {}, {}}));
     }
 }

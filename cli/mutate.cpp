@@ -16,19 +16,16 @@ extern "C" void on_signal(int) { g_stop.store(true); }
 
 bool stop_requested() { return g_stop.load(); }
 
-int confirm(const Context& c, bool yes, const std::string& question) {
-    if (yes) return -1;
-    if (!c.stdin_tty) {
-        std::cerr << "vbdctl: error: " << question
-                  << ": not on a terminal, so pass --yes to confirm\n";
-        return Exit::usage;
-    }
+vbd::Result<void> confirm(const Context& c, bool yes, const std::string& question) {
+    if (yes) return {};
+    if (!c.stdin_tty)
+        return vbd::fail(vbd::Errc::invalid_argument, question + ": not on a terminal, so nothing was asked", {},
+                         "pass --yes to confirm");
     std::cerr << question << " [y/N] " << std::flush;
     std::string answer;
     std::getline(std::cin, answer);
-    if (answer == "y" || answer == "Y" || answer == "yes") return -1;
-    std::cerr << "vbdctl: nothing changed\n";
-    return Exit::failed;
+    if (answer == "y" || answer == "Y" || answer == "yes") return {};
+    return vbd::fail(vbd::Errc::failed, "not confirmed: nothing changed");
 }
 
 vbd::RunControl mutation_control(const Context& c) {
@@ -40,15 +37,31 @@ vbd::RunControl mutation_control(const Context& c) {
     ::sigaction(SIGTERM, &sa, nullptr);
     vbd::RunControl ctl;
     ctl.stop = &g_stop;
-    bool show = c.stderr_tty && c.g.verbosity >= 0 && !std::getenv("NO_PROGRESS");
-    bool verbose = c.g.verbosity > 0;
-    if (show || verbose)
-        ctl.progress = [](const vbd::ProgressEvent& e) {
-            std::cerr << "vbdctl: [" << e.step << "]";
-            if (e.total) std::cerr << " " << e.done << "/" << e.total;
-            if (!e.detail.empty()) std::cerr << " " << e.detail;
-            std::cerr << "\n";
-        };
+    if (c.g.verbosity < 0) return ctl;
+    // On a terminal the per-vbd events rewrite one line under their step; off it (or with
+    // -v) every event is its own line, so a log keeps them.
+    bool live = c.stderr_tty && c.g.verbosity == 0 && !std::getenv("NO_PROGRESS");
+    bool items = live || c.g.verbosity > 0;
+    ctl.progress = [live, items, open = std::make_shared<bool>(false)](const vbd::ProgressEvent& e) {
+        if (e.kind != vbd::ProgressEvent::Kind::item) {
+            if (*open) std::cerr << "\r\033[K"; // the step's live line has done its job
+            *open = false;
+            if (e.kind == vbd::ProgressEvent::Kind::step)
+                std::cerr << "vbdctl: step " << e.done << "/" << e.total << " " << e.step << ": " << e.detail << "\n";
+            return;
+        }
+        if (!items) return;
+        if (live) {
+            std::cerr << "\r\033[K  " << e.step;
+            *open = true;
+        } else {
+            std::cerr << "vbdctl:   " << e.step;
+        }
+        if (e.total) std::cerr << " " << e.done << "/" << e.total;
+        if (!e.detail.empty()) std::cerr << " " << e.detail;
+        if (!live) std::cerr << "\n";
+        std::cerr << std::flush;
+    };
     return ctl;
 }
 

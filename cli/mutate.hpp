@@ -9,12 +9,13 @@
 
 namespace vbdcli {
 
-/// Asks on a TTY unless yes; without a TTY, yes is required. Returns -1 to proceed,
-/// otherwise the exit code to leave with.
-int confirm(const Context& c, bool yes, const std::string& question);
+/// Asks on a TTY unless yes; without a TTY, yes is required (a usage error otherwise). An
+/// answer other than yes is an error: nothing was changed.
+vbd::Result<void> confirm(const Context& c, bool yes, const std::string& question);
 
 /// Installs SIGINT/SIGTERM handlers that ask the running service to stop at a safe point,
-/// and returns a RunControl that also prints progress lines on a TTY.
+/// and returns a RunControl that says each step on stderr (unless --quiet): one line per
+/// step, so a killed run leaves what it reached; on a terminal, a line that advances per vbd.
 vbd::RunControl mutation_control(const Context& c);
 
 /// Whether a stop was requested by a signal.

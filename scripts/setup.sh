@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libcli11-dev nlohmann-json3-dev doctest-dev
       libxen-dev libkmod-dev python3 clang libclang-rt-14-dev scdoc bash-completion dpkg-dev file
-      man-db zsh ansible-core)
+      man-db zsh ansible-core python3-jsonschema)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

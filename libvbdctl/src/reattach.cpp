@@ -144,6 +144,7 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
     }
     auto deadline = t0 + opts.timeout;
     size_t pending = std::count_if(out.begin(), out.end(), [](const Reattached& r) { return r.error.empty(); });
+    size_t connected = 0;
     auto judge = [&](size_t i) -> Result<void> {
         auto& w = out[i];
         if (w.connected || !w.error.empty()) return {};
@@ -164,6 +165,7 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
             if (!dev.bound()) return {};
             w.connected = true;
             w.connect_ms = (host.clock.now() - t0).count();
+            ctl.report({"connected", ++connected, ids.size(), ids[i].sysfs_name()});
         }
         if (w.connected || !w.error.empty()) --pending;
         return {};

@@ -19,11 +19,12 @@ PlanRun run_steps(Host& host, Journal& journal, std::vector<Step>& steps, const 
             run.error = w.error(); // nothing of this step ran: undo the completed ones
             break;
         }
-        ctl.report({s.name, 0, 1, s.does});
+        ctl.report({s.name, reached + 1, steps.size(), s.does, ProgressEvent::Kind::step});
         auto t0 = host.clock.now();
         auto r = s.apply();
         run.steps.push_back({journal.step, s.name, r.has_value(), (host.clock.now() - t0).count(),
                              r ? "" : r.error().message()});
+        ctl.report({s.name, reached + 1, steps.size(), run.steps.back().detail, ProgressEvent::Kind::step_end});
         if (r) continue;
         run.error = r.error();
         if (s.on_failure == OnFailure::hold) {

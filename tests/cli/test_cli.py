@@ -72,7 +72,7 @@ def healthy(testcase, world, allow_gone=()):
 class ReadOnly(unittest.TestCase):
     def test_default_world_shape(self):
         j = run_json("list", host="sim")
-        self.assertEqual(j["schema_version"], 3)
+        self.assertEqual(j["schema_version"], 4)
         vbds = j["vbds"]
         self.assertGreaterEqual(len(vbds), 6)
         for d in (1, 2, 3):
@@ -171,9 +171,10 @@ class ReadOnly(unittest.TestCase):
                        env=dict(os.environ, VBDCTL_SIM_PACE="50"), capture_output=True)
         out, err = watcher.communicate(timeout=30)
         self.assertEqual(watcher.returncode, 0, err)
-        events = [json.loads(line) for line in out.splitlines()]
+        *events, end = [json.loads(line) for line in out.splitlines()]
         self.assertEqual([(e["what"], e["previous"], e["value"]) for e in events],
                          [("backend_state", 4, 2), ("backend_state", 2, 4)])
+        self.assertEqual((end["events"], end["ended"]), (2, "count"))
 
     def test_watchers_never_read_a_half_replaced_state_file(self):
         # A writer replaces the state file by rename while watchers reload it on every
@@ -331,7 +332,7 @@ class Upgrade(unittest.TestCase):
         j = w.json("upgrade-backend", "--yes", check=1)
         self.assertFalse(j["ok"])
         self.assertTrue(j["rolled_back"])
-        self.assertIn("simulated module-load-fail", j["failure"])
+        self.assertIn("simulated module-load-fail", j["error"]["message"])
         self.assertEqual(j["module_after"]["srcversion"], j["module_before"]["srcversion"])
         healthy(self, w)
         self.assertFalse(os.path.exists(w.journal_path()))
@@ -344,7 +345,7 @@ class Upgrade(unittest.TestCase):
         w("sim", "fault", "reconnect-fatal", "2", "xvda", check=0)
         j = w.json("upgrade-backend", "--yes", check=1)
         self.assertTrue(j["rolled_back"])
-        self.assertIn("vbd-2-51712", j["failure"])
+        self.assertIn("vbd-2-51712", j["error"]["message"])
         lost = [v for v in j["vbds"] if (v["domid"], v["vdev"]) == (2, "xvda")][0]
         self.assertIn("lost", lost["error"])
         self.assertIn("xl block-attach 2", lost["error"])
@@ -447,7 +448,7 @@ class GuestsComeAndGo(unittest.TestCase):
         w("sim", "fault", "create-guest", "9", "--at-step", "4", check=0)
         j = w.json("upgrade-backend", "--yes", check=1)
         self.assertTrue(j["rolled_back"])
-        self.assertIn("delete_module", j["failure"])
+        self.assertIn("delete_module", j["error"]["message"])
         healthy(self, w)
 
     def test_disk_detached_during_the_run_is_left_to_the_toolstack(self):
@@ -554,7 +555,7 @@ class ModuleParameters(unittest.TestCase):
         w("sim", "param", "feature_persistent", "Y", check=0)
         j = w.json("bind", "1", "xvda", "--yes", check=1)
         self.assertFalse(j["ok"])
-        self.assertIn("persistent grants", j["error"])
+        self.assertIn("persistent grants", j["error"]["message"])
         self.assertFalse(w.vbds()[(1, "xvda")]["bound"])
         w("sim", "param", "feature_persistent", "N", check=0)
         w("bind", "1", "xvda", "--yes", check=0)
@@ -566,7 +567,7 @@ class ModuleParameters(unittest.TestCase):
         w("unbind", "1", "xvdb", "--yes", check=0)  # 4 queues
         w("sim", "param", "max_queues", "2", check=0)
         j = w.json("bind", "1", "xvdb", "--yes", check=1)
-        self.assertIn("max_queues", j["error"])
+        self.assertIn("max_queues", j["error"]["message"])
         self.assertFalse(w.vbds()[(1, "xvdb")]["bound"])
 
     def test_parameters_survive_a_second_upgrade(self):

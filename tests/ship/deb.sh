@@ -45,6 +45,7 @@ has vbdctl '\./usr/bin/vbdctl'
 has vbdctl '\./usr/share/man/man8/vbdctl\.8\.gz'
 has vbdctl '\./usr/share/bash-completion/completions/vbdctl'
 has vbdctl '\./usr/share/zsh/vendor-completions/_vbdctl'
+has vbdctl '\./usr/share/vbdctl/vbdctl\.schema\.json'
 lacks vbdctl 'libvbdctl\.so'
 has libvbdctl0 "\./usr/lib/$multiarch/libvbdctl\.so\.${version}"
 has libvbdctl0 "\./usr/lib/$multiarch/vbdctl/local\.so"

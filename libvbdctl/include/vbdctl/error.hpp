@@ -3,6 +3,7 @@
 
 #include <expected>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace vbd {
@@ -21,6 +22,24 @@ enum class Errc {
     failed,           ///< the operation ran and did not reach its goal
     interrupted,      ///< SIGINT/SIGTERM stopped it at a safe point
 };
+
+/// The kind's name as --json prints it ("invalid_argument", "refused", ...).
+constexpr std::string_view to_string(Errc c) {
+    switch (c) {
+    case Errc::invalid_argument: return "invalid_argument";
+    case Errc::bad_value: return "bad_value";
+    case Errc::not_found: return "not_found";
+    case Errc::not_xen: return "not_xen";
+    case Errc::io: return "io";
+    case Errc::unsupported: return "unsupported";
+    case Errc::refused: return "refused";
+    case Errc::busy: return "busy";
+    case Errc::timeout: return "timeout";
+    case Errc::failed: return "failed";
+    case Errc::interrupted: return "interrupted";
+    }
+    return "failed";
+}
 
 /// An error says what failed, on which object, and what to do about it.
 struct Error {

@@ -17,12 +17,16 @@ namespace vbd {
 /// xenbus_dev_probe, one by its blkif until the deferred free (XEN-FACTS.md).
 inline constexpr int refs_per_bound_vbd = 2;
 
-/// A step of a mutating command, reported as it starts and ends.
+/// Progress of a mutating command: a step beginning (done = its number, total = the plan's
+/// steps, detail = what it does) or ending (detail = its error, empty when it succeeded), or
+/// an item within the current step (a vbd unbound, bound, connected: done of total).
 struct ProgressEvent {
+    enum class Kind { step, step_end, item };
     std::string step;   ///< "unbind", "drain", ...
     size_t done = 0;
     size_t total = 0;
     std::string detail;
+    Kind kind = Kind::item;
 };
 
 /// How a caller steers a mutating service: progress reports and a stop request (set from

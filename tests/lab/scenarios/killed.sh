@@ -318,7 +318,7 @@ for name, expr in (("measure-unbind", lambda d: d.get("ok") is True),
     if os.path.exists(p):
         d, e = load(p)
         out(name + ".json_ok", d is not None and expr(d), "no JSON: %s" % e if d is None else
-            "ok=%s backend_state=%s consistent=%s failure=%s" % (d.get("ok"), d.get("backend_state"), d.get("consistent"), d.get("failure")))
+            "ok=%s backend_state=%s consistent=%s failure=%s" % (d.get("ok"), d.get("backend_state"), d.get("consistent"), (d.get("error") or {}).get("message")))
 rows = list(csv.DictReader(open(mt), delimiter="\t")) + list(csv.DictReader(open(kt), delimiter="\t"))
 for row in rows:
     k = row["kill"]
@@ -452,7 +452,7 @@ if [ -n "${ON[upgrade]:-}${ON[recover]:-}" ]; then
   F=$VBDCTL_OUT/measure-upgrade.json
   mapfile -t R < <(python3 "$LAB/vbdcheck.py" get \
     "$F" 'd["ok"] is True and not d.get("rolled_back") and len(d["vbds"]) == 2 and all(v["backend_state"] == 4 and v["consistent"] is True for v in d["vbds"])' \
-    "$F" 'd.get("failure")' \
+    "$F" '(d.get("error") or {}).get("message")' \
     "$F" "' '.join('%s:%s' % (s.get('name'), s.get('ms')) for s in d.get('steps') or []) + ' window_ms:%s' % d.get('window_ms')")
   loaded_kind; lab_journal; lab_autoprobe
   ck measure.ok "${R[0]:-}" "${R[1]:-}"

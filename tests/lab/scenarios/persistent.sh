@@ -351,7 +351,7 @@ mapfile -t R < <(python3 "$LAB/vbdcheck.py" get \
   "$F" 'isinstance(d.get("param_changes"), list)' \
   "$F" 'not any(isinstance(c, dict) and c.get("name") == "feature_persistent" for c in d.get("param_changes") or [])' \
   "$F" 'len(d.get("vbds") or []) == 2 and all(v.get("backend_state") == 4 and v.get("consistent") is True for v in d["vbds"])' \
-  "$F" '[d.get("failure"), (d.get("module_after") or {}).get("params"), d.get("param_changes")]' \
+  "$F" '[(d.get("error") or {}).get("message"), (d.get("module_after") or {}).get("params"), d.get("param_changes")]' \
   "$F" 'd.get("vbds")')
 ck a2.ok "${R[0]:-}" "${R[6]:-}"
 ck a2.module_after_feature_persistent_N "${R[1]:-}" "${R[6]:-}"
@@ -440,7 +440,7 @@ F=$VBDCTL_OUT/a4-noop.json
 mapfile -t R < <(python3 "$LAB/vbdcheck.py" get \
   "$F" 'd.get("ok") is True and d.get("changed") is False and d.get("noop") is True and not d.get("refused")' \
   "$F" '"steps" not in d' \
-  "$F" '{k: d.get(k) for k in ("ok", "changed", "noop", "refused", "rolled_back", "failure", "plan")}' \
+  "$F" '{k: d.get(k) for k in ("ok", "changed", "noop", "refused", "rolled_back", "error", "plan")}' \
   "$F" 'sorted(d)')
 ck a4.noop.exit0 "$([ $A4N_RC = 0 ] && echo 0 || echo 1)" "exit $A4N_RC"
 ck a4.noop.json_noop "${R[0]:-}" "${R[2]:-}"
@@ -462,7 +462,7 @@ mapfile -t R < <(python3 "$LAB/vbdcheck.py" get \
   "$F" 'd.get("ok") is True and d.get("changed") is True and d.get("noop") is False and not d.get("rolled_back")' \
   "$F" '(d.get("module_after") or {}).get("params", {}).get("feature_persistent") is False and (d.get("module_after") or {}).get("params", {}).get("max_queues") == 1' \
   "$F" 'len(d.get("vbds") or []) == 2 and all(v.get("backend_state") == 4 and v.get("consistent") is True for v in d["vbds"])' \
-  "$F" '[d.get("ok"), d.get("changed"), d.get("noop"), d.get("rolled_back"), d.get("failure"), d.get("window_ms"), (d.get("module_after") or {}).get("params")]' \
+  "$F" '[d.get("ok"), d.get("changed"), d.get("noop"), d.get("rolled_back"), (d.get("error") or {}).get("message"), d.get("window_ms"), (d.get("module_after") or {}).get("params")]' \
   "$F" 'd.get("vbds")' \
   "$F" 'd.get("window_ms")')
 fact a4.force_window_ms "${R[5]:-}"

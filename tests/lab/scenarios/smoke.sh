@@ -77,7 +77,7 @@ lab_use_depmod updated
 vb_upgrade upgrade-updated upgrade && N_UP=$((N_UP + 1))
 F=$VBDCTL_OUT/upgrade-updated.json
 ck upgrade-updated.exit $VB_RC "exit $VB_RC"
-ck upgrade-updated.ok "$(jget "$F" 'd["ok"] is True and not d.get("refused") and not d.get("rolled_back")')" "$(jget "$F" 'd.get("failure")')"
+ck upgrade-updated.ok "$(jget "$F" 'd["ok"] is True and not d.get("refused") and not d.get("rolled_back")')" "$(jget "$F" '(d.get("error") or {}).get("message")')"
 ck upgrade-updated.srcversion_changed "$(jget "$F" 'd["module_after"]["srcversion"] != d["module_before"]["srcversion"] and d["module_after"]["srcversion"] is not None')" \
   "$(jget "$F" '[d["module_before"]["srcversion"], d["module_after"]["srcversion"]]')"
 ck upgrade-updated.before_build_id_is_stock "$(jget "$F" "d['module_before'].get('build_id') == '$STOCK_BID'")" "$(jget "$F" 'd["module_before"].get("build_id")') vs stock.ko $STOCK_BID"
@@ -97,7 +97,7 @@ vb_check check-after-upgrade
 vb_upgrade upgrade-canary-stock upgrade-canary --canary --module-file /lab-modules/stock.ko && N_UP=$((N_UP + 1))
 F=$VBDCTL_OUT/upgrade-canary-stock.json
 ck upgrade-canary.exit $VB_RC "exit $VB_RC"
-ck upgrade-canary.ok "$(jget "$F" 'd["ok"] is True and not d.get("refused") and not d.get("rolled_back")')" "$(jget "$F" 'd.get("failure")')"
+ck upgrade-canary.ok "$(jget "$F" 'd["ok"] is True and not d.get("refused") and not d.get("rolled_back")')" "$(jget "$F" '(d.get("error") or {}).get("message")')"
 ck upgrade-canary.back_to_stock "$(jget "$F" "d['module_after'].get('build_id') == '$STOCK_BID' and d['module_after']['srcversion'] is None and d['module_before']['srcversion'] is not None")" \
   "$(jget "$F" '[d["module_before"].get("build_id"), d["module_after"].get("build_id")]')"
 ck upgrade-canary.sysfs_stock "$([ "$(lab_module_id)" = "none/$STOCK_BID" ] && echo 0 || echo 1)" "$(lab_module_id)"

@@ -46,7 +46,7 @@ while [ $c -lt "$CYCLES" ] || [ $u -lt "$UPGRADES" ]; do
     vb_upgrade "upgrade$u-$ko" "upgrade-$ko" --module-file /lab-modules/$ko.ko
     F=$VBDCTL_OUT/upgrade$u-$ko.json
     ok=$(jget "$F" 'd["ok"] is True and not d.get("rolled_back") and len(d["vbds"]) == 2 and all(v["backend_state"] == 4 and v["consistent"] for v in d["vbds"])')
-    ck "upgrade$u-$ko.ok" "$ok" "exit $VB_RC $(jget "$F" 'd.get("failure")')"
+    ck "upgrade$u-$ko.ok" "$ok" "exit $VB_RC $(jget "$F" '(d.get("error") or {}).get("message")')"
     want=$([ $ko = stock ] && echo none || echo "$(jget "$F" 'd["module_after"]["srcversion"]')")
     ck "upgrade$u-$ko.module" "$([ "$(lab_module_id)" != "$before" ] && [ "$(lab_module_id | cut -d/ -f1)" = "$want" ] && echo 0 || echo 1)" "$before -> $(lab_module_id)"
     for v in $(lab_vbd xvdb) $(lab_vbd xvdc); do lab_connected "$v"; ck "upgrade$u-$ko.$v.connected" $?; done

@@ -14,7 +14,7 @@ version_added: "0.1.0"
 description:
   - Wraps the C(vbdctl) command line tool, which unbinds, rebinds and upgrades xen-blkback
     under running guests with a preflight, a journal and automatic rollback.
-  - Every state runs C(vbdctl --json ...) and returns the tool's JSON object (schema_version 3)
+  - Every state runs C(vbdctl --json ...) and returns the tool's JSON object (schema_version 4)
     in RV(vbdctl).
   - C(state=facts) runs C(vbdctl list --json) and returns the inventory as the fact C(vbdctl_inventory).
   - C(state=checked) runs C(vbdctl check --json) and fails the host when any ring is inconsistent
@@ -132,10 +132,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 vbdctl:
-  description: The JSON object vbdctl printed (schema_version 3); empty when it printed none.
+  description: The JSON object vbdctl printed (schema_version 4); empty when it printed none.
   returned: always
   type: dict
-  sample: {"schema_version": 3, "ok": true, "window_ms": 243}
+  sample: {"schema_version": 4, "ok": true, "exit": 0, "error": null, "window_ms": 243}
 cmd:
   description: The command that was run.
   returned: always
@@ -179,9 +179,13 @@ rolled_back:
   returned: state=upgraded
   type: bool
 failure:
-  description: Why the upgrade failed, or null.
+  description: Why the upgrade failed (the message of vbdctl's C(error)), or null.
   returned: state=upgraded
   type: str
+error:
+  description: vbdctl's error object (code, message, object, hint), or null on success.
+  returned: when the tool printed JSON
+  type: dict
 restored:
   description: What the rollback restored.
   returned: state=upgraded
@@ -338,12 +342,13 @@ def main():
             module.fail_json(msg="vbdctl printed no JSON object", cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
 
     result = dict(changed=False, cmd=cmd, rc=rc, stderr=stderr, vbdctl=out)
-    for key in ("ok", "vbds"):
+    for key in ("ok", "vbds", "error"):
         if key in out:
             result[key] = out[key]
 
-    def fail(default_msg, **extra):
-        msg = stderr.strip() or default_msg
+    def fail(default_msg, own_msg=False, **extra):
+        # vbdctl's error line says what failed; own_msg when ours says more (check's problems).
+        msg = default_msg if own_msg else (stderr.strip() or default_msg)
         result.update(extra)
         module.fail_json(msg=msg, **result)
 
@@ -357,7 +362,8 @@ def main():
         problems = check_problems(out)
         result["problems"] = problems
         if rc != 0 or out.get("ok") is False:
-            fail("vbdctl check failed (exit %d): %s" % (rc, "; ".join(problems) or "see vbdctl output"))
+            fail("vbdctl check failed (exit %d): %s" % (rc, "; ".join(problems) or "see vbdctl output"),
+                 own_msg=bool(problems))
         module.exit_json(**result)
 
     if state == "recovered":
@@ -401,14 +407,16 @@ def main():
     after = out.get("module_after")
     result["module_after"] = after
     result["srcversion_after"] = srcversion(after)
-    for key in ("window_ms", "rolled_back", "failure", "restored", "interrupted", "steps", "target", "preflight"):
+    for key in ("window_ms", "rolled_back", "restored", "interrupted", "steps", "target", "preflight"):
         if key in out:
             result[key] = out[key]
+    failure = (out.get("error") or {}).get("message")
+    result["failure"] = failure
     result["rolled_back"] = bool(out.get("rolled_back"))
     # vbdctl reports whether it reloaded the module; a no-op run changed nothing.
     result["changed"] = bool(out.get("changed"))
     if rc != 0 or out.get("ok") is False:
-        fail("vbdctl upgrade-backend failed (exit %d)%s" % (rc, ": " + out["failure"] if out.get("failure") else ""))
+        fail("vbdctl upgrade-backend failed (exit %d)%s" % (rc, ": " + failure if failure else ""))
     module.exit_json(**result)
 
 
