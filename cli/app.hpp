@@ -41,6 +41,9 @@ struct Command {
     bool replaces_sim_world = false; ///< `sim init`: a damaged state file is overwritten, not an error
 };
 
+/// A DOMID argument: a domid, or a guest's name (Inventory::resolve_domain).
+vbd::Result<uint32_t> resolve_domid(Context& c, const std::string& text);
+
 /// The optional `[DOMID [VBD]]` arguments of list, check and watch, parsed and resolved.
 struct Selection {
     std::optional<uint32_t> domid;

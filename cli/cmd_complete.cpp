@@ -25,11 +25,15 @@ Reply print_domids(Context& c) {
     for (const auto& v : *vbds) domids.insert(v.id.domid);
     Reply out;
     for (auto d : domids) out.text += std::to_string(d) + "\n";
+    // Their names too, where a shell can take them as one word.
+    if (auto names = inv.domain_names())
+        for (const auto& [d, name] : *names)
+            if (domids.contains(d) && name.find_first_of(" \t") == std::string::npos) out.text += name + "\n";
     return out;
 }
 
 Reply print_vbds(Context& c, const std::string& domid_text) {
-    auto domid = vbd::parse_domid(domid_text);
+    auto domid = resolve_domid(c, domid_text);
     if (!domid) return failure(domid.error());
     vbd::Inventory inv(*c.host);
     auto vbds = inv.list(*domid);

@@ -23,7 +23,7 @@ struct OneVbdOptions {
 };
 
 vbd::Result<vbd::VbdId> resolve(Context& c, const OneVbdOptions& o) {
-    auto d = VBD_TRY(vbd::parse_domid(o.domid));
+    auto d = VBD_TRY(resolve_domid(c, o.domid));
     vbd::Inventory inv(*c.host);
     return inv.resolve(d, o.vbd);
 }

@@ -16,7 +16,7 @@ struct ListOptions {
 Reply run_list(Context& c, const ListOptions& o) {
     std::optional<uint32_t> domid;
     if (!o.domid.empty()) {
-        auto d = vbd::parse_domid(o.domid);
+        auto d = resolve_domid(c, o.domid);
         if (!d) return failure(d.error());
         domid = *d;
     }

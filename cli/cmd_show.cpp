@@ -59,7 +59,7 @@ std::string show_text(const vbd::Vbd& v) {
 }
 
 Reply run_show(Context& c, const ShowOptions& o) {
-    auto domid = vbd::parse_domid(o.domid);
+    auto domid = resolve_domid(c, o.domid);
     if (!domid) return failure(domid.error());
     vbd::Inventory inv(*c.host);
     auto id = inv.resolve(*domid, o.vbd);

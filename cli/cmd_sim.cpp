@@ -131,7 +131,7 @@ Reply run_fault(Context& c, const SimFaultOptions& o) {
         break;
     case vbd::sim::FaultArgs::vbd: {
         if (auto rc = want(2, "DOMID VBD")) return *rc;
-        auto d = vbd::parse_domid(a[1]);
+        auto d = resolve_domid(c, a[1]);
         if (!d) return failure(d.error());
         vbd::Inventory inv(*c.host);
         auto id = inv.resolve(*d, a[2]);
@@ -142,7 +142,7 @@ Reply run_fault(Context& c, const SimFaultOptions& o) {
     }
     case vbd::sim::FaultArgs::domid: {
         if (auto rc = want(1, "DOMID")) return *rc;
-        auto d = vbd::parse_domid(a[1]);
+        auto d = resolve_domid(c, a[1]);
         if (!d) return failure(d.error());
         f.domid = *d;
         break;

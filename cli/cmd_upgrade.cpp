@@ -23,7 +23,7 @@ struct UpgradeCliOptions {
     double drain_timeout_s = vbd::default_drain_timeout.count() / 1000.0;
 };
 
-vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
+vbd::Result<vbd::UpgradeOptions> to_options(Context& c, const UpgradeCliOptions& o) {
     vbd::UpgradeOptions u;
     if (!o.module_file.empty()) u.module_file = o.module_file;
     for (const auto& p : o.params) {
@@ -38,7 +38,7 @@ vbd::Result<vbd::UpgradeOptions> to_options(const UpgradeCliOptions& o) {
     }
     for (const auto& s : o.only) {
         auto colon = s.find(':');
-        auto d = VBD_TRY(vbd::parse_domid(s.substr(0, colon)));
+        auto d = VBD_TRY(resolve_domid(c, s.substr(0, colon)));
         vbd::OnlySpec spec{d, std::nullopt};
         if (colon != std::string::npos) {
             spec.vbd = s.substr(colon + 1);
@@ -118,7 +118,7 @@ std::string srcv(const std::optional<vbd::LoadedModule>& m) {
 }
 
 Reply run_upgrade(Context& c, const UpgradeCliOptions& o) {
-    auto opts = to_options(o);
+    auto opts = to_options(c, o);
     if (!opts) return failure(opts.error());
     // A signal during the preflight ends the command before any change.
     auto ctl = mutation_control(c);

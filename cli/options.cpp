@@ -1,9 +1,11 @@
-// Numeric options: parsed and checked once, at the edge.
+// Arguments and options: parsed and checked once, at the edge.
 
 #include <cmath>
 #include <cstdio>
 
 #include "app.hpp"
+#include "try.hpp"
+#include "vbdctl/inventory.hpp"
 
 namespace vbdcli {
 
@@ -36,6 +38,21 @@ CLI::Validator seconds_in(double min, double max) {
             return v ? std::string() : v.error().what;
         },
         "SECONDS", "seconds");
+}
+
+vbd::Result<uint32_t> resolve_domid(Context& c, const std::string& text) {
+    vbd::Inventory inv(*c.host);
+    return inv.resolve_domain(text);
+}
+
+vbd::Result<Selection> select_vbds(Context& c, const std::string& domid, const std::string& vbd) {
+    Selection sel;
+    if (!domid.empty()) sel.domid = VBD_TRY(resolve_domid(c, domid));
+    if (!vbd.empty()) {
+        vbd::Inventory inv(*c.host);
+        sel.vbd = VBD_TRY(inv.resolve(*sel.domid, vbd));
+    }
+    return sel;
 }
 
 } // namespace vbdcli

@@ -175,16 +175,6 @@ std::string Table::str() const {
     return out;
 }
 
-vbd::Result<Selection> select_vbds(Context& c, const std::string& domid, const std::string& vbd) {
-    Selection sel;
-    if (!domid.empty()) sel.domid = VBD_TRY(vbd::parse_domid(domid));
-    if (!vbd.empty()) {
-        vbd::Inventory inv(*c.host);
-        sel.vbd = VBD_TRY(inv.resolve(*sel.domid, vbd));
-    }
-    return sel;
-}
-
 nlohmann::json plan_steps_json(const std::vector<vbd::StepInfo>& steps) {
     json out = json::array();
     for (size_t i = 0; i < steps.size(); ++i)

@@ -1,8 +1,8 @@
 # bash completion for vbdctl(8)                              -*- shell-script -*-
 #
 # Commands and options are listed here (tests/ship checks them against `vbdctl --help`).
-# DOMID and VBD values come from the host itself, through the hidden command
-# `vbdctl [--host HOST] __complete domids | vbds DOMID`, so they honour --host on the
+# DOMID values (domids and guest names) and VBD values come from the host itself, through the
+# hidden command `vbdctl [--host HOST] __complete domids | vbds DOMID`, so they honour --host on the
 # command line and $VBDCTL_HOST.
 
 _vbdctl_global_opts='-h --help --host --json -v --verbose -q --quiet --version'

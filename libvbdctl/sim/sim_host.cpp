@@ -149,6 +149,7 @@ class SimToolstack final : public Toolstack {
     explicit SimToolstack(Impl& s) : s_(s) {}
     Result<std::optional<std::string>> domain_name(uint32_t domid) override;
     Result<std::vector<ToolstackDisk>> disks(uint32_t domid) override;
+    Result<std::vector<uint32_t>> domains() override;
 
   private:
     Impl& s_;
@@ -585,8 +586,18 @@ Result<RingSnapshot> SimRings::read(uint32_t domid, uint32_t gref) {
     return s_.world.ring_snapshot(domid, gref);
 }
 
+// As libxl_domid_to_name: the domain's name node, which `xl rename` rewrites.
 Result<std::optional<std::string>> SimToolstack::domain_name(uint32_t domid) {
-    return s_.world.guest_name(domid);
+    if (!s_.world.guest_name(domid)) return std::nullopt;
+    return s_.world.xenstore().read("/local/domain/" + std::to_string(domid) + "/name");
+}
+
+// As libxl_list_domain: this domain and every running guest.
+Result<std::vector<uint32_t>> SimToolstack::domains() {
+    std::vector<uint32_t> out = s_.world.running_domids();
+    out.push_back(s_.world.self_domid());
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 Result<std::vector<ToolstackDisk>> SimToolstack::disks(uint32_t domid) {

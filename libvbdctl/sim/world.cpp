@@ -579,6 +579,13 @@ Result<RingSnapshot> World::ring_snapshot(uint32_t domid, uint32_t gref) const {
 
 std::optional<std::string> World::guest_name(uint32_t domid) const { return frontends_.name(domid); }
 
+std::vector<uint32_t> World::running_domids() const {
+    std::vector<uint32_t> out;
+    for (uint32_t d : frontends_.domids())
+        if (frontends_.running(d)) out.push_back(d);
+    return out;
+}
+
 // ---------------------------------------------------------------- faults
 
 std::optional<Fault> World::take_fault(const std::string& kind, uint32_t domid, uint32_t devid) {

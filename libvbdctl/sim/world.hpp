@@ -125,6 +125,8 @@ class World {
 
     Result<RingSnapshot> ring_snapshot(uint32_t domid, uint32_t gref) const;
     std::optional<std::string> guest_name(uint32_t domid) const;
+    /// The guests that are running.
+    std::vector<uint32_t> running_domids() const;
     /// Every guest with its frontends' view of each disk and its console.
     std::vector<GuestView> guests() const;
 

@@ -175,6 +175,38 @@ Result<Vbd> Inventory::get(VbdId id, Detail detail) {
     return describe(self, id, detail);
 }
 
+Result<std::vector<std::pair<uint32_t, std::string>>> Inventory::domain_names() {
+    std::vector<uint32_t> domids;
+    if (auto listed = host_.toolstack.domains(); listed && !listed->empty()) {
+        domids = std::move(*listed);
+    } else if (auto dir = VBD_TRY(host_.xenstore.directory("/local/domain"))) {
+        for (const auto& d : *dir)
+            if (auto n = parse_uint(d, max_domid)) domids.push_back(static_cast<uint32_t>(*n));
+        std::sort(domids.begin(), domids.end());
+    }
+    std::vector<std::pair<uint32_t, std::string>> out;
+    for (uint32_t d : domids)
+        if (auto name = guest_name(d); !name.empty()) out.emplace_back(d, std::move(name));
+    return out;
+}
+
+Result<uint32_t> Inventory::resolve_domain(std::string_view text) {
+    if (!text.empty() && text.find_first_not_of("0123456789") == std::string_view::npos) return parse_domid(text);
+    if (text.empty() || text.size() > 64 || text.find_first_of("/\n") != std::string_view::npos)
+        return fail(Errc::invalid_argument, "'" + std::string(text) + "' is neither a domid nor a domain name");
+    std::vector<uint32_t> matches;
+    for (const auto& [d, name] : VBD_TRY(domain_names()))
+        if (name == text) matches.push_back(d);
+    if (matches.size() == 1) return matches.front();
+    if (matches.empty())
+        return fail(Errc::invalid_argument, "no domain is named '" + std::string(text) + "'", {},
+                    "`xl list` shows the names; a domid works too");
+    std::string ids;
+    for (uint32_t d : matches) ids += (ids.empty() ? "" : ", ") + std::to_string(d);
+    return fail(Errc::invalid_argument, "'" + std::string(text) + "' names " + std::to_string(matches.size()) +
+                                            " domains (" + ids + ")", {}, "give the domid instead");
+}
+
 Result<VbdId> Inventory::resolve(uint32_t domid, std::string_view text) {
     auto id = VBD_TRY(parse_vbd(domid, text));
     uint32_t self = VBD_TRY(self_domid());

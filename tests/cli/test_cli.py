@@ -193,6 +193,42 @@ class ReadOnly(unittest.TestCase):
             self.assertEqual(p.returncode, 0, err)
 
 
+class GuestNames(unittest.TestCase):
+    """Wherever a DOMID is taken, a guest's name is too; an unknown or ambiguous name is a
+    usage error that changes nothing."""
+
+    def test_names_work_where_domids_do(self):
+        w = World("--guests", "3")
+        by_id, by_name = w.json("list", "2"), w.json("list", "guest2")
+        self.assertEqual(by_name["vbds"], by_id["vbds"])
+        self.assertEqual(w.json("show", "guest3", "xvda")["vbd"]["domid"], 3)
+        self.assertEqual({v["domid"] for v in w.json("check", "guest1")["vbds"]}, {1})
+        j = w.json("unbind", "guest1", "xvdb", "--yes")
+        self.assertEqual((j["domid"], j["devid"]), (1, 51728))
+        w.json("bind", "guest1", "xvdb", "--yes")
+        j = w.json("upgrade-backend", "--dry-run", "--only", "guest2:xvda")
+        self.assertEqual([(v["domid"], v["vdev"]) for v in j["planned_vbds"] if v["gated"]], [(2, "xvda")])
+        self.assertEqual(w("__complete", "vbds", "guest2", check=0).stdout.split(), ["xvda", "xvdb"])
+        offered = w("__complete", "domids", check=0).stdout.split()
+        self.assertEqual(offered, ["1", "2", "3", "guest1", "guest2", "guest3"])
+
+    def test_unknown_and_ambiguous_names_change_nothing(self):
+        w = World("--guests", "3")
+        before = open(w.host[4:], "rb").read()
+        j = w.json("unbind", "nobody", "xvda", "--yes", check=2)
+        self.assertIn("no domain is named 'nobody'", j["error"]["message"])
+        # `xl rename` of guest 3 to guest2 (xenstore's name node): two domains answer to it
+        w("sim", "xs", "write", "/local/domain/3/name", "guest2", check=0)
+        before = open(w.host[4:], "rb").read()
+        for args in (["unbind", "guest2", "xvda", "--yes"], ["list", "guest2"],
+                     ["upgrade-backend", "--yes", "--only", "guest2"]):
+            with self.subTest(args=args):
+                j = w.json(*args, check=2)
+                self.assertIn("'guest2' names 2 domains (2, 3)", j["error"]["message"])
+        self.assertEqual(open(w.host[4:], "rb").read(), before, "a refused name changed the world")
+        self.assertEqual(w.json("list", "3")["vbds"][0]["name"], "guest2")
+
+
 class Lifecycle(unittest.TestCase):
     def test_unbind_then_bind(self):
         w = World()

@@ -66,7 +66,7 @@ expect() {
   print -r -- "ok: '$line' lists $*"
 }
 expect "vbdctl " list show check watch unbind bind recover upgrade-backend sim
-expect "vbdctl --host sim:$world_name unbind " 1 2 3 4
+expect "vbdctl --host sim:$world_name unbind " 1 2 3 4 web01 db01 legacy32 installer
 expect "vbdctl --host sim:$world_name unbind 1 " xvda xvdb
 expect "vbdctl --host sim:$world_name show 3 " xvda
 expect "vbdctl --host sim:$world_name upgrade-backend --only 2:" xvda xvdb

@@ -111,6 +111,13 @@ class Inventory {
     Result<void> each(std::optional<uint32_t> domid, Detail detail, const std::function<void(const Vbd&)>& f);
     /// One vbd; Errc::not_found when this domain does not serve it.
     Result<Vbd> get(VbdId id, Detail detail = Detail::full);
+    /// Resolves a user's DOMID argument: digits are a domid; anything else a domain's name,
+    /// as the toolstack knows it (the xenstore name as fallback). Errc::invalid_argument when
+    /// it is malformed, when no domain has that name, or when several do.
+    Result<uint32_t> resolve_domain(std::string_view text);
+    /// The name of every domain the toolstack lists (xenstore's /local/domain otherwise),
+    /// with its domid; domains without a name are left out.
+    Result<std::vector<std::pair<uint32_t, std::string>>> domain_names();
     /// Resolves a user's VBD argument (devid, vdev, vbd-D-N) against what exists;
     /// Errc::invalid_argument when it is malformed or names no vbd here.
     Result<VbdId> resolve(uint32_t domid, std::string_view vbd_text);

@@ -206,6 +206,9 @@ class Toolstack {
     virtual Result<std::optional<std::string>> domain_name(uint32_t domid) = 0;
     /// The guest's disks as configured; empty when unknown.
     virtual Result<std::vector<ToolstackDisk>> disks(uint32_t domid) = 0;
+    /// Every domain the toolstack knows (running or not), in domid order; an error when it
+    /// cannot list them (then /local/domain in xenstore is the list).
+    virtual Result<std::vector<uint32_t>> domains() = 0;
 };
 
 /// A held lock; released when destroyed.

@@ -41,6 +41,18 @@ class XenlightToolstack final : public Toolstack {
         return out;
     }
 
+    Result<std::vector<uint32_t>> domains() override {
+        libxl_ctx* c = ctx();
+        if (!c) return fail(Errc::unsupported, "no libxenlight context");
+        int n = 0;
+        libxl_dominfo* info = libxl_list_domain(c, &n);
+        if (!info) return fail(Errc::io, "libxl_list_domain failed");
+        std::vector<uint32_t> out;
+        for (int i = 0; i < n; ++i) out.push_back(info[i].domid);
+        libxl_dominfo_list_free(info, n);
+        return out;
+    }
+
   private:
     libxl_ctx* ctx() {
         if (ctx_ || tried_) return ctx_;

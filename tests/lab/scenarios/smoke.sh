@@ -33,6 +33,9 @@ for d in xvdb xvdc; do
   ck show-$d.content "$(jget "$VBDCTL_OUT/show-$d.json" "d['vbd']['backend_nodes']['state'] == '4' and d['vbd']['backend_state'] == 4 and d['vbd']['vdev'] == '$d'")"
 done
 vb_check check-initial
+# The guest by its name (libxenlight's domain list, then each name node), as by its domid.
+vb list-by-name list "$GUEST"; ck list-by-name.exit $VB_RC "exit $VB_RC"
+ck list-by-name.content "$(jget "$VBDCTL_OUT/list-by-name.json" "sorted(v['vdev'] for v in d['vbds'] if v['domid'] == $DOMID) == ['xvdb', 'xvdc'] and all(v['domid'] == $DOMID for v in d['vbds'])")"
 
 # Figures, not checks: `vbdctl list` against `xl block-list` over the same guest, and where
 # vbdctl's time goes (starting: --version; opening the host: a guest with no vbds), medians of 5;
