@@ -2,7 +2,7 @@
 # Installs what building and testing vbdctl needs on Debian 12 (run as root). Idempotent.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libcli11-dev nlohmann-json3-dev doctest-dev
-      libxen-dev libkmod-dev python3 clang libclang-rt-14-dev scdoc bash-completion dpkg-dev file
+      libxen-dev libkmod-dev libsystemd-dev python3 clang libclang-rt-14-dev scdoc bash-completion dpkg-dev file
       man-db zsh ansible-core python3-jsonschema)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -172,13 +172,29 @@ class SimStateDir final : public StateDir {
     FileStateDir files_;
 };
 
+// The simulated host's system log: one JSON object per line in STATE.d/audit.log, with the
+// fields the real host gives the journal (VBDCTL_OP, _EVENT, _STEP, ...).
+class SimAuditLog final : public AuditLog {
+  public:
+    explicit SimAuditLog(const StateDir& dir) : dir_(dir) {}
+    void record(const AuditRecord& r) override {
+        nlohmann::json j = {{"op", r.op},         {"event", to_string(r.event)}, {"step", r.step},
+                            {"step_name", r.step_name}, {"ok", r.ok},          {"vbds", r.vbds},
+                            {"message", r.message}};
+        std::ofstream(dir_.path() + "/audit.log", std::ios::app) << j.dump() << "\n" << std::flush;
+    }
+
+  private:
+    const StateDir& dir_;
+};
+
 class Impl final : public SimHost {
   public:
     Impl(World w, std::optional<std::string> state_file, std::string state_dir)
         : world(std::move(w)), file(std::move(state_file)), clock_(*this), xs_(*this), bus_(*this),
           mods_(*this), kernel_(*this), rings_(*this), ts_(*this),
-          state_(*this, std::move(state_dir)),
-          host_{xs_, bus_, mods_, kernel_, rings_, ts_, state_, clock_} {}
+          state_(*this, std::move(state_dir)), audit_(state_),
+          host_{xs_, bus_, mods_, kernel_, rings_, ts_, state_, clock_, audit_} {}
     ~Impl() override {
         (void)flush();
         std::error_code ec;
@@ -334,6 +350,7 @@ class Impl final : public SimHost {
     SimRings rings_;
     SimToolstack ts_;
     SimStateDir state_;
+    SimAuditLog audit_;
     Host host_;
 };
 

@@ -15,4 +15,15 @@ Result<std::vector<std::optional<std::string>>> XenStore::read_many(std::string_
     return out;
 }
 
+std::string_view to_string(AuditRecord::Event e) {
+    switch (e) {
+    case AuditRecord::Event::plan: return "plan";
+    case AuditRecord::Event::step: return "step";
+    case AuditRecord::Event::step_end: return "step_end";
+    case AuditRecord::Event::undo: return "undo";
+    case AuditRecord::Event::result: return "result";
+    }
+    return "plan";
+}
+
 } // namespace vbd

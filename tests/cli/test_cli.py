@@ -229,6 +229,58 @@ class GuestNames(unittest.TestCase):
         self.assertEqual(w.json("list", "3")["vbds"][0]["name"], "guest2")
 
 
+class AuditTrail(unittest.TestCase):
+    """Every mutation leaves its plan, its steps as they begin and end, its undos and its
+    result in the system log (the simulator's: STATE.d/audit.log, one JSON object per line,
+    the fields the real host gives the journal); nothing else writes there."""
+
+    def records(self, w):
+        path = w.host[4:] + ".d/audit.log"
+        if not os.path.exists(path):
+            return []
+        return [json.loads(l) for l in open(path)]
+
+    def test_an_upgrade_and_a_killed_one(self):
+        w = World("--guests", "1")
+        w("upgrade-backend", "--yes", "--force", check=0)
+        r = self.records(w)
+        self.assertEqual([(x["event"], x["step"]) for x in r],
+                         [("plan", 0)] + [(e, k) for k in range(1, 8) for e in ("step", "step_end")] + [("result", 0)])
+        self.assertTrue(all(x["op"] == "upgrade" and x["ok"] for x in r))
+        self.assertEqual(r[0]["vbds"], ["vbd-1-51712", "vbd-1-51728"])
+        self.assertIn("7 verify", r[0]["message"])
+        # SIGKILLed after step 3: the plan and the steps reached are there, no result
+        w("sim", "fault", "crash-after-step", "3", check=0)
+        self.assertEqual(w("upgrade-backend", "--yes", "--force").returncode, -9)
+        killed = self.records(w)[len(r):]
+        self.assertEqual([(x["event"], x["step"]) for x in killed],
+                         [("plan", 0)] + [(e, k) for k in range(1, 4) for e in ("step", "step_end")])
+        w("recover", "--yes", check=0)
+        rec = self.records(w)[len(r) + len(killed):]
+        self.assertEqual({x["op"] for x in rec}, {"recover"})
+        self.assertEqual((rec[-1]["event"], rec[-1]["ok"]), ("result", True))
+
+    def test_a_rollback_logs_each_undo_and_the_failure(self):
+        w = World("--guests", "1")
+        w("sim", "fault", "module-load-fail", check=0)
+        w("upgrade-backend", "--yes", "--force", check=1)
+        r = self.records(w)
+        undos = [x["step_name"] for x in r if x["event"] == "undo"]
+        self.assertIn("unload", undos)
+        self.assertTrue(all(x["ok"] for x in r if x["event"] == "undo"))
+        self.assertEqual((r[-1]["event"], r[-1]["ok"]), ("result", False))
+        self.assertIn("simulated module-load-fail", r[-1]["message"])
+        self.assertIn("undone", r[-1]["message"])
+
+    def test_nothing_is_written_outside_a_mutation(self):
+        w = World("--guests", "1")
+        for args in (["list"], ["show", "1", "xvda"], ["check", "--samples", "1"], ["upgrade-backend", "--dry-run"],
+                     ["unbind", "1", "xvda", "--dry-run"], ["recover", "--yes"], ["recover", "--dry-run", "--from-live"],
+                     ["bind", "1", "xvda", "--yes"]):  # refused: already bound
+            w(*args)
+        self.assertEqual(self.records(w), [])
+
+
 class Lifecycle(unittest.TestCase):
     def test_unbind_then_bind(self):
         w = World()

@@ -211,6 +211,30 @@ class Toolstack {
     virtual Result<std::vector<uint32_t>> domains() = 0;
 };
 
+/// One record of the audit trail: a mutation's plan, each step as it begins and ends, each
+/// undo, and the result.
+struct AuditRecord {
+    enum class Event { plan, step, step_end, undo, result };
+    Event event = Event::plan;
+    std::string op;         ///< "upgrade", "unbind", "bind", "rebind", "recover"
+    int step = 0;           ///< the step's number (0 for plan and result)
+    std::string step_name;
+    bool ok = true;         ///< step_end, undo, result: whether it succeeded
+    std::vector<std::string> vbds; ///< the vbds the run concerns, as vbd-D-N
+    std::string message;    ///< one line for a person, complete on its own
+};
+std::string_view to_string(AuditRecord::Event e);
+
+/// The system's log, where every mutation leaves its trail: the systemd journal with
+/// structured fields, syslog without it, nothing on a host with neither.
+class AuditLog {
+  public:
+    virtual ~AuditLog() = default;
+    /// Writes one record at once (a SIGKILL right after it loses nothing). A log that cannot
+    /// be written never fails the mutation: the record is dropped.
+    virtual void record(const AuditRecord& r) = 0;
+};
+
 /// A held lock; released when destroyed.
 class Lock {
   public:
@@ -245,6 +269,7 @@ struct Host {
     Toolstack& toolstack;
     StateDir& state;
     Clock& clock;
+    AuditLog& audit;
 };
 
 } // namespace vbd

@@ -28,6 +28,7 @@ std::unique_ptr<RingReader> make_gnttab_reader();
 std::unique_ptr<Toolstack> make_xenlight(XenStore& fallback);
 std::unique_ptr<Kernel> make_kernel();
 std::unique_ptr<Clock> make_clock();
+std::unique_ptr<AuditLog> make_audit_log();
 
 /// Milliseconds on CLOCK_MONOTONIC: the time base of the real Clock and xenstore waits.
 Millis monotonic_now();

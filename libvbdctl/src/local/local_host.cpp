@@ -24,6 +24,7 @@ class Impl final : public LocalHost {
     std::unique_ptr<Toolstack> toolstack;
     std::unique_ptr<StateDir> state;
     std::unique_ptr<Clock> clock;
+    std::unique_ptr<AuditLog> audit;
     std::unique_ptr<Host> host_;
 };
 
@@ -46,8 +47,9 @@ Result<std::unique_ptr<LocalHost>> open_local_host(const LocalOptions& opts) {
     h->toolstack = local::make_xenlight(*h->xs);
     h->state = std::make_unique<FileStateDir>(opts.state_dir);
     h->clock = local::make_clock();
+    h->audit = local::make_audit_log();
     h->host_ = std::make_unique<Host>(Host{*h->xs, *h->bus, *h->modules, *h->kernel, *h->rings,
-                                           *h->toolstack, *h->state, *h->clock});
+                                           *h->toolstack, *h->state, *h->clock, *h->audit});
     return std::unique_ptr<LocalHost>(std::move(h));
 }
 
