@@ -22,18 +22,20 @@
 # (the largest max of one vbd). results.json: per N and procedure the medians over the reps,
 # ratios c/b and a/c, growth with N, the sysfs write phases of b / bs / bc
 # (bench-phases.tsv) and vbdctl's step times (bench-steps.tsv, from its --json).
-# Args: --reps N (3), --gap S between disruptions (8), --ns 1,8,32, --procs a,b,bs,bc,c,
-#       --probe-ms MS (100)
+# Args: --ns 1,8,32, --reps N[,N...] (3; a list: per N, the last one repeats),
+#       --probe-ms MS[,MS...] (100,100,400: the same ~80 probes/s in all at 8 and 32 vbds; at
+#       100 ms on 32 disks the probes alone loaded the guest and dom0 so much that the guest's
+#       shutdown took minutes), --gap S between disruptions (8), --procs a,b,bs,bc,c
 set -u
 . /lab/lib.sh
-REPS=3 GAP=8 NS="1 8 32" PROCS="a b bs bc c" PROBE_MS=100
+REPS="3" GAP=8 NS="1 8 32" PROCS="a b bs bc c" PROBE_MS="100 100 400"
 while [ $# -gt 0 ]; do
   case "$1" in
-    --reps) REPS=$2; shift 2 ;;
+    --reps) REPS=${2//,/ }; shift 2 ;;
     --gap) GAP=$2; shift 2 ;;
     --ns) NS=${2//,/ }; shift 2 ;;
     --procs) PROCS=${2//,/ }; shift 2 ;;
-    --probe-ms) PROBE_MS=$2; shift 2 ;;
+    --probe-ms) PROBE_MS=${2//,/ }; shift 2 ;;
     *) shift ;;
   esac
 done
@@ -59,23 +61,28 @@ disk_names() {
   done
   echo "${out# }"
 }
-all_vbds() { local v; for v in "$DEVS"/vbd-$DOMID-*; do echo "${v##*/}"; done; }
+# this guest's vbds in devid order, which is the order they were attached in, the order the
+# kernel's device list (modprobe's autoprobe) and vbdctl's plan take them: the raw procedures
+# unbind them in that order too (a glob's order puts the extended ids, xvdq and up, first:
+# unbound first and bound last, their stalls were the longest at 32 vbds)
+all_vbds() { local v; for v in "$DEVS"/vbd-"$DOMID"-*; do echo "${v##*/}"; done | sort -t- -k3,3n; }
 
-# bench_wait_bound VBD...: like lab_wait_bound (link, blkback's "using" line, state 4), but
-# cheap: every 0.25 s one dmesg and one xenstore-read for all candidates, the rest builtins
-# (lab_wait_bound forks a grep per vbd every 50 ms: at 32 vbds that load itself slowed dom0)
+# bench_wait_bound VBD...: until every VBD is bound and its backend state 4 again, polled
+# cheaply (every 0.25 s: the driver links by builtins, one xenstore-read for the linked ones;
+# lab_wait_bound forks dmesg, tail and a grep per vbd every 50 ms, which at 32 vbds loaded dom0
+# enough to slow the reconnects it measures). Safe without dmesg here: each caller starts it
+# after its modprobe / bind writes returned, and probe has written InitWait (2) by then, so a
+# 4 is connect()'s. Afterwards one dmesg: every vbd must have a new "using N queues" line.
+# Sets BOUND_AT[VBD] (wall time of the poll that saw it).
 bench_wait_bound() {
   local left=("$@") next cand paths vals v id msg i now deadline=$((SECONDS + ${LAB_BIND_TIMEOUT:-180}))
-  declare -A seen=() done_=()
+  declare -A done_=()
   for v in "$@"; do unset "BOUND_AT[$v]"; done
   while [ ${#left[@]} -gt 0 ] && [ $SECONDS -lt $deadline ]; do
-    msg=$(dmesg | tail -n +$((DMESG_N + 1)))
     cand=() paths=()
     for v in "${left[@]}"; do
       [ -L "$DEVS/$v/driver" ] || continue
       id=${v#vbd-}
-      [ -n "${seen[$v]:-}" ] || { [[ $msg == *"backend/vbd/${id%%-*}/${id#*-}: using"* ]] && seen[$v]=1; }
-      [ -n "${seen[$v]:-}" ] || continue
       cand+=("$v") paths+=("/local/domain/0/backend/vbd/${id%%-*}/${id#*-}/state")
     done
     if [ ${#cand[@]} -gt 0 ]; then
@@ -88,9 +95,16 @@ bench_wait_bound() {
     left=("${next[@]}")
     [ ${#left[@]} -gt 0 ] && lab_sleep 0.25
   done
-  [ ${#left[@]} -eq 0 ] && return 0
-  lab_fail "${left[*]} not bound+connected after ${LAB_BIND_TIMEOUT:-180} s"
-  return 1
+  if [ ${#left[@]} -gt 0 ]; then
+    lab_fail "${left[*]} not bound+connected after ${LAB_BIND_TIMEOUT:-180} s"
+    return 1
+  fi
+  msg=$(dmesg | tail -n +$((DMESG_N + 1)))
+  for v in "$@"; do
+    id=${v#vbd-}
+    [[ $msg == *"backend/vbd/${id%%-*}/${id#*-}: using"* ]] || lab_fail "$v: state 4 but no new 'using N queues' line from blkback"
+  done
+  return 0
 }
 
 # sysfs_write FILE MODE VBD...: one write after the other (ser) or all at once (con)
@@ -172,15 +186,21 @@ run_proc() {   # PROC REP
   esac
 }
 
+# nth WORDS I: the I-th word (from 0) of WORDS, or its last
+nth() { local w; read -r -a w <<<"$1"; if [ "$2" -lt ${#w[@]} ]; then echo "${w[$2]}"; else echo "${w[-1]}"; fi; }
+export LAB_SHUTDOWN_TIMEOUT=900   # 32 vbds: the guest's poweroff and the vbds' teardown take minutes
 PHASE_FILES=()
+REPS_ALL=$REPS PI=0
 for N in $NS; do
+  REPS=$(nth "$REPS_ALL" $PI) PMS=$(nth "$PROBE_MS" $PI)
+  PI=$((PI + 1))
   lab_set_guest "bench$N" "-n$N"
   RESULTS=$OUT/results-n$N.json
   DISRUPTIONS=$OUT/disruptions-n$N.tsv
   LAB_DISKS=$(disk_names "$N")
   if [ "$N" = 1 ]; then LAB_IO_DISKS=xvdb; else LAB_IO_DISKS="xvdb xvdc"; fi
   LAB_SMALL_RINGS=$(for d in $LAB_DISKS; do [ "$d" = xvdc ] || echo "$d"; done)
-  LAB_GUEST_EXTRA="labprobems=$PROBE_MS labndisks=$N"
+  LAB_GUEST_EXTRA="labprobems=$PMS labndisks=$N"
   export LAB_DISKS LAB_IO_DISKS LAB_SMALL_RINGS LAB_GUEST_EXTRA
   lab_log "phase N=$N: disks $LAB_DISKS"
   t_create=$EPOCHREALTIME
@@ -206,7 +226,7 @@ for N in $NS; do
   mkdir -p "$OUT/lat-n$N"
   dd if=/var/lib/lab/$GUEST-xvdb.img bs=1M skip=224 count=32 status=none | tar -x -C "$OUT/lat-n$N" 2>/dev/null
   lab_log "N=$N: $(ls "$OUT/lat-n$N" | wc -l) latency files, $(cat "$OUT/lat-n$N"/lat-* 2>/dev/null | wc -l) records"
-  LAB_LATENCY=$OUT/lat-n$N lab_results "bench-n$N" "{\"vbds\": $N}" > /dev/null
+  LAB_LATENCY=$OUT/lat-n$N lab_results "bench-n$N" "{\"vbds\": $N, \"reps\": $REPS, \"probe_ms\": $PMS}" > /dev/null
   PHASE_FILES+=("$RESULTS")
   xl destroy "$GUEST" 2>/dev/null
   for d in $LAB_DISKS; do
@@ -215,10 +235,12 @@ for N in $NS; do
   done
 done
 
-python3 - "$OUT/results.json" "$REPS" "$NS" "$PROCS" "$PHASES" "$STEPS" "$TIMES" "${PHASE_FILES[@]}" <<'PY'
+python3 - "$OUT/results.json" "$REPS_ALL" "$NS" "$PROCS" "$PHASES" "$STEPS" "$TIMES" "${PHASE_FILES[@]}" <<'PY'
 import csv, json, statistics, sys
 out, reps, ns, procs, phases_f, steps_f, times_f = sys.argv[1:8]
-reps = int(reps); ns = [int(n) for n in ns.split()]; procs = procs.split()
+ns = [int(n) for n in ns.split()]; procs = procs.split()
+reps = [int(x) for x in reps.split()]
+reps_of = lambda i: reps[i] if i < len(reps) else reps[-1]
 phase = {}
 for f in sys.argv[8:]:
     r = json.load(open(f))
@@ -232,6 +254,17 @@ names = {"a": "manual: unbind all; sleep 5; rmmod; modprobe; sleep 3",
 per = {}
 for n, r in sorted(phase.items()):
     evs = (r.get("latency") or {}).get("events") or []
+    if not evs:
+        # no latency records (the guest's dump did not happen): the probes' STALL lines
+        # (only I/Os over 300 ms; 0 = none) give the worst per-vbd stall, nothing else
+        ev = {}
+        for d in r.get("disruptions", []):
+            e = ev.setdefault((d["kind"], d["start_wall"]), [])
+            e.append((d["guest_stall_ms"], d["disk"]))
+        none = {"n": 0, "p50": None, "p99": None, "max": None}
+        evs = [{"kind": k, "start_wall": s, "worst_vbd_stall_ms": max(v)[0], "worst_vbd": max(v)[1],
+                "median_vbd_stall_ms": statistics.median(x for x, _ in v), "latency_ms": none,
+                "baseline_ms": none, "source": "STALL lines (> 300 ms)"} for (k, s), v in sorted(ev.items())]
     for p in procs:
         e = [x for x in evs if x["kind"] == p]
         g = lambda k, s: [x[k][s] for x in e if x[k][s] is not None]
@@ -275,8 +308,9 @@ times = {}
 for x in rows(times_f):
     times.setdefault(x["n"], {})[x["what"]] = int(x["s"])
 ok = all(r.get("ok") is True for r in phase.values()) and sorted(phase) == sorted(ns) and \
-    all(per.get(str(n), {}).get(p, {}).get("events", 0) >= reps for n in ns for p in procs)
-res = {"scenario": "bench", "ok": ok, "reps": reps, "ns": ns, "procedures": {p: names.get(p, p) for p in procs},
+    all(per.get(str(n), {}).get(p, {}).get("events", 0) >= reps_of(i) for i, n in enumerate(ns) for p in procs)
+res = {"scenario": "bench", "ok": ok, "reps": {str(n): reps_of(i) for i, n in enumerate(ns)},
+       "probe_ms": {str(n): r.get("probe_ms") for n, r in phase.items()}, "ns": ns, "procedures": {p: names.get(p, p) for p in procs},
        "per_n": per, "ratios_of_median_worst_vbd_stall": ratios, "growth_over_smallest_n": growth,
        "vbdctl_step_ms_median": {n: {k: med(v) for k, v in s.items()} for n, s in steps.items()},
        "vbdctl_step_ms": steps, "phase_times_ms": times,

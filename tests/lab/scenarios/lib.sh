@@ -77,12 +77,13 @@ CFG
   # blkfront uses min(its max_ring_page_order / max_queues, backend's advertised keys).
   # LAB_SMALL_RINGS (default xvdb): the disks limited so (bench adds its idle disks: each
   # ring of order 2 with 2 queues makes blkfront preallocate 8x the grant pages of one order-0 ring)
-  local small=()
+  local small=() names=""
   for d in ${LAB_SMALL_RINGS:-xvdb}; do
     small+=("$(lab_be "$d")/max-ring-page-order" 0 "$(lab_be "$d")/multi-queue-max-queues" 1)
+    names+=" $d"
   done
   xenstore-write "${small[@]}"
-  lab_log "guest domid $DOMID created paused, ${LAB_SMALL_RINGS:-xvdb} limited to order 0 / 1 queue; unpausing"
+  lab_log "guest domid $DOMID created paused,$names limited to order 0 / 1 queue; unpausing"
   # stamp every guest console line with dom0's wall clock as it arrives (clock comparison)
   python3 "$LAB/labtrace.py" stamp-log "$GUEST_LOG" "$OUT/guest-console${GSUF:-}.stamped.log" &
   STAMP_PID=$!
@@ -195,7 +196,7 @@ lab_use_depmod() {
 # lab_stop_guest: orderly shutdown (guest prints GUEST SUMMARY), then collect its log
 lab_stop_guest() {
   lab_log "stopping guest"
-  timeout 180 xl shutdown -w $GUEST || { lab_fail "xl shutdown did not finish"; xl destroy $GUEST; }
+  timeout "${LAB_SHUTDOWN_TIMEOUT:-180}" xl shutdown -w $GUEST || { lab_fail "xl shutdown did not finish"; xl destroy $GUEST; }
   sleep 1
   [ -n "${STAMP_PID:-}" ] && kill "$STAMP_PID" 2>/dev/null
   cp "$GUEST_LOG" "$OUT/guest-console${GSUF:-}.log" 2>/dev/null
