@@ -44,7 +44,7 @@ lab_use_depmod stock
 PHASES=$OUT/bench-phases.tsv STEPS=$OUT/bench-steps.tsv TIMES=$OUT/bench-times.tsv
 printf 'n\tkind\trep\tunbind_ms\treload_ms\tbind_ms\tconnect_ms\ttotal_ms\n' > "$PHASES"
 printf 'n\tkind\trep\tstep\tms\n' > "$STEPS"
-printf 'n\twhat\ts\n' > "$TIMES"
+printf 'n\twhat\tms\n' > "$TIMES"
 AUTOPROBE_F=/sys/bus/xen-backend/drivers_autoprobe
 
 # ms between two $EPOCHREALTIME values (always 6 decimals), no fork
@@ -299,6 +299,15 @@ for n in per:
     ratios[n] = {"c_over_b": ratio(s.get("c"), s.get("b")), "a_over_c": ratio(s.get("a"), s.get("c")),
                  "c_over_bs": ratio(s.get("c"), s.get("bs")), "bc_over_bs": ratio(s.get("bc"), s.get("bs")),
                  "c_over_best_raw": ratio(s.get("c"), min([s[k] for k in ("b", "bs", "bc") if s.get(k)], default=None))}
+# paired: the procedures of one rep ran back to back, so under a host whose load comes and
+# goes the per-rep ratio is steadier than the ratio of medians
+paired = {}
+for n in per:
+    def pr(x, y):
+        xs, ys = per[n].get(x, {}).get("worst_vbd_stall_ms", []), per[n].get(y, {}).get("worst_vbd_stall_ms", [])
+        rs = [round(a / b, 2) for a, b in zip(xs, ys) if a is not None and b]
+        return {"per_rep": rs, "median": med(rs)}
+    paired[n] = {"c_over_b": pr("c", "b"), "a_over_c": pr("a", "c"), "bc_over_bs": pr("bc", "bs"), "c_over_bs": pr("c", "bs")}
 growth = {}
 base = str(min(ns)) if ns else None
 for p in procs:
@@ -306,12 +315,12 @@ for p in procs:
     growth[p] = {n: ratio(per[n].get(p, {}).get("median", {}).get("worst_vbd_stall_ms"), b0) for n in per}
 times = {}
 for x in rows(times_f):
-    times.setdefault(x["n"], {})[x["what"]] = int(x["s"])
+    times.setdefault(x["n"], {})[x["what"]] = int(x.get("ms") or x.get("s"))
 ok = all(r.get("ok") is True for r in phase.values()) and sorted(phase) == sorted(ns) and \
     all(per.get(str(n), {}).get(p, {}).get("events", 0) >= reps_of(i) for i, n in enumerate(ns) for p in procs)
 res = {"scenario": "bench", "ok": ok, "reps": {str(n): reps_of(i) for i, n in enumerate(ns)},
        "probe_ms": {str(n): r.get("probe_ms") for n, r in phase.items()}, "ns": ns, "procedures": {p: names.get(p, p) for p in procs},
-       "per_n": per, "ratios_of_median_worst_vbd_stall": ratios, "growth_over_smallest_n": growth,
+       "per_n": per, "ratios_of_median_worst_vbd_stall": ratios, "paired_ratios_worst_vbd_stall": paired, "growth_over_smallest_n": growth,
        "vbdctl_step_ms_median": {n: {k: med(v) for k, v in s.items()} for n, s in steps.items()},
        "vbdctl_step_ms": steps, "phase_times_ms": times,
        "verify_errors": sum(r.get("verify_errors") or 0 for r in phase.values()) if all(r.get("verify_errors") is not None for r in phase.values()) else None,
@@ -333,7 +342,8 @@ for n in sorted(per, key=int):
                      fmt(m.get("p50_ms")), fmt(m.get("p99_ms")), fmt(m.get("max_ms")), fmt(m.get("baseline_p50_ms")),
                      fmt(m.get("baseline_p99_ms")), fmt(m.get("baseline_max_ms")),
                      " ".join(fmt(x) for x in per[n].get(p, {}).get("worst_vbd_stall_ms", []))))
-    lines.append("BENCH %s ratios %s" % (n, json.dumps(ratios.get(n))))
+    lines.append("BENCH %s ratios of medians %s" % (n, json.dumps(ratios.get(n))))
+    lines.append("BENCH %s paired ratios (per rep) %s" % (n, json.dumps({k: v["per_rep"] for k, v in paired.get(n, {}).items()})))
 print("\n".join(lines), file=sys.stderr)
 print(json.dumps({k: res[k] for k in ("ok", "ratios_of_median_worst_vbd_stall", "growth_over_smallest_n", "vbdctl_step_ms_median")}))
 PY
