@@ -11,8 +11,14 @@
  *   PROBE <dev> HB seq=<n> wall=<s> mono=<s> maxms=<max op ms since last HB>
  * SIGTERM/SIGINT: prints "PROBE <dev> SUMMARY probes=.. mismatches=.. ioerrs=.. stalls=.. maxms=.."
  * and exits.
+ * With LATFILE, every probe (not only stalls) is also recorded there, one line each:
+ *   <start wall s> <ms>
+ * (buffered in memory, written out at exit: the file lives on the guest's tmpfs).
+ * MODE rw (default): write + read-back + compare, O_DIRECT|O_SYNC (the data check);
+ * MODE r: one O_DIRECT 4 KiB read of the block, no write (a cheap latency probe for
+ * disks without fio: it waits in the ring like any request while the vbd is unbound).
  *
- * usage: probe DEV OFFSET_BYTES [INTERVAL_MS=500] [STALL_MS=150] [HB_EVERY=20]
+ * usage: probe DEV OFFSET_BYTES [INTERVAL_MS=500] [STALL_MS=150] [HB_EVERY=20] [LATFILE|-] [rw|r]
  *        probe now      (prints the wall clock, seconds with ms)
  */
 #define _GNU_SOURCE
@@ -39,12 +45,14 @@ int main(int argc, char **argv) {
     printf("%.3f\n", now(CLOCK_REALTIME));
     return 0;
   }
-  if (argc < 3) { fprintf(stderr, "usage: probe DEV OFFSET [INTERVAL_MS] [STALL_MS] [HB_EVERY]\n"); return 2; }
+  if (argc < 3) { fprintf(stderr, "usage: probe DEV OFFSET [INTERVAL_MS] [STALL_MS] [HB_EVERY] [LATFILE|-] [rw|r]\n"); return 2; }
   const char *dev = argv[1];
   off_t off = strtoll(argv[2], NULL, 0);
   int interval = argc > 3 ? atoi(argv[3]) : 500;
   int stall_ms = argc > 4 ? atoi(argv[4]) : 150;
   int hb_every = argc > 5 ? atoi(argv[5]) : 20;
+  const char *latpath = argc > 6 && strcmp(argv[6], "-") != 0 ? argv[6] : NULL;
+  int readonly = argc > 7 && strcmp(argv[7], "r") == 0;
   const char *name = strrchr(dev, '/') ? strrchr(dev, '/') + 1 : dev;
   struct sigaction sa = {0};
   sa.sa_handler = on_sig;
@@ -52,7 +60,14 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   setvbuf(stdout, NULL, _IOLBF, 0);
 
-  int fd = open(dev, O_RDWR | O_DIRECT | O_SYNC);
+  FILE *lat = NULL;
+  if (latpath) {
+    lat = fopen(latpath, "w");
+    /* a big buffer: the records reach the file (tmpfs) only now and then */
+    if (lat) setvbuf(lat, NULL, _IOFBF, 1 << 20);
+    else printf("PROBE %s IOERR op=latfile errno=%d at=%.3f\n", name, errno, now(CLOCK_REALTIME));
+  }
+  int fd = open(dev, readonly ? O_RDONLY | O_DIRECT : O_RDWR | O_DIRECT | O_SYNC);
   if (fd < 0) { printf("PROBE %s IOERR op=open errno=%d at=%.3f\n", name, errno, now(CLOCK_REALTIME)); return 1; }
   char *wbuf, *rbuf;
   if (posix_memalign((void **)&wbuf, 4096, 4096) || posix_memalign((void **)&rbuf, 4096, 4096)) return 1;
@@ -66,9 +81,12 @@ int main(int argc, char **argv) {
     int n = snprintf(wbuf, 4096, "probe %s seq=%lu wall=%.6f", name, seq, w0);
     for (int i = n + 1; i < 4096; i++) wbuf[i] = (char)(seq * 31 + i);
     int bad = 0;
-    ssize_t r = pwrite(fd, wbuf, 4096, off);
+    ssize_t r = readonly ? 4096 : pwrite(fd, wbuf, 4096, off);
     if (r != 4096) { ioerrs++; bad = 1; printf("PROBE %s IOERR op=write errno=%d at=%.3f\n", name, r < 0 ? errno : 0, now(CLOCK_REALTIME)); }
-    if (!bad) {
+    if (!bad && readonly) {
+      r = pread(fd, rbuf, 4096, off);
+      if (r != 4096) { ioerrs++; printf("PROBE %s IOERR op=read errno=%d at=%.3f\n", name, r < 0 ? errno : 0, now(CLOCK_REALTIME)); }
+    } else if (!bad) {
       memset(rbuf, 0, 4096);
       r = pread(fd, rbuf, 4096, off);
       if (r != 4096) { ioerrs++; bad = 1; printf("PROBE %s IOERR op=read errno=%d at=%.3f\n", name, r < 0 ? errno : 0, now(CLOCK_REALTIME)); }
@@ -76,6 +94,7 @@ int main(int argc, char **argv) {
     }
     double w1 = now(CLOCK_REALTIME), m1 = now(CLOCK_MONOTONIC);
     double ms = (m1 - m0) * 1000.0;
+    if (lat) fprintf(lat, "%.3f %.1f\n", w0, ms);
     if (ms > maxms) maxms = ms;
     if (ms > hbmax) hbmax = ms;
     if (ms > stall_ms) { stalls++; printf("PROBE %s STALL start=%.3f end=%.3f ms=%.0f\n", name, w0, w1, ms); }
@@ -86,6 +105,7 @@ int main(int argc, char **argv) {
     double left = interval / 1000.0 - (now(CLOCK_MONOTONIC) - m0);
     if (left > 0) { struct timespec ts = { (time_t)left, (long)((left - (time_t)left) * 1e9) }; nanosleep(&ts, NULL); }
   }
+  if (lat) fclose(lat);
   printf("PROBE %s SUMMARY probes=%lu mismatches=%lu ioerrs=%lu stalls=%lu maxms=%.0f\n", name, seq, mismatches, ioerrs, stalls, maxms);
   close(fd);
   return 0;

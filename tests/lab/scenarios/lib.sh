@@ -21,10 +21,22 @@ lab_log() { echo "LAB [$(awk '{print $1}' /proc/uptime)] $*" >&2; }
 lab_now() { echo "$EPOCHREALTIME"; }
 lab_fail() { lab_log "FAIL: $*"; echo "$*" >> "$OUT/failures.txt"; }
 
+# lab_devid NAME: DEVID[NAME] for any xvd name (bench): xvda..xvdp 202 << 8 | index << 4;
+# from xvdq (index 16) on the extended form 1 << 28 | index << 8 (xvdz 25, xvdaa 26, ...)
+lab_devid() {
+  [ -n "${DEVID[$1]:-}" ] && return 0
+  local l=${1#xvd} i=0 c k
+  for ((k = 0; k < ${#l}; k++)); do
+    printf -v c '%d' "'${l:k:1}"
+    i=$((i * 26 + c - 96))
+  done
+  i=$((i - 1))
+  if [ $i -lt 16 ]; then DEVID[$1]=$((202 << 8 | i << 4)); else DEVID[$1]=$((1 << 28 | i << 8)); fi
+}
 # vbd name in sysfs for a guest disk name: xvdb -> vbd-1-51728
-lab_vbd() { echo "vbd-$DOMID-${DEVID[$1]}"; }
-lab_be() { echo "/local/domain/0/backend/vbd/$DOMID/${DEVID[$1]}"; }
-lab_fe() { echo "/local/domain/$DOMID/device/vbd/${DEVID[$1]}"; }
+lab_vbd() { lab_devid "$1"; echo "vbd-$DOMID-${DEVID[$1]}"; }
+lab_be() { lab_devid "$1"; echo "/local/domain/0/backend/vbd/$DOMID/${DEVID[$1]}"; }
+lab_fe() { lab_devid "$1"; echo "/local/domain/$DOMID/device/vbd/${DEVID[$1]}"; }
 
 # lab_start_guest: two sparse 256 MiB disks over loop devices; guest created paused;
 # xvdb's backend advertises one page / one queue before the guest connects.
@@ -47,7 +59,7 @@ name = "$GUEST"
 type = "pv"
 kernel = "${LAB_GUEST_KERNEL:-/boot/vmlinuz-$KVER}"
 ramdisk = "$LAB/guest-initrd.cpio"
-extra = "console=hvc0 loglevel=4 labdisks=${io// /,}"
+extra = "console=hvc0 loglevel=4 labdisks=${io// /,}${LAB_GUEST_EXTRA:+ $LAB_GUEST_EXTRA}"
 memory = 512
 vcpus = 2
 on_poweroff = "destroy"
@@ -62,9 +74,16 @@ CFG
     xl block-attach $GUEST "$d" || { lab_fail "xl block-attach $GUEST $d failed"; return 1; }
   done
   [ ${#extra[@]} = 0 ] || lab_log "attached ${#extra[@]} more disks"
-  # blkfront uses min(its max_ring_page_order / max_queues, backend's advertised keys)
-  xenstore-write "$(lab_be xvdb)/max-ring-page-order" 0 "$(lab_be xvdb)/multi-queue-max-queues" 1
-  lab_log "guest domid $DOMID created paused, xvdb limited to order 0 / 1 queue; unpausing"
+  # blkfront uses min(its max_ring_page_order / max_queues, backend's advertised keys).
+  # LAB_SMALL_RINGS (default xvdb): the disks limited so (bench adds its idle disks: each
+  # ring of order 2 with 2 queues makes blkfront preallocate 8x the grant pages of one order-0 ring)
+  local small=() names=""
+  for d in ${LAB_SMALL_RINGS:-xvdb}; do
+    small+=("$(lab_be "$d")/max-ring-page-order" 0 "$(lab_be "$d")/multi-queue-max-queues" 1)
+    names+=" $d"
+  done
+  xenstore-write "${small[@]}"
+  lab_log "guest domid $DOMID created paused,$names limited to order 0 / 1 queue; unpausing"
   # stamp every guest console line with dom0's wall clock as it arrives (clock comparison)
   python3 "$LAB/labtrace.py" stamp-log "$GUEST_LOG" "$OUT/guest-console${GSUF:-}.stamped.log" &
   STAMP_PID=$!
@@ -177,7 +196,7 @@ lab_use_depmod() {
 # lab_stop_guest: orderly shutdown (guest prints GUEST SUMMARY), then collect its log
 lab_stop_guest() {
   lab_log "stopping guest"
-  timeout 180 xl shutdown -w $GUEST || { lab_fail "xl shutdown did not finish"; xl destroy $GUEST; }
+  timeout "${LAB_SHUTDOWN_TIMEOUT:-180}" xl shutdown -w $GUEST || { lab_fail "xl shutdown did not finish"; xl destroy $GUEST; }
   sleep 1
   [ -n "${STAMP_PID:-}" ] && kill "$STAMP_PID" 2>/dev/null
   cp "$GUEST_LOG" "$OUT/guest-console${GSUF:-}.log" 2>/dev/null
@@ -190,7 +209,7 @@ lab_abort() { RESULTS=$OUT/results.json lab_results "$1" > /dev/null; exit 1; }
 
 # lab_results SCENARIO [EXTRA_JSON]: match stalls to disruptions, write results.json
 lab_results() {
-  python3 "$LAB/analyze.py" --scenario "$1" --console "$OUT/guest-console${GSUF:-}.log" \
+  python3 "$LAB/analyze.py" --scenario "$1" --console "$OUT/guest-console${GSUF:-}.log" ${LAB_LATENCY:+--latency "$LAB_LATENCY"} \
     --disruptions "$DISRUPTIONS" --out "${RESULTS:-$OUT/results.json}" --domid "$DOMID" --disks "$(wc -w <<<"${LAB_IO_DISKS:-xvdb xvdc}")" \
     --extra "${2:-{\}}" --stamped "$OUT/guest-console${GSUF:-}.stamped.log" --failures "$OUT/failures.txt" --geometry "$OUT/geometry.json"
   cat "${RESULTS:-$OUT/results.json}"
