@@ -23,8 +23,8 @@ int exit_code(const vbd::Error& e) {
     }
 }
 
-Reply& Reply::fail(vbd::Error e, std::optional<int> exit_override) {
-    exit = exit_override.value_or(exit_code(e));
+Reply& Reply::fail(vbd::Error e) {
+    exit = exit_code(e);
     error = std::move(e);
     return *this;
 }

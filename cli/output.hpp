@@ -29,8 +29,8 @@ struct Reply {
     std::optional<vbd::Error> error;                ///< set exactly when exit != 0
     bool streamed = false;                          ///< already printed as it happened
 
-    /// This reply, failed with e (exit code from e's kind unless given); data and text stay.
-    Reply& fail(vbd::Error e, std::optional<int> exit_override = std::nullopt);
+    /// This reply, failed with e (exit code from e's kind); data and text stay.
+    Reply& fail(vbd::Error e);
 };
 
 /// A reply with nothing but the error.
