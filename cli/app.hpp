@@ -30,6 +30,7 @@ struct Context {
     vbd::sim::SimHost* sim = nullptr; ///< set when --host sim
     std::string host_label;           ///< "local", "sim", "sim:FILE"
     std::string command;              ///< the subcommand path: "list", "sim init"
+    vbd::Millis started{0};           ///< wall clock when the host was opened
     bool stdin_tty = false;
     bool stderr_tty = false;
 };
@@ -88,6 +89,14 @@ class JsonListWriter {
     size_t items_ = 0;
 };
 
+/// Keeps a mutating run's report in the host's run history (`vbdctl history`); a report that
+/// cannot be kept is a warning on stderr, never a changed exit status.
+void keep_run(Context& c, const Reply& r);
+/// The last kept run, nullopt when none is (or the history cannot be read).
+std::optional<vbd::RunRecord> last_run(Context& c);
+/// A wall-clock time as "2026-12-04 18:14:25Z".
+std::string wall_text(vbd::Millis wall);
+
 // One registration function per command file.
 void add_list(CLI::App& app, Command& cmd);
 void add_show(CLI::App& app, Command& cmd);
@@ -95,6 +104,7 @@ void add_check(CLI::App& app, Command& cmd);
 void add_watch(CLI::App& app, Command& cmd);
 void add_lifecycle(CLI::App& app, Command& cmd);
 void add_upgrade(CLI::App& app, Command& cmd);
+void add_history(CLI::App& app, Command& cmd);
 void add_sim(CLI::App& app, Command& cmd);
 void add_complete(CLI::App& app, Command& cmd); ///< hidden: `__complete` for shell completions
 

@@ -1,4 +1,4 @@
-// vbdctl __complete domids | vbds DOMID | fault-kinds [ARGS]: the values the shell completions offer, read from
+// vbdctl __complete domids | vbds DOMID | runs | fault-kinds [ARGS]: the values the shell completions offer, read from
 // the host chosen with --host. Hidden from --help: it is an interface for
 // completions/vbdctl.bash and completions/_vbdctl, not for people.
 
@@ -53,22 +53,33 @@ Reply print_fault_kinds(const std::string& args) {
     return out;
 }
 
+// The kept runs' ids, newest first, and `last`.
+Reply print_runs(Context& c) {
+    auto runs = c.host->runs.list();
+    if (!runs) return failure(runs.error());
+    Reply out;
+    out.text = "last\n";
+    for (auto r = runs->rbegin(); r != runs->rend(); ++r) out.text += r->id + "\n";
+    return out;
+}
+
 Reply run_complete(Context& c, const CompleteOptions& o) {
     const auto& a = o.args;
     if (!a.empty() && a[0] == "fault-kinds" && a.size() <= 2) return print_fault_kinds(a.size() == 2 ? a[1] : "");
     if (a.size() == 1 && a[0] == "domids") return print_domids(c);
     if (a.size() == 2 && a[0] == "vbds") return print_vbds(c, a[1]);
+    if (a.size() == 1 && a[0] == "runs") return print_runs(c);
     return failure({vbd::Errc::invalid_argument, "unknown completion request", {},
-                   "use `__complete domids`, `__complete vbds DOMID` or `__complete fault-kinds [vbd|domid|...]`"});
+                   "use `__complete domids`, `__complete vbds DOMID`, `__complete runs` or `__complete fault-kinds [vbd|domid|...]`"});
 }
 
 } // namespace
 
 void add_complete(CLI::App& app, Command& cmd) {
     auto o = std::make_shared<CompleteOptions>();
-    auto* sub = app.add_subcommand("__complete", "Values for shell completion: domids | vbds DOMID");
+    auto* sub = app.add_subcommand("__complete", "Values for shell completion: domids | vbds DOMID | runs");
     sub->group(""); // hidden from --help and from the man page's command list
-    sub->add_option("WHAT", o->args, "domids, or vbds DOMID")->required();
+    sub->add_option("WHAT", o->args, "domids, vbds DOMID, runs or fault-kinds [ARGS]")->required();
     sub->callback([&cmd, o] { cmd.run = [o](Context& c) { return run_complete(c, *o); }; });
 }
 

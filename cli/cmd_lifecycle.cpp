@@ -58,6 +58,7 @@ Reply run_one(Context& c, const OneVbdOptions& o, const char* op, const char* qu
     auto& j = out.data;
     j["plan"] = plan_steps_json(r->plan);
     j["steps"] = step_records_json(r->steps);
+    out.mutation = !r->steps.empty(); // a step ran: the host may have changed
     j["actions"] = r->actions;
     j["backend_state"] = static_cast<int>(r->backend_state);
     j["drain_ms"] = r->drain_ms;
@@ -125,6 +126,7 @@ Reply run_recover(Context& c, const RecoverCliOptions& o) {
     j["step"] = r->step;
     j["plan"] = plan_steps_json(r->plan);
     j["steps"] = step_records_json(r->steps);
+    out.mutation = !r->steps.empty(); // a step ran: the host may have changed
     j["actions"] = r->actions;
     j["module_after"] = module_json(r->module_after, blkback_param_types(*c.host));
     j["vbds"] = nlohmann::json::array();

@@ -152,6 +152,7 @@ Reply run_upgrade(Context& c, const UpgradeCliOptions& o) {
     j["held"] = r.held;
     j["restored"] = r.restored;
     j["steps"] = step_records_json(r.steps);
+    out.mutation = !r.steps.empty(); // a step ran: the host may have changed
     j["vbds"] = nlohmann::json::array();
     for (const auto& v : r.vbds)
         j["vbds"].push_back({{"domid", v.id.domid}, {"devid", v.id.devid}, {"vdev", v.vdev},

@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
     add_watch(app, cmd);
     add_lifecycle(app, cmd);
     add_upgrade(app, cmd);
+    add_history(app, cmd);
     add_sim(app, cmd);
     add_complete(app, cmd);
 
@@ -167,7 +168,10 @@ int main(int argc, char** argv) {
     try {
         auto opened = open_host(ctx, cmd.replaces_sim_world);
         if (!opened) return emit(ctx, failure(opened.error()));
-        return emit(ctx, cmd.run(ctx));
+        ctx.started = ctx.host->clock.wall_now();
+        Reply r = cmd.run(ctx);
+        if (r.mutation) keep_run(ctx, r);
+        return emit(ctx, r);
     } catch (const std::exception& e) {
         return emit(ctx, failure({vbd::Errc::failed, e.what(), {}, {}}));
     }

@@ -55,6 +55,12 @@ nlohmann::json envelope(const Context& c, int exit, const std::optional<vbd::Err
             {"error", e ? error_json(*e) : nlohmann::json(nullptr)}};
 }
 
+nlohmann::json report_json(const Context& c, const Reply& r) {
+    auto j = envelope(c, r.exit, r.error);
+    for (const auto& [k, v] : r.data.items()) j[k] = v;
+    return j;
+}
+
 int emit(const Context& c, const Reply& r) {
     if (r.streamed) {
         // Printed already; a failure still gets its line (under --json, its object).
@@ -65,9 +71,7 @@ int emit(const Context& c, const Reply& r) {
         return r.exit;
     }
     if (c.g.json) {
-        auto j = envelope(c, r.exit, r.error);
-        for (const auto& [k, v] : r.data.items()) j[k] = v;
-        std::cout << j.dump(2) << "\n";
+        std::cout << report_json(c, r).dump(2) << "\n";
     } else {
         std::cout << r.text;
     }

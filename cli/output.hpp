@@ -28,6 +28,7 @@ struct Reply {
     std::string text;                               ///< the same for a person, for stdout
     std::optional<vbd::Error> error;                ///< set exactly when exit != 0
     bool streamed = false;                          ///< already printed as it happened
+    bool mutation = false;                          ///< the host was changed: the run is kept (history)
 
     /// This reply, failed with e (exit code from e's kind); data and text stay.
     Reply& fail(vbd::Error e);
@@ -46,6 +47,8 @@ std::string look_at(const Context& c, std::string text_hint, std::string json_hi
 /// The members every JSON object starts with: schema_version, vbdctl_version, host, command,
 /// ok, exit and error.
 nlohmann::json envelope(const Context& c, int exit = Exit::ok, const std::optional<vbd::Error>& e = {});
+/// The one object --json prints for r: the envelope, then r's members.
+nlohmann::json report_json(const Context& c, const Reply& r);
 /// Prints the reply as --json or text asks and returns its exit code.
 int emit(const Context& c, const Reply& r);
 

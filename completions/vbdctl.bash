@@ -6,7 +6,7 @@
 # command line and $VBDCTL_HOST.
 
 _vbdctl_global_opts='-h --help --host --json -v --verbose -q --quiet --version'
-_vbdctl_commands='list show check watch unbind bind rebind recover upgrade-backend sim'
+_vbdctl_commands='list show check watch unbind bind rebind recover upgrade-backend history sim'
 _vbdctl_sim_commands='init fault guests param show-modules xs'
 
 # Options of a command ("sim init" for sim's subcommands), and which of them take a value.
@@ -26,6 +26,7 @@ _vbdctl_cmd_opts()
             ;;
         "sim init") echo '-h --help --guests --vbds-per-guest --backend-domid --kernel --blkback-param --builtin-blkback' \
             '--sig-enforce --lockdown --compressed-modules' ;;
+        history) echo '-h --help --limit' ;;
         "sim fault") echo '-h --help --at-step' ;;
         *) echo '-h --help' ;;
     esac
@@ -35,7 +36,7 @@ _vbdctl_takes_value()
 {
     case $1 in
         --host | --samples | --interval | --count | --timeout | --drain-timeout | --protocol | --module-file | \
-            --param | --only | --accept-hazard | \
+            --param | --only | --accept-hazard | --limit | \
             --guests | --vbds-per-guest | --backend-domid | --kernel | --blkback-param | --lockdown | --at-step)
             return 0
             ;;
@@ -149,7 +150,7 @@ _vbdctl()
             return
             ;;
         --samples | --interval | --count | --timeout | --drain-timeout | --param | --guests | --vbds-per-guest | \
-            --kernel | --blkback-param | --at-step)
+            --kernel | --blkback-param | --at-step | --limit)
             return
             ;;
     esac
@@ -180,6 +181,12 @@ _vbdctl()
                 0) _vbdctl_domids ;;
                 1) _vbdctl_vbds "${args[0]}" ;;
             esac
+            ;;
+        history)
+            if ((${#args[@]} == 0)); then
+                local IFS=$'\n'
+                COMPREPLY=($(compgen -W "$(_vbdctl_query runs)" -- "$cur"))
+            fi
             ;;
         "sim fault")
             if ((${#args[@]} == 0)); then

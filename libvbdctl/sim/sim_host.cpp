@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../src/local/module.hpp"
+#include "../src/run_history.hpp"
 #include "../src/state_dir.hpp"
 #include "../src/try.hpp"
 #include "vbdctl/sim.hpp"
@@ -193,8 +194,8 @@ class Impl final : public SimHost {
     Impl(World w, std::optional<std::string> state_file, std::string state_dir)
         : world(std::move(w)), file(std::move(state_file)), clock_(*this), xs_(*this), bus_(*this),
           mods_(*this), kernel_(*this), rings_(*this), ts_(*this),
-          state_(*this, std::move(state_dir)), audit_(state_),
-          host_{xs_, bus_, mods_, kernel_, rings_, ts_, state_, clock_, audit_} {}
+          state_(*this, std::move(state_dir)), audit_(state_), runs_(state_.path() + "/runs"),
+          host_{xs_, bus_, mods_, kernel_, rings_, ts_, state_, clock_, audit_, runs_} {}
     ~Impl() override {
         (void)flush();
         std::error_code ec;
@@ -351,6 +352,7 @@ class Impl final : public SimHost {
     SimToolstack ts_;
     SimStateDir state_;
     SimAuditLog audit_;
+    FileRunHistory runs_; ///< STATE.d/runs: reports are the CLI's, kept as on a real host
     Host host_;
 };
 

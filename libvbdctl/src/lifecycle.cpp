@@ -155,7 +155,7 @@ Result<VbdRun> execute(Host& host, Journal& j, std::vector<Step>& steps, VbdRun&
     for (const auto& s : steps) out.plan.push_back({s.name, s.does, s.undo_does});
     out.dry_run = dry_run;
     if (dry_run) return out;
-    auto r = run_steps(host, j, steps, ctl, !keep_journal);
+    auto r = run_steps(host, j, steps, ctl, !keep_journal, {&out.actions, {}});
     out.steps = r.steps;
     if (!r.ok) {
         // The journal goes back to what it means between runs: the vbds vbdctl unbound and
@@ -536,16 +536,16 @@ Result<RecoverReport> recover(Host& host, const RecoverOptions& opts, const RunC
                      {}, OnFailure::hold, false});
     for (const auto& s : steps) rep.plan.push_back({s.name, s.does, s.undo_does});
     if (opts.dry_run) return rep;
-    auto run = run_steps(host, j, steps, ctl, true);
+    RunLog log{&rep.actions, [&](const PlanRun& failed) {
+                   // Whatever failed, drivers_autoprobe goes back: it is bus-wide (netback's vifs too).
+                   if (auto a = host.bus.set_autoprobe(autoprobe_goal); !a)
+                       rep.actions.push_back("could not restore drivers_autoprobe: " + a.error().message());
+                   else
+                       rep.actions.push_back("restored drivers_autoprobe to " + std::string(autoprobe_goal ? "1" : "0"));
+                   rep.actions.push_back("not recovered: " + failed.error->message() + "; the journal is kept");
+               }};
+    auto run = run_steps(host, j, steps, ctl, true, log);
     rep.steps = run.steps;
-    if (!run.ok) {
-        // Whatever failed, drivers_autoprobe goes back: it is bus-wide (netback's vifs too).
-        if (auto a = host.bus.set_autoprobe(autoprobe_goal); !a)
-            rep.actions.push_back("could not restore drivers_autoprobe: " + a.error().message());
-        else
-            rep.actions.push_back("restored drivers_autoprobe to " + std::string(autoprobe_goal ? "1" : "0"));
-        rep.actions.push_back("not recovered: " + run.error->message() + "; the journal is kept");
-    }
     rep.module_after = VBD_TRY(host.modules.loaded("xen_blkback"));
     rep.ok = run.ok;
     return rep;

@@ -1,4 +1,5 @@
 #include "state_dir.hpp"
+#include "files.hpp"
 #include "try.hpp"
 
 #include <cerrno>
@@ -22,27 +23,10 @@ class FdLock final : public Lock {
     int fd_;
 };
 
-Result<void> fsync_dir(const std::string& dir) {
-    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return fail(Errc::io, "cannot open directory: " + errstr(errno), dir);
-    int rc = ::fsync(fd);
-    int e = errno;
-    ::close(fd);
-    if (rc != 0) return fail(Errc::io, "fsync failed: " + errstr(e), dir);
-    return {};
-}
-
 } // namespace
 
 Result<void> FileStateDir::ensure_dir() {
-    // mkdir -p with 0700: the journal and lock are root's business only.
-    for (size_t pos = 1; pos != std::string::npos;) {
-        pos = dir_.find('/', pos + 1);
-        std::string part = dir_.substr(0, pos);
-        if (::mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
-            return fail(Errc::io, "cannot create directory: " + errstr(errno), part);
-    }
-    return {};
+    return files::make_dirs(dir_, 0700); // the journal and lock are root's business only
 }
 
 Result<std::unique_ptr<Lock>> FileStateDir::lock() {
@@ -91,54 +75,14 @@ Result<void> FileStateDir::lock_free() {
 }
 
 Result<std::optional<std::string>> FileStateDir::read_journal() {
-    std::string p = dir_ + "/journal.json";
-    int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return std::optional<std::string>{};
-        return fail(Errc::io, "cannot read journal: " + errstr(errno), p);
-    }
-    std::string text;
-    char buf[8192];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-    int e = errno;
-    ::close(fd);
-    if (n < 0) return fail(Errc::io, "cannot read journal: " + errstr(e), p);
-    return std::optional<std::string>(std::move(text));
+    return files::read(dir_ + "/journal.json");
 }
 
 Result<void> FileStateDir::write_journal(std::string_view text) {
     VBD_TRY_VOID(ensure_dir());
-    std::string p = dir_ + "/journal.json", tmp = p + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) return fail(Errc::io, "cannot write journal: " + errstr(errno), tmp);
-    size_t off = 0;
-    while (off < text.size()) {
-        ssize_t n = ::write(fd, text.data() + off, text.size() - off);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            ::close(fd);
-            return fail(Errc::io, "cannot write journal: " + errstr(e), tmp);
-        }
-        off += static_cast<size_t>(n);
-    }
-    if (::fsync(fd) != 0) {
-        int e = errno;
-        ::close(fd);
-        return fail(Errc::io, "cannot fsync journal: " + errstr(e), tmp);
-    }
-    ::close(fd);
-    if (::rename(tmp.c_str(), p.c_str()) != 0)
-        return fail(Errc::io, "cannot replace journal: " + errstr(errno), p);
-    return fsync_dir(dir_);
+    return files::replace(dir_, "journal.json", text, 0600);
 }
 
-Result<void> FileStateDir::clear_journal() {
-    std::string p = dir_ + "/journal.json";
-    if (::unlink(p.c_str()) != 0 && errno != ENOENT)
-        return fail(Errc::io, "cannot remove journal: " + errstr(errno), p);
-    return fsync_dir(dir_);
-}
+Result<void> FileStateDir::clear_journal() { return files::remove(dir_, "journal.json"); }
 
 } // namespace vbd

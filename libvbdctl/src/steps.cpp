@@ -24,7 +24,7 @@ class Trail {
 } // namespace
 
 PlanRun run_steps(Host& host, Journal& journal, std::vector<Step>& steps, const RunControl& ctl,
-                  bool clear_on_success) {
+                  bool clear_on_success, const RunLog& log) {
     PlanRun run;
     Trail trail(host, journal);
     {
@@ -34,10 +34,16 @@ PlanRun run_steps(Host& host, Journal& journal, std::vector<Step>& steps, const 
                     "plan: " + plan + " (" + std::to_string(journal.vbds.size()) + " vbds)");
     }
     auto result = [&](const PlanRun& r) {
+        if (!r.ok && log.after_failure) log.after_failure(r);
         std::string m = r.ok ? (r.interrupted ? "done, then interrupted" : "done")
                              : "failed: " + (r.error ? r.error->message() : std::string("?"));
         if (!r.ok) m += r.held ? "; stopped there, the journal is kept (vbdctl recover)"
                                : r.undone ? "; undone" : "; not all undone, the journal is kept (vbdctl recover)";
+        if (log.actions && !log.actions->empty()) {
+            m += "; actions:";
+            for (const auto& a : *log.actions) m += " " + a + ";";
+            m.pop_back();
+        }
         trail.write(AuditRecord::Event::result, 0, {}, r.ok, m);
     };
     size_t reached = 0; // steps whose apply began

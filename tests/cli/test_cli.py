@@ -260,6 +260,16 @@ class AuditTrail(unittest.TestCase):
         self.assertEqual({x["op"] for x in rec}, {"recover"})
         self.assertEqual((rec[-1]["event"], rec[-1]["ok"]), ("result", True))
 
+    def test_recover_logs_what_it_restored(self):
+        w = World("--guests", "1")
+        w("sim", "fault", "crash-after-step", "5", check=0)  # loaded, with drivers_autoprobe off
+        self.assertEqual(w("upgrade-backend", "--yes", "--force").returncode, -9)
+        before = len(self.records(w))
+        w("recover", "--yes", check=0)
+        result = self.records(w)[before:][-1]
+        self.assertEqual((result["op"], result["event"], result["ok"]), ("recover", "result", True))
+        self.assertIn("restored drivers_autoprobe to 1", result["message"])
+
     def test_a_rollback_logs_each_undo_and_the_failure(self):
         w = World("--guests", "1")
         w("sim", "fault", "module-load-fail", check=0)
@@ -279,6 +289,68 @@ class AuditTrail(unittest.TestCase):
                      ["bind", "1", "xvda", "--yes"]):  # refused: already bound
             w(*args)
         self.assertEqual(self.records(w), [])
+
+
+class History(unittest.TestCase):
+    """The report of every mutating run is kept (STATE.d/runs on the simulator, as
+    /var/lib/vbdctl/runs on a real host), the last 50; `history` lists and shows them."""
+
+    def runs_dir(self, w):
+        return w.host[4:] + ".d/runs"
+
+    def test_each_mutation_keeps_the_report_it_printed(self):
+        w = World("--guests", "1")
+        printed = [w.json("unbind", "1", "xvda", "--yes"), w.json("bind", "1", "xvda", "--yes")]
+        w("sim", "fault", "module-load-fail", check=0)
+        printed.append(w.json("upgrade-backend", "--yes", "--force", check=1))
+        h = w.json("history")
+        self.assertEqual([r["command"] for r in h["runs"]], ["unbind", "bind", "upgrade-backend"])
+        self.assertEqual([r["exit"] for r in h["runs"]], [0, 0, 1])
+        self.assertIn("simulated module-load-fail", h["runs"][2]["message"])
+        self.assertTrue(all(r["started_ms"] <= r["ended_ms"] for r in h["runs"]))
+        for summary, report in zip(h["runs"], printed):
+            kept = w.json("history", summary["id"])["run"]
+            self.assertEqual(kept["report"], report)
+        self.assertEqual(w.json("history", "last")["run"]["id"], h["runs"][-1]["id"])
+        self.assertEqual(len(w.json("history", "--limit", "2")["runs"]), 2)
+        # text: one row per run, and a run's own text
+        self.assertEqual(len(w("history", check=0).stdout.splitlines()), 4)
+        last = w("history", "last", check=0).stdout
+        self.assertIn("exit 1: upgrade failed", last.splitlines()[0])
+        self.assertIn("step 1 plan: ok", last)
+
+    def test_only_the_last_50_are_kept(self):
+        w = World("--guests", "1")
+        for _ in range(26):
+            w("unbind", "1", "xvda", "--yes", "-q", check=0)
+            w("bind", "1", "xvda", "--yes", "-q", check=0)
+        ids = [r["id"] for r in w.json("history")["runs"]]
+        self.assertEqual(len(ids), 50)
+        self.assertEqual(ids, sorted(ids))
+        self.assertEqual(sorted(os.listdir(self.runs_dir(w))), [i + ".json" for i in ids])
+
+    def test_nothing_is_kept_outside_a_mutation(self):
+        w = World("--guests", "1")
+        for args in (["list"], ["check", "--samples", "1"], ["upgrade-backend", "--dry-run"],
+                     ["unbind", "1", "xvda", "--dry-run"], ["recover", "--yes"],
+                     ["bind", "1", "xvda", "--yes"],  # refused: already bound
+                     ["unbind", "1", "xvda"]):        # refused: no --yes off a terminal
+            w(*args)
+        self.assertEqual(w.json("history")["runs"], [])
+        self.assertFalse(os.path.exists(self.runs_dir(w)))
+
+    def test_bad_ids_and_damaged_files(self):
+        w = World("--guests", "1")
+        for bad in ("nope", "../world.state", "last"):
+            p = w("history", bad, check=2)
+            self.assertIn("run", p.stderr)
+        w("unbind", "1", "xvda", "--yes", "-q", check=0)
+        with open(os.path.join(self.runs_dir(w), "19690101T000000.000Z-unbind.json"), "w") as f:
+            f.write("{not json")
+        runs = w.json("history")["runs"]
+        self.assertIn("damaged", runs[0])
+        self.assertEqual(runs[1]["command"], "unbind")
+        w("history", "19690101T000000.000Z-unbind", check=1)
 
 
 class Lifecycle(unittest.TestCase):

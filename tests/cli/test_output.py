@@ -77,6 +77,7 @@ class JsonEnvelope(unittest.TestCase):
             (["sim", "xs", "write", "/local/domain/1/data/x", "y"], "sim xs"),
             (["sim", "xs", "rm", "/local/domain/1/data/x"], "sim xs"),
             (["sim", "show-modules"], "sim show-modules"),
+            (["history"], "history"), (["history", "last"], "history"), (["history", "--limit", "1"], "history"),
         ]
         for args, command in cases:
             with self.subTest(args=args):
@@ -96,6 +97,7 @@ class JsonEnvelope(unittest.TestCase):
             (["show", "1", "xvdz"], "show", 2),
             (["show", "5", "xvda"], "show", 2),
             (["check", "1", "nope"], "check", 2),
+            (["history", "nope"], "history", 2),
             (["unbind", "1", "xvda"], "unbind", 2),  # no terminal and no --yes
             (["bind", "1", "xvda", "--yes"], "bind", 1),  # already bound
             (["rebind", "2", "xvdb", "--dry-run"], "rebind", 1),  # healthy: nothing to repair

@@ -67,11 +67,11 @@ expect() {
     fi
 }
 
-expect "vbdctl " "bind check list rebind recover show sim unbind upgrade-backend watch"
+expect "vbdctl " "bind check history list rebind recover show sim unbind upgrade-backend watch"
 expect "vbdctl u" "unbind upgrade-backend"
 expect "vbdctl --ho" "--host"
 expect "vbdctl --host " "local sim sim:"
-expect "vbdctl --host sim:$world " "bind check list rebind recover show sim unbind upgrade-backend watch"
+expect "vbdctl --host sim:$world " "bind check history list rebind recover show sim unbind upgrade-backend watch"
 expect "vbdctl --host sim:$world unbind " "1 2 3 4 db01 installer legacy32 web01"
 expect "vbdctl --host sim:$world unbind 1 " "xvda xvdb"
 expect "vbdctl --host sim:$world unbind web01 " "xvda xvdb"
@@ -95,6 +95,10 @@ expect "vbdctl unbind --" "--accept-hazard --assume-rebind-support --drain-timeo
 expect "vbdctl unbind --protocol " "native x86_32-abi x86_64-abi"
 expect "vbdctl --host sim:$world rebind 1 " "xvda xvdb"
 expect "vbdctl recover --f" "--from-live"
+expect "vbdctl --host sim:$world history " "last"
+vbdctl --host "sim:$world" unbind -y -q 1 xvda >/dev/null && vbdctl --host "sim:$world" bind -y -q 1 xvda >/dev/null
+expect "vbdctl --host sim:$world history " "19700101T000000.035Z-unbind 19700101T000000.040Z-bind last"
+expect "vbdctl history --l" "--limit"
 expect "vbdctl upgrade-backend --d" "--drain-timeout --dry-run"
 expect "vbdctl --host sim:$world sim " "fault guests init param show-modules xs"
 expect "vbdctl --host sim:$world sim init --" "--backend-domid --blkback-param --builtin-blkback --compressed-modules --guests --help --host --json --kernel --lockdown --quiet --sig-enforce --vbds-per-guest --verbose"

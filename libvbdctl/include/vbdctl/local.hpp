@@ -12,6 +12,7 @@ namespace vbd {
 struct LocalOptions {
     std::string sysfs_root = "/";           ///< where /sys is found (tests use fixture trees)
     std::string state_dir = "/run/vbdctl";  ///< lock, journal, rollback copies
+    std::string runs_dir = "/var/lib/vbdctl/runs"; ///< the reports of the last mutating runs
 };
 
 class LocalHost {

@@ -259,6 +259,35 @@ class StateDir {
     virtual std::string path() const = 0;
 };
 
+/// One kept run: the final report of a mutating command, as it ended.
+struct RunRecord {
+    std::string id;       ///< "20261204T181425.123Z-upgrade-backend": ids sort as the runs ended
+    std::string command;  ///< "upgrade-backend", "unbind", "recover", ...
+    Millis started{0};    ///< wall clock, milliseconds since the epoch
+    Millis ended{0};
+    int exit = 0;         ///< the exit status it reported (0: success)
+    std::string message;  ///< the error's message when it failed, else empty
+    std::string report;   ///< the --json object it printed (or would have), as JSON text
+    std::string text;     ///< what it printed on stdout without --json
+    std::string damaged;  ///< set (why) when the kept file cannot be read; the rest is empty
+};
+
+/// Where the reports of mutating runs are kept (/var/lib/vbdctl/runs): the last keep_last,
+/// one file each. Only a mutation writes here.
+class RunHistory {
+  public:
+    static constexpr size_t keep_last = 50;
+    virtual ~RunHistory() = default;
+    /// Keeps r under a new id (returned), then removes the oldest beyond keep_last.
+    virtual Result<std::string> keep(const RunRecord& r) = 0;
+    /// Every kept run, oldest first, without report and text (a damaged one says why).
+    virtual Result<std::vector<RunRecord>> list() = 0;
+    /// One run, whole. Errc::invalid_argument for an id no run has.
+    virtual Result<RunRecord> read(std::string_view id) = 0;
+    /// The directory, for messages.
+    virtual std::string path() const = 0;
+};
+
 /// Everything a service needs from one host. Owned by whoever opened the host.
 struct Host {
     XenStore& xenstore;
@@ -270,6 +299,7 @@ struct Host {
     StateDir& state;
     Clock& clock;
     AuditLog& audit;
+    RunHistory& runs;
 };
 
 } // namespace vbd

@@ -59,11 +59,20 @@ struct PlanRun {
     std::vector<std::string> undo_log; ///< what each undo did, or why it failed
 };
 
+/// What a run does beside its steps, for the result record of its audit trail.
+struct RunLog {
+    std::vector<std::string>* actions = nullptr; ///< what the steps say they did, as they do it
+    /// After a failure, before the result is recorded: what the caller puts back whatever
+    /// failed (recover: drivers_autoprobe), saying so in *actions.
+    std::function<void(const PlanRun&)> after_failure;
+};
+
 /// Runs steps in order. Before step k it writes the journal with step k (then the step's
 /// own writes may refine it). On success the journal is cleared when clear_on_success. On
 /// failure: a hold step stops there; otherwise every undo runs, from the failed step back
-/// to the first, and the journal is cleared only when all of them succeeded.
+/// to the first, and the journal is cleared only when all of them succeeded. The audit
+/// trail gets the plan, each step and undo, and the result with log's actions.
 PlanRun run_steps(Host& host, Journal& journal, std::vector<Step>& steps, const RunControl& ctl,
-                  bool clear_on_success = true);
+                  bool clear_on_success = true, const RunLog& log = {});
 
 } // namespace vbd

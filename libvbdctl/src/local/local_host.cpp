@@ -4,6 +4,7 @@
 #include "vbdctl/local.hpp"
 #include "../try.hpp"
 
+#include "../run_history.hpp"
 #include "../state_dir.hpp"
 #include "adapters.hpp"
 #include "module.hpp"
@@ -25,6 +26,7 @@ class Impl final : public LocalHost {
     std::unique_ptr<StateDir> state;
     std::unique_ptr<Clock> clock;
     std::unique_ptr<AuditLog> audit;
+    std::unique_ptr<RunHistory> runs;
     std::unique_ptr<Host> host_;
 };
 
@@ -48,8 +50,9 @@ Result<std::unique_ptr<LocalHost>> open_local_host(const LocalOptions& opts) {
     h->state = std::make_unique<FileStateDir>(opts.state_dir);
     h->clock = local::make_clock();
     h->audit = local::make_audit_log();
+    h->runs = std::make_unique<FileRunHistory>(opts.runs_dir);
     h->host_ = std::make_unique<Host>(Host{*h->xs, *h->bus, *h->modules, *h->kernel, *h->rings,
-                                           *h->toolstack, *h->state, *h->clock, *h->audit});
+                                           *h->toolstack, *h->state, *h->clock, *h->audit, *h->runs});
     return std::unique_ptr<LocalHost>(std::move(h));
 }
 
