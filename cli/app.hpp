@@ -94,6 +94,10 @@ class JsonListWriter {
 void keep_run(Context& c, const Reply& r);
 /// The last kept run, nullopt when none is (or the history cannot be read).
 std::optional<vbd::RunRecord> last_run(Context& c);
+/// A kept run without its report, as history lists it.
+nlohmann::json run_summary_json(const vbd::RunRecord& r);
+/// "ok", or "exit 1: the error".
+std::string run_result_text(const vbd::RunRecord& r);
 /// A wall-clock time as "2026-12-04 18:14:25Z".
 std::string wall_text(vbd::Millis wall);
 
@@ -105,6 +109,7 @@ void add_watch(CLI::App& app, Command& cmd);
 void add_lifecycle(CLI::App& app, Command& cmd);
 void add_upgrade(CLI::App& app, Command& cmd);
 void add_history(CLI::App& app, Command& cmd);
+void add_status(CLI::App& app, Command& cmd);
 void add_sim(CLI::App& app, Command& cmd);
 void add_complete(CLI::App& app, Command& cmd); ///< hidden: `__complete` for shell completions
 

@@ -38,14 +38,7 @@ std::optional<vbd::RunRecord> last_run(Context& c) {
     return runs->back();
 }
 
-namespace {
-
-struct HistoryOptions {
-    std::string run;
-    size_t limit = vbd::RunHistory::keep_last;
-};
-
-nlohmann::json summary_json(const vbd::RunRecord& r) {
+nlohmann::json run_summary_json(const vbd::RunRecord& r) {
     if (!r.damaged.empty()) return {{"id", r.id}, {"damaged", r.damaged}};
     return {{"id", r.id},
             {"command", r.command},
@@ -56,9 +49,16 @@ nlohmann::json summary_json(const vbd::RunRecord& r) {
             {"message", r.message.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.message)}};
 }
 
-std::string result_text(const vbd::RunRecord& r) {
+std::string run_result_text(const vbd::RunRecord& r) {
     return r.exit == Exit::ok ? "ok" : "exit " + std::to_string(r.exit) + ": " + r.message;
 }
+
+namespace {
+
+struct HistoryOptions {
+    std::string run;
+    size_t limit = vbd::RunHistory::keep_last;
+};
 
 Reply run_history(Context& c, const HistoryOptions& o) {
     auto& runs = c.host->runs;
@@ -75,12 +75,12 @@ Reply run_history(Context& c, const HistoryOptions& o) {
         auto r = runs.read(id);
         if (!r) return failure(r.error());
         if (!r->damaged.empty()) return failure({vbd::Errc::bad_value, r->damaged, runs.path() + "/" + id + ".json", {}});
-        auto j = summary_json(*r);
+        auto j = run_summary_json(*r);
         j["report"] = nlohmann::json::parse(r->report, nullptr, false);
         j["text"] = r->text;
         out.data["run"] = j;
         out.text = "run " + r->id + ": " + r->command + ", " + wall_text(r->started) + " to " + wall_text(r->ended) +
-                   ", " + result_text(*r) + "\n" + r->text;
+                   ", " + run_result_text(*r) + "\n" + r->text;
         return out;
     }
     auto all = runs.list();
@@ -91,14 +91,14 @@ Reply run_history(Context& c, const HistoryOptions& o) {
     Table t({"ENDED", "COMMAND", "TOOK", "RESULT", "ID"});
     for (size_t i = from; i < all->size(); ++i) {
         const auto& r = (*all)[i];
-        out.data["runs"].push_back(summary_json(r));
+        out.data["runs"].push_back(run_summary_json(r));
         if (!r.damaged.empty()) {
             t.add({"-", "-", "-", "damaged: " + r.damaged, r.id});
             continue;
         }
         char took[32];
         std::snprintf(took, sizeof took, "%.1f s", static_cast<double>((r.ended - r.started).count()) / 1000.0);
-        t.add({wall_text(r.ended), r.command, took, result_text(r), r.id});
+        t.add({wall_text(r.ended), r.command, took, run_result_text(r), r.id});
     }
     out.text = all->empty() ? "no runs are kept in " + runs.path() + "\n" : t.str();
     return out;

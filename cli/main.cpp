@@ -137,6 +137,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("vbdctl ") + VBDCTL_VERSION);
 
     Command cmd;
+    add_status(app, cmd);
     add_list(app, cmd);
     add_show(app, cmd);
     add_check(app, cmd);

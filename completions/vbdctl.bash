@@ -6,7 +6,7 @@
 # command line and $VBDCTL_HOST.
 
 _vbdctl_global_opts='-h --help --host --json -v --verbose -q --quiet --version'
-_vbdctl_commands='list show check watch unbind bind rebind recover upgrade-backend history sim'
+_vbdctl_commands='status list show check watch unbind bind rebind recover upgrade-backend history sim'
 _vbdctl_sim_commands='init fault guests param show-modules xs'
 
 # Options of a command ("sim init" for sim's subcommands), and which of them take a value.

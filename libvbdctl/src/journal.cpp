@@ -91,6 +91,16 @@ Result<std::optional<Journal>> read_journal(StateDir& dir) {
     return std::optional(std::move(*j));
 }
 
+JournalMeaning describe(const Journal& j) {
+    JournalMeaning m;
+    m.left_unbound = j.op == "unbind" && j.step_name == "unbound" && !j.recovering;
+    m.what = m.left_unbound ? std::to_string(j.vbds.size()) + " vbd(s) left unbound by `vbdctl unbind`"
+                            : "an unfinished " + j.op + (j.recovering ? " recovery" : "") + " (stopped at step " +
+                                  std::to_string(j.step) + " " + j.step_name + ")";
+    m.hint = m.left_unbound ? "bind them with `vbdctl bind`, or run `vbdctl recover`" : "run `vbdctl recover` first";
+    return m;
+}
+
 Result<void> refuse_if_journal(StateDir& dir, bool allow_unbound) {
     auto jr = read_journal(dir);
     if (!jr)
@@ -98,13 +108,9 @@ Result<void> refuse_if_journal(StateDir& dir, bool allow_unbound) {
                     jr.error().object, jr.error().hint);
     const auto& j = *jr;
     if (!j) return {};
-    bool left_unbound = j->op == "unbind" && j->step_name == "unbound" && !j->recovering;
-    if (left_unbound && allow_unbound) return {};
-    std::string what = left_unbound ? std::to_string(j->vbds.size()) + " vbd(s) left unbound by `vbdctl unbind`"
-                                    : "an unfinished " + j->op + (j->recovering ? " recovery" : "") +
-                                          " (stopped at step " + std::to_string(j->step) + " " + j->step_name + ")";
-    return fail(Errc::refused, "refusing: " + what, dir.path() + "/journal.json",
-                left_unbound ? "bind them with `vbdctl bind`, or run `vbdctl recover`" : "run `vbdctl recover` first");
+    auto m = describe(*j);
+    if (m.left_unbound && allow_unbound) return {};
+    return fail(Errc::refused, "refusing: " + m.what, dir.path() + "/journal.json", m.hint);
 }
 
 } // namespace vbd

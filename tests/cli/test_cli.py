@@ -353,6 +353,55 @@ class History(unittest.TestCase):
         w("history", "19690101T000000.000Z-unbind", check=1)
 
 
+class Status(unittest.TestCase):
+    """`status`: kernel, module, vbds by state, failing rings, journal, lock, last run, and
+    the problems to act on, checked against the simulated host."""
+
+    def test_a_healthy_host(self):
+        w = World()
+        s = w.json("status")
+        self.assertTrue(s["healthy"], s["problems"])
+        self.assertEqual(s["problems"], [])
+        self.assertEqual(s["vbds"], {"total": 6, "bound": 6, "unbound": 0,
+                                     "by_backend_state": {"Connected": 5, "InitWait": 1}})
+        self.assertTrue(s["kernel"]["rebind_supported"])
+        self.assertEqual(s["params_changed"], [])
+        self.assertEqual((s["journal"], s["last_run"], s["lock"]["held"]), (None, None, False))
+        self.assertIn("healthy", w("status", check=0).stdout.splitlines()[-1])
+
+    def test_what_an_operator_must_act_on(self):
+        w = World()
+        w("unbind", "1", "xvda", "--yes", check=0)
+        w("sim", "fault", "stall-ring", "2", "xvda", check=0)
+        w("sim", "param", "feature_persistent", "N", check=0)
+        s = w.json("status")
+        self.assertFalse(s["healthy"])
+        self.assertEqual(s["vbds"]["unbound"], 1)
+        self.assertEqual(s["params_changed"], [{"name": "feature_persistent", "value": "N", "default": "Y"}])
+        self.assertEqual([(r["domid"], r["vdev"]) for r in s["failing_rings"]], [(2, "xvda")])
+        self.assertEqual(s["failing_rings"][0]["queues"][0]["progress"], "stuck")
+        self.assertEqual((s["journal"]["op"], s["journal"]["vbds"], s["journal"]["in_progress"]),
+                         ("unbind", ["vbd-1-51712"], False))
+        self.assertEqual(s["last_run"]["command"], "unbind")
+        self.assertEqual(len(s["problems"]), 3, s["problems"])
+        text = w("status", check=0).stdout
+        self.assertIn("feature_persistent=N (default Y)", text)
+        self.assertIn("vbdctl history " + s["last_run"]["id"], text)
+
+    def test_a_run_in_progress_is_not_a_problem(self):
+        w = World("--guests", "1")
+        w("unbind", "1", "xvda", "--yes", check=0)
+        lock = w.host[4:] + ".d/lock"
+        with open(lock, "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.write("4242\n")
+            f.flush()
+            s = w.json("status")
+        self.assertEqual((s["lock"]["held"], s["journal"]["in_progress"]), (True, True))
+        self.assertIn("4242", s["lock"]["holder"])
+        self.assertFalse(any("left unbound" in p for p in s["problems"]), s["problems"])
+
+
 class Lifecycle(unittest.TestCase):
     def test_unbind_then_bind(self):
         w = World()

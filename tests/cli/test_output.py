@@ -77,7 +77,7 @@ class JsonEnvelope(unittest.TestCase):
             (["sim", "xs", "write", "/local/domain/1/data/x", "y"], "sim xs"),
             (["sim", "xs", "rm", "/local/domain/1/data/x"], "sim xs"),
             (["sim", "show-modules"], "sim show-modules"),
-            (["history"], "history"), (["history", "last"], "history"), (["history", "--limit", "1"], "history"),
+            (["status"], "status"), (["history"], "history"), (["history", "last"], "history"), (["history", "--limit", "1"], "history"),
         ]
         for args, command in cases:
             with self.subTest(args=args):

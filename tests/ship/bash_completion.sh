@@ -67,11 +67,12 @@ expect() {
     fi
 }
 
-expect "vbdctl " "bind check history list rebind recover show sim unbind upgrade-backend watch"
+expect "vbdctl " "bind check history list rebind recover show sim status unbind upgrade-backend watch"
 expect "vbdctl u" "unbind upgrade-backend"
+expect "vbdctl st" "status"
 expect "vbdctl --ho" "--host"
 expect "vbdctl --host " "local sim sim:"
-expect "vbdctl --host sim:$world " "bind check history list rebind recover show sim unbind upgrade-backend watch"
+expect "vbdctl --host sim:$world " "bind check history list rebind recover show sim status unbind upgrade-backend watch"
 expect "vbdctl --host sim:$world unbind " "1 2 3 4 db01 installer legacy32 web01"
 expect "vbdctl --host sim:$world unbind 1 " "xvda xvdb"
 expect "vbdctl --host sim:$world unbind web01 " "xvda xvdb"

@@ -45,6 +45,15 @@ struct Journal {
     static Result<Journal> parse(std::string_view text);
 };
 
+/// What a journal means to an operator: vbds `vbdctl unbind` left unbound on purpose, or an
+/// unfinished run; one sentence, and what to do about it.
+struct JournalMeaning {
+    bool left_unbound = false;
+    std::string what;
+    std::string hint;
+};
+JournalMeaning describe(const Journal& j);
+
 /// Reads the journal; nullopt when there is none. A damaged one is Errc::bad_value with
 /// the hint to run `vbdctl recover --from-live`.
 [[nodiscard]] Result<std::optional<Journal>> read_journal(StateDir& dir);
