@@ -287,6 +287,20 @@ def scenario_module(root):
     rc, r = module_run(d, host, ["state=facts"])
     check(rc == 0 and len(r["ansible_facts"]["vbdctl_inventory"]["vbds"]) == 6 and not r["changed"],
           "state=facts returns the 6 vbds as facts, unchanged")
+    health, mod = r["ansible_facts"]["vbdctl_health"], r["ansible_facts"]["vbdctl_module"]
+    check(health["healthy"] and health["vbds"]["total"] == 6 and health["last_run"] is None
+          and mod["loaded"] and mod["params"]["max_ring_page_order"] == 4 and mod["params_changed"] == []
+          and mod["file"]["srcversion"] == "8C1F2D3E4A5B6C7D8E9F0A1",
+          f"state=facts: module and health facts of a healthy host: {health} {mod}")
+    sick = "sim:" + os.path.join(d, "sick.json")
+    vbdctl(sick, "sim", "init")
+    vbdctl(sick, "sim", "fault", "stall-ring", "2", "xvda")
+    vbdctl(sick, "sim", "param", "feature_persistent", "N")
+    rc, r = module_run(d, sick, ["state=facts"])
+    health, mod = r["ansible_facts"]["vbdctl_health"], r["ansible_facts"]["vbdctl_module"]
+    check(rc == 0 and not health["healthy"] and health["failing_rings"] == ["vbd-2-51712"]
+          and mod["params_changed"] == [{"name": "feature_persistent", "value": "N", "default": "Y"}],
+          f"state=facts: a stuck ring and a parameter off its default: {health['problems']}")
     rc, r = module_run(d, host, ["state=upgraded"], check_mode=True)
     check(rc == 0 and r["changed"] and r["dry_run"] and vbdctl_json(host, "upgrade-backend", "--dry-run")
           ["module_before"]["srcversion"] is None, "check mode: would change, nothing loaded")

@@ -16,7 +16,9 @@ description:
     under running guests with a preflight, a journal and automatic rollback.
   - Every state runs C(vbdctl --json ...) and returns the tool's JSON object (schema_version 4)
     in RV(vbdctl).
-  - C(state=facts) runs C(vbdctl list --json) and returns the inventory as the fact C(vbdctl_inventory).
+  - C(state=facts) runs C(vbdctl list --json) and C(vbdctl status --json) and returns the inventory
+    as the fact C(vbdctl_inventory), the loaded xen_blkback as C(vbdctl_module) and a health summary
+    as C(vbdctl_health).
   - C(state=checked) runs C(vbdctl check --json) and fails the host when any ring is inconsistent
     (C(req_prod - rsp_prod > size)) or stuck (requests pending, no responses).
   - C(state=upgraded) runs C(vbdctl upgrade-backend --yes --json). If the tool rolls back, the task
@@ -228,6 +230,20 @@ ansible_facts:
     vbdctl_inventory:
       description: The output of C(vbdctl list --json).
       type: dict
+    vbdctl_module:
+      description: >-
+        The loaded xen_blkback (null members when not loaded): C(loaded), C(srcversion), C(version),
+        C(refcnt), C(taint), C(params), C(params_changed) (each parameter not at the kernel's
+        default: C(name), C(value), C(default)) and C(file) (what modprobe loads: C(path),
+        C(srcversion), C(signer), C(is_loaded)), from C(vbdctl status --json).
+      type: dict
+    vbdctl_health:
+      description: >-
+        C(healthy) (no problem to act on), C(problems) (one sentence each), C(vbds) (C(total),
+        C(bound), C(unbound), C(by_backend_state)), C(failing_rings) (vbd-D-N of the vbds whose
+        rings are stuck or inconsistent), C(rebind_supported), C(journal) (null, or what it means),
+        C(run_in_progress) and C(last_run) (as C(vbdctl history) lists it), from C(vbdctl status --json).
+      type: dict
 '''
 
 import json
@@ -250,6 +266,26 @@ def param_diff(before, out):
 
 def srcversion(m):
     return (m or {}).get("srcversion")
+
+
+def module_fact(status):
+    """The loaded xen_blkback, from vbdctl status."""
+    m = status.get("module") or {}
+    return {"loaded": bool(m.get("loaded")), "srcversion": m.get("srcversion"), "version": m.get("version"),
+            "refcnt": m.get("refcnt"), "taint": status.get("module_taint"), "params": m.get("params") or {},
+            "params_changed": status.get("params_changed") or [], "file": status.get("module_file")}
+
+
+def health_fact(status):
+    """What an operator must know before touching the host, from vbdctl status."""
+    journal = status.get("journal")
+    return {"healthy": bool(status.get("healthy")), "problems": status.get("problems") or [],
+            "vbds": status.get("vbds") or {},
+            "failing_rings": ["vbd-%s-%s" % (v.get("domid"), v.get("devid")) for v in status.get("failing_rings") or []],
+            "rebind_supported": bool((status.get("kernel") or {}).get("rebind_supported")),
+            "journal": journal.get("meaning") if journal else None,
+            "run_in_progress": bool((status.get("lock") or {}).get("held")),
+            "last_run": status.get("last_run")}
 
 
 def check_problems(out):
@@ -333,13 +369,17 @@ def main():
             if p["timeout"] is not None:
                 cmd += ["--timeout", str(p["timeout"])]
 
-    rc, stdout, stderr = module.run_command(cmd, environ_update={"LC_ALL": "C"})
-    try:
-        out = json.loads(stdout) if stdout.strip() else {}
-    except ValueError:
-        out = {}
-        if rc == 0:
-            module.fail_json(msg="vbdctl printed no JSON object", cmd=cmd, rc=rc, stdout=stdout, stderr=stderr)
+    def run_json(command):
+        rc, stdout, stderr = module.run_command(command, environ_update={"LC_ALL": "C"})
+        try:
+            out = json.loads(stdout) if stdout.strip() else {}
+        except ValueError:
+            out = {}
+            if rc == 0:
+                module.fail_json(msg="vbdctl printed no JSON object", cmd=command, rc=rc, stdout=stdout, stderr=stderr)
+        return rc, out, stderr
+
+    rc, out, stderr = run_json(cmd)
 
     result = dict(changed=False, cmd=cmd, rc=rc, stderr=stderr, vbdctl=out)
     for key in ("ok", "vbds", "error"):
@@ -355,7 +395,13 @@ def main():
     if state == "facts":
         if rc != 0:
             fail("vbdctl list exited %d" % rc)
-        result["ansible_facts"] = dict(vbdctl_inventory=out)
+        status_cmd = cmd[:cmd.index("list")] + ["status"]
+        status_rc, status, status_err = run_json(status_cmd)
+        if status_rc != 0:
+            module.fail_json(msg=status_err.strip() or "vbdctl status exited %d" % status_rc, cmd=status_cmd,
+                             rc=status_rc, vbdctl=status)
+        result["ansible_facts"] = dict(vbdctl_inventory=out, vbdctl_module=module_fact(status),
+                                       vbdctl_health=health_fact(status))
         module.exit_json(**result)
 
     if state == "checked":
