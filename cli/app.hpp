@@ -55,6 +55,10 @@ vbd::Result<Selection> select_vbds(Context& c, const std::string& domid, const s
 /// checked against vbdctl's table (an unknown ID is a usage error).
 void add_accept_hazard(CLI::App* cmd, std::vector<std::string>& ids);
 
+/// `--samples N` (1..1000) and `--interval MS` (1..60000) of check and metrics: how often,
+/// and how far apart, each queue's ring is read (vbd::CheckOptions).
+void add_sampling(CLI::App* cmd, unsigned& samples, unsigned& interval_ms);
+
 /// A CLI11 check for a number of seconds: finite and within [min, max] (NaN, infinities
 /// and out-of-range values are usage errors).
 CLI::Validator seconds_in(double min, double max);
