@@ -96,6 +96,7 @@ class JsonListWriter {
 void add_list(CLI::App& app, Command& cmd);
 void add_show(CLI::App& app, Command& cmd);
 void add_check(CLI::App& app, Command& cmd);
+void add_metrics(CLI::App& app, Command& cmd);
 void add_watch(CLI::App& app, Command& cmd);
 void add_lifecycle(CLI::App& app, Command& cmd);
 void add_upgrade(CLI::App& app, Command& cmd);

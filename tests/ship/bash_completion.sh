@@ -67,11 +67,11 @@ expect() {
     fi
 }
 
-expect "vbdctl " "bind check list rebind recover show sim unbind upgrade-backend watch"
+expect "vbdctl " "bind check list metrics rebind recover show sim unbind upgrade-backend watch"
 expect "vbdctl u" "unbind upgrade-backend"
 expect "vbdctl --ho" "--host"
 expect "vbdctl --host " "local sim sim:"
-expect "vbdctl --host sim:$world " "bind check list rebind recover show sim unbind upgrade-backend watch"
+expect "vbdctl --host sim:$world " "bind check list metrics rebind recover show sim unbind upgrade-backend watch"
 expect "vbdctl --host sim:$world unbind " "1 2 3 4 db01 installer legacy32 web01"
 expect "vbdctl --host sim:$world unbind 1 " "xvda xvdb"
 expect "vbdctl --host sim:$world unbind web01 " "xvda xvdb"
@@ -95,6 +95,8 @@ expect "vbdctl unbind --" "--accept-hazard --assume-rebind-support --drain-timeo
 expect "vbdctl unbind --protocol " "native x86_32-abi x86_64-abi"
 expect "vbdctl --host sim:$world rebind 1 " "xvda xvdb"
 expect "vbdctl recover --f" "--from-live"
+expect "vbdctl metrics --" "--help --host --interval --json --quiet --samples --textfile --verbose"
+expect "vbdctl --host sim:$world metrics " ""
 expect "vbdctl upgrade-backend --d" "--drain-timeout --dry-run"
 expect "vbdctl --host sim:$world sim " "fault guests init param show-modules xs"
 expect "vbdctl --host sim:$world sim init --" "--backend-domid --blkback-param --builtin-blkback --compressed-modules --guests --help --host --json --kernel --lockdown --quiet --sig-enforce --vbds-per-guest --verbose"
@@ -108,6 +110,7 @@ expect "vbdctl --host sim:$world __complete " ""
 
 # Files for sim:FILE (the world and its state directory exist by now).
 expect "vbdctl --host sim:$work/wor" "$world $world.d/"
+expect "vbdctl metrics --textfile $work/wor" "$world.d"  # directories only
 
 # $VBDCTL_HOST chooses the host when the line does not.
 export VBDCTL_HOST=sim:$world
