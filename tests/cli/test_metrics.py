@@ -195,6 +195,25 @@ class Values(unittest.TestCase):
         self.assertEqual(one(m, "vbdctl_scrape_ok"), 1)
         self.assertEqual(p.stderr, "")
 
+    def test_a_scrape_that_cannot_list_the_vbds_says_so_and_exits_1(self):
+        w = World()
+        w("sim", "xs", "write", "/local/domain/0/domid", "abc")  # this domain's own id, garbled
+        p = w("metrics", ok=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertRegex(p.stderr, r"^vbdctl: error: xenstore domid: ")
+        m = parse(p.stdout)  # what could be read is still there
+        self.assertEqual(one(m, "vbdctl_scrape_ok"), 0)
+        self.assertEqual(one(m, "vbdctl_blkback_loaded"), 1)
+        self.assertEqual(m["vbdctl_vbd_bound"]["samples"], [])
+        j = json.loads(w("--json", "metrics", ok=False).stdout)
+        self.assertEqual((j["ok"], j["exit"], j["error"]["code"]), (False, 1, "bad_value"))
+        self.assertEqual([f["samples"][0]["value"] for f in j["families"] if f["name"] == "vbdctl_scrape_ok"], [0])
+        with tempfile.TemporaryDirectory() as d:
+            p = w("metrics", "--textfile", d, ok=False)
+            self.assertEqual((p.returncode, p.stdout), (1, ""))
+            with open(os.path.join(d, "vbdctl.prom")) as f:
+                self.assertEqual(one(parse(f.read()), "vbdctl_scrape_ok"), 0)
+
     def test_label_values_are_escaped(self):
         w = World()
         name = 'we"b\\01\nx'

@@ -133,13 +133,17 @@ class JsonEnvelope(unittest.TestCase):
         j = self.one_object(run(["--json", "--host", "nowhere", "list"]), "list", 2)
         self.assertEqual(j["host"], "nowhere")
 
-    def test_metrics_textfile_failure_is_one_object(self):
+    def test_metrics_failures_are_one_object(self):
         w = World("--guests", "1")
         d = os.path.join(w.dir.name, "textfile")
         os.makedirs(os.path.join(d, "vbdctl.prom"))  # nothing can be renamed over it
         j = self.one_object(w("--json", "metrics", "--textfile", d), "metrics", 1)
         self.assertEqual(j["error"]["code"], "io")
         self.assertNotIn("samples", j)
+        # a scrape that cannot list the vbds: exit 1, and the metrics it has
+        w("sim", "xs", "write", "/local/domain/0/domid", "abc")
+        j = self.one_object(w("--json", "metrics"), "metrics", 1)
+        self.assertTrue(j["families"])
 
     def test_check_failure_points_into_the_object(self):
         w = World("--guests", "1", "--vbds-per-guest", "2")
