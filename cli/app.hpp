@@ -56,6 +56,10 @@ vbd::Result<Selection> select_vbds(Context& c, const std::string& domid, const s
 /// checked against vbdctl's table (an unknown ID is a usage error).
 void add_accept_hazard(CLI::App* cmd, std::vector<std::string>& ids);
 
+/// `--samples N` (1..1000) and `--interval MS` (1..60000) of check and metrics: how often,
+/// and how far apart, each queue's ring is read (vbd::CheckOptions).
+void add_sampling(CLI::App* cmd, unsigned& samples, unsigned& interval_ms);
+
 /// A CLI11 check for a number of seconds: finite and within [min, max] (NaN, infinities
 /// and out-of-range values are usage errors).
 CLI::Validator seconds_in(double min, double max);
@@ -105,6 +109,7 @@ std::string wall_text(vbd::Millis wall);
 void add_list(CLI::App& app, Command& cmd);
 void add_show(CLI::App& app, Command& cmd);
 void add_check(CLI::App& app, Command& cmd);
+void add_metrics(CLI::App& app, Command& cmd);
 void add_watch(CLI::App& app, Command& cmd);
 void add_lifecycle(CLI::App& app, Command& cmd);
 void add_upgrade(CLI::App& app, Command& cmd);

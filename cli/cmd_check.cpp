@@ -73,12 +73,7 @@ void add_check(CLI::App& app, Command& cmd) {
                  "exit 1 if any fails");
     sub->add_option("DOMID", o->domid, "Only this guest");
     sub->add_option("VBD", o->vbd, "Only this vbd (devid, vdev or vbd-D-N)");
-    sub->add_option("--samples", o->samples, "Samples per queue (>= 2 to detect stuck rings)")
-        ->check(CLI::Range(1u, 1000u))
-        ->capture_default_str();
-    sub->add_option("--interval", o->interval_ms, "Milliseconds between samples")
-        ->check(CLI::Range(1u, 60000u))
-        ->capture_default_str();
+    add_sampling(sub, o->samples, o->interval_ms);
     sub->callback([&cmd, o] { cmd.run = [o](Context& c) { return run_check(c, *o); }; });
 }
 

@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
     add_list(app, cmd);
     add_show(app, cmd);
     add_check(app, cmd);
+    add_metrics(app, cmd);
     add_watch(app, cmd);
     add_lifecycle(app, cmd);
     add_upgrade(app, cmd);

@@ -40,6 +40,15 @@ CLI::Validator seconds_in(double min, double max) {
         "SECONDS", "seconds");
 }
 
+void add_sampling(CLI::App* cmd, unsigned& samples, unsigned& interval_ms) {
+    cmd->add_option("--samples", samples, "Samples per queue (>= 2 to detect stuck rings)")
+        ->check(CLI::Range(1u, 1000u))
+        ->capture_default_str();
+    cmd->add_option("--interval", interval_ms, "Milliseconds between samples")
+        ->check(CLI::Range(1u, 60000u))
+        ->capture_default_str();
+}
+
 vbd::Result<uint32_t> resolve_domid(Context& c, const std::string& text) {
     vbd::Inventory inv(*c.host);
     return inv.resolve_domain(text);

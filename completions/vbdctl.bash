@@ -6,7 +6,7 @@
 # command line and $VBDCTL_HOST.
 
 _vbdctl_global_opts='-h --help --host --json -v --verbose -q --quiet --version'
-_vbdctl_commands='status list show check watch unbind bind rebind recover upgrade-backend history sim'
+_vbdctl_commands='status list show check metrics watch unbind bind rebind recover upgrade-backend history sim'
 _vbdctl_sim_commands='init fault guests param show-modules xs'
 
 # Options of a command ("sim init" for sim's subcommands), and which of them take a value.
@@ -14,6 +14,7 @@ _vbdctl_cmd_opts()
 {
     case $1 in
         check) echo '-h --help --samples --interval' ;;
+        metrics) echo '-h --help --textfile --samples --interval' ;;
         watch) echo '-h --help --count --timeout' ;;
         unbind | rebind) echo '-h --help -y --yes -n --dry-run --timeout --drain-timeout --protocol' \
             '--assume-rebind-support --accept-hazard' ;;
@@ -35,7 +36,7 @@ _vbdctl_cmd_opts()
 _vbdctl_takes_value()
 {
     case $1 in
-        --host | --samples | --interval | --count | --timeout | --drain-timeout | --protocol | --module-file | \
+        --host | --samples | --interval | --textfile | --count | --timeout | --drain-timeout | --protocol | --module-file | \
             --param | --only | --accept-hazard | --limit | \
             --guests | --vbds-per-guest | --backend-domid | --kernel | --blkback-param | --lockdown | --at-step)
             return 0
@@ -122,6 +123,10 @@ _vbdctl()
             ;;
         --module-file)
             _filedir '@(ko|ko.xz|ko.zst|ko.gz)'
+            return
+            ;;
+        --textfile)
+            _filedir -d
             return
             ;;
         --only)

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -35,15 +36,19 @@ Result<void> make_dirs(const std::string& dir, unsigned mode) {
 }
 
 Result<void> replace(const std::string& dir, std::string_view name, std::string_view text, unsigned mode) {
-    std::string p = dir + "/" + std::string(name), tmp = p + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) return fail(Errc::io, "cannot write: " + errstr(errno), tmp);
+    std::string p = dir + "/" + std::string(name);
+    // A hidden, unique name: concurrent writers never share it, and a reader that globs for
+    // NAME's suffix (node_exporter's *.prom) never sees it.
+    std::string tmp = dir + "/." + std::string(name) + ".XXXXXX";
+    int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+    if (fd < 0) return fail(Errc::io, "cannot create a file: " + errstr(errno), dir);
     auto give_up = [&](const std::string& what) -> Result<void> {
         int e = errno;
         ::close(fd);
         ::unlink(tmp.c_str());
         return fail(Errc::io, what + ": " + errstr(e), tmp);
     };
+    if (::fchmod(fd, mode) != 0) return give_up("cannot chmod"); // mkostemp makes it 0600
     for (size_t off = 0; off < text.size();) {
         ssize_t n = ::write(fd, text.data() + off, text.size() - off);
         if (n < 0) {
@@ -53,7 +58,11 @@ Result<void> replace(const std::string& dir, std::string_view name, std::string_
         off += static_cast<size_t>(n);
     }
     if (::fsync(fd) != 0) return give_up("cannot fsync");
-    ::close(fd);
+    if (::close(fd) != 0) {
+        int e = errno;
+        ::unlink(tmp.c_str());
+        return fail(Errc::io, "cannot close: " + errstr(e), tmp);
+    }
     if (::rename(tmp.c_str(), p.c_str()) != 0) {
         int e = errno;
         ::unlink(tmp.c_str());

@@ -12,7 +12,8 @@ namespace vbd::files {
 
 /// mkdir -p: each missing component of dir is created with mode.
 Result<void> make_dirs(const std::string& dir, unsigned mode);
-/// Replaces dir/name atomically and durably: write dir/name.tmp, fsync, rename, fsync dir.
+/// Replaces dir/name atomically and durably with a file of mode: write a hidden temporary
+/// (dir/.name.XXXXXX), fsync, rename, fsync dir. Nothing is left behind on failure.
 Result<void> replace(const std::string& dir, std::string_view name, std::string_view text, unsigned mode);
 /// The whole file; nullopt when it does not exist.
 Result<std::optional<std::string>> read(const std::string& path);

@@ -64,6 +64,7 @@ class JsonEnvelope(unittest.TestCase):
         cases = [
             (["list"], "list"), (["list", "1"], "list"), (["list", "99"], "list"),
             (["show", "1", "xvda"], "show"), (["check", "--samples", "2", "--interval", "5"], "check"),
+            (["metrics"], "metrics"), (["metrics", "--textfile", w.dir.name], "metrics"),
             (["unbind", "1", "xvda", "--dry-run"], "unbind"), (["unbind", "1", "xvda", "--yes"], "unbind"),
             (["bind", "1", "xvda", "--yes"], "bind"),
             (["recover", "--yes"], "recover"), (["recover", "--dry-run", "--from-live"], "recover"),
@@ -105,6 +106,8 @@ class JsonEnvelope(unittest.TestCase):
             (["upgrade-backend", "--yes", "--module-file", "/nonexistent.ko"], "upgrade-backend", 2),
             (["sim", "fault", "nonsense"], "sim fault", 2),
             (["sim", "xs", "write", "relative", "x"], "sim xs", 2),
+            (["metrics", "--textfile", "/nonexistent-vbdctl-dir"], "metrics", 2),
+            (["metrics", "--textfile", w.host[4:]], "metrics", 2),  # a file, not a directory
         ]
         for args, command, code in cases:
             with self.subTest(args=args):
@@ -117,6 +120,7 @@ class JsonEnvelope(unittest.TestCase):
             (["list", "--no-such-flag"], "list"),
             (["show", "1"], "show"),
             (["check", "--samples", "0"], "check"),
+            (["metrics", "--interval", "0"], "metrics"),
             (["upgrade-backend", "--timeout", "nan"], "upgrade-backend"),
             (["frobnicate"], None),
             ([], None),
@@ -130,6 +134,18 @@ class JsonEnvelope(unittest.TestCase):
         self.one_object(w("list", "--bogus", "--json"), "list", 2)
         j = self.one_object(run(["--json", "--host", "nowhere", "list"]), "list", 2)
         self.assertEqual(j["host"], "nowhere")
+
+    def test_metrics_failures_are_one_object(self):
+        w = World("--guests", "1")
+        d = os.path.join(w.dir.name, "textfile")
+        os.makedirs(os.path.join(d, "vbdctl.prom"))  # nothing can be renamed over it
+        j = self.one_object(w("--json", "metrics", "--textfile", d), "metrics", 1)
+        self.assertEqual(j["error"]["code"], "io")
+        self.assertNotIn("samples", j)
+        # a scrape that cannot list the vbds: exit 1, and the metrics it has
+        w("sim", "xs", "write", "/local/domain/0/domid", "abc")
+        j = self.one_object(w("--json", "metrics"), "metrics", 1)
+        self.assertTrue(j["families"])
 
     def test_check_failure_points_into_the_object(self):
         w = World("--guests", "1", "--vbds-per-guest", "2")

@@ -67,12 +67,12 @@ expect() {
     fi
 }
 
-expect "vbdctl " "bind check history list rebind recover show sim status unbind upgrade-backend watch"
+expect "vbdctl " "bind check history list metrics rebind recover show sim status unbind upgrade-backend watch"
 expect "vbdctl u" "unbind upgrade-backend"
 expect "vbdctl st" "status"
 expect "vbdctl --ho" "--host"
 expect "vbdctl --host " "local sim sim:"
-expect "vbdctl --host sim:$world " "bind check history list rebind recover show sim status unbind upgrade-backend watch"
+expect "vbdctl --host sim:$world " "bind check history list metrics rebind recover show sim status unbind upgrade-backend watch"
 expect "vbdctl --host sim:$world unbind " "1 2 3 4 db01 installer legacy32 web01"
 expect "vbdctl --host sim:$world unbind 1 " "xvda xvdb"
 expect "vbdctl --host sim:$world unbind web01 " "xvda xvdb"
@@ -100,6 +100,8 @@ expect "vbdctl --host sim:$world history " "last"
 vbdctl --host "sim:$world" unbind -y -q 1 xvda >/dev/null && vbdctl --host "sim:$world" bind -y -q 1 xvda >/dev/null
 expect "vbdctl --host sim:$world history " "19700101T000000.035Z-unbind 19700101T000000.040Z-bind last"
 expect "vbdctl history --l" "--limit"
+expect "vbdctl metrics --" "--help --host --interval --json --quiet --samples --textfile --verbose"
+expect "vbdctl --host sim:$world metrics " ""
 expect "vbdctl upgrade-backend --d" "--drain-timeout --dry-run"
 expect "vbdctl --host sim:$world sim " "fault guests init param show-modules xs"
 expect "vbdctl --host sim:$world sim init --" "--backend-domid --blkback-param --builtin-blkback --compressed-modules --guests --help --host --json --kernel --lockdown --quiet --sig-enforce --vbds-per-guest --verbose"
@@ -113,6 +115,7 @@ expect "vbdctl --host sim:$world __complete " ""
 
 # Files for sim:FILE (the world and its state directory exist by now).
 expect "vbdctl --host sim:$work/wor" "$world $world.d/"
+expect "vbdctl metrics --textfile $work/wor" "$world.d"  # directories only
 
 # $VBDCTL_HOST chooses the host when the line does not.
 export VBDCTL_HOST=sim:$world

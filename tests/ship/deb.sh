@@ -1,8 +1,8 @@
 #!/bin/bash
 # Checks the Debian packages scripts/build-deb made: names, sections, multiarch paths,
 # copyright and changelog, Depends (libvbdctl0 exactly; Xen's libraries by release, never
-# by security update), that apt could install them here, and that the unpacked tool runs
-# with the unpacked library.
+# by security update), the metrics service and timer (shipped, neither enabled nor started),
+# that apt could install them here, and that the unpacked tool runs with the unpacked library.
 # Usage: deb.sh DEB_DIR VERSION WORK_DIR
 set -euo pipefail
 dir=$(realpath "$1") version=$2 work=$3
@@ -47,6 +47,20 @@ has vbdctl '\./usr/share/bash-completion/completions/vbdctl'
 has vbdctl '\./usr/share/zsh/vendor-completions/_vbdctl'
 has vbdctl '\./usr/share/vbdctl/vbdctl\.schema\.json'
 lacks vbdctl 'libvbdctl\.so'
+# debhelper puts units in /lib (Debian 12) or /usr/lib (13) and never enables them by a link.
+has vbdctl '\./(usr/)?lib/systemd/system/vbdctl-metrics\.service'
+has vbdctl '\./(usr/)?lib/systemd/system/vbdctl-metrics\.timer'
+lacks vbdctl '/etc/systemd/|\.wants/'
+scripts=$work.control
+rm -rf "$scripts"
+dpkg-deb -e "$(deb vbdctl)" "$scripts"
+grep -q "'vbdctl-metrics.timer'" "$scripts/postinst" || fail "vbdctl's postinst does not know vbdctl-metrics.timer"
+# dh_installsystemd --no-enable keeps only a was-enabled guard (an upgrade keeps what the
+# admin chose); its enabling snippet says "new installations run enable".
+if grep -q 'new installations run enable' "$scripts/postinst"; then fail "vbdctl's postinst enables vbdctl-metrics"; fi
+# --no-start: no deb-systemd-invoke at all (start, or $_dh_action on upgrade).
+if grep -q 'deb-systemd-invoke' "$scripts/postinst"; then fail "vbdctl's postinst starts or restarts a unit"; fi
+rm -rf "$scripts"
 has libvbdctl0 "\./usr/lib/$multiarch/libvbdctl\.so\.${version}"
 has libvbdctl0 "\./usr/lib/$multiarch/vbdctl/local\.so"
 lacks libvbdctl0 '/include/|/libvbdctl\.so$|pkgconfig'
@@ -62,6 +76,21 @@ apt-get install --simulate "$(deb vbdctl)" "$(deb libvbdctl0)" "$(deb libvbdctl-
 rm -rf "$work"
 for p in vbdctl libvbdctl0 libvbdctl-dev; do dpkg -x "$(deb $p)" "$work"; done
 libdir=$work/usr/lib/$multiarch
+units=$(dirname "$(find "$work" -name vbdctl-metrics.service)")
+grep -qx 'ExecStart=/usr/bin/vbdctl --quiet metrics --textfile /var/lib/prometheus/node-exporter' \
+    "$units/vbdctl-metrics.service" || fail "vbdctl-metrics.service does not run /usr/bin/vbdctl metrics --textfile"
+grep -qx 'Type=oneshot' "$units/vbdctl-metrics.service" || fail "vbdctl-metrics.service is not Type=oneshot"
+grep -qx 'OnUnitActiveSec=30s' "$units/vbdctl-metrics.timer" || fail "vbdctl-metrics.timer is not every 30 s"
+if command -v systemd-analyze >/dev/null; then
+    # systemd's own check, in a root of the package beside this machine's units.
+    mkdir -p "$work/etc/systemd/system" "$work/lib/systemd/system"
+    cp -an /lib/systemd/system/. "$work/lib/systemd/system/"
+    # It exits 0 on an unknown key, only saying so: anything it says is a failure.
+    said=$(systemd-analyze verify --man=no --root="$work" "$units"/vbdctl-metrics.{service,timer} 2>&1) &&
+        [[ -z $said ]] || fail "systemd-analyze verify on the vbdctl-metrics units: $said"
+else
+    echo "deb: systemd-analyze not found: the units' syntax is not verified"
+fi
 grep -qx 'prefix=/usr' "$libdir/pkgconfig/libvbdctl.pc" || fail "libvbdctl.pc prefix is not /usr"
 export LD_LIBRARY_PATH=$libdir
 out=$("$work/usr/bin/vbdctl" --version)

@@ -65,7 +65,7 @@ expect() {
   done
   print -r -- "ok: '$line' lists $*"
 }
-expect "vbdctl " status list show check watch unbind bind recover upgrade-backend history sim
+expect "vbdctl " status list show check metrics watch unbind bind recover upgrade-backend history sim
 expect "vbdctl --host sim:$world_name unbind " 1 2 3 4 web01 db01 legacy32 installer
 expect "vbdctl --host sim:$world_name unbind 1 " xvda xvdb
 expect "vbdctl --host sim:$world_name show 3 " xvda
