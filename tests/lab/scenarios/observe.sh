@@ -39,7 +39,7 @@ for _ in $(seq 50); do [ -S /dev/log ] && break; sleep 0.1; done
 [ -S /dev/log ]; ck syslog.receiver $? "/dev/log is a socket"
 
 finish() {
-  [ -n "${WATCH_PID:-}" ] && kill "$WATCH_PID" 2>/dev/null
+  [ -n "${WATCH_PID:-}" ] && kill -9 "$WATCH_PID" 2>/dev/null
   lab_stop_guest
   kill "$SINK_PID" 2>/dev/null
   local x; x=$(lab_vbdctl_checks_json)
@@ -58,7 +58,11 @@ sleep 3
 vb_upgrade upgrade-force upgrade --force
 ck upgrade-force.exit "$VB_RC" "exit $VB_RC"
 sleep 5
-kill -INT "$WATCH_PID" 2>/dev/null
+# SIGTERM: a background job of a non-interactive shell ignores SIGINT (the first run of this
+# scenario waited here until its timeout)
+kill -TERM "$WATCH_PID" 2>/dev/null
+for _ in $(seq 50); do kill -0 "$WATCH_PID" 2>/dev/null || break; lab_sleep 0.2; done
+kill -9 "$WATCH_PID" 2>/dev/null
 wait "$WATCH_PID" 2>/dev/null
 WATCH_PID=""
 VBD_XVDB=$(lab_vbd xvdb)
