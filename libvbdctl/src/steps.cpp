@@ -8,12 +8,16 @@ namespace {
 // leaves its plan and the steps it reached.
 class Trail {
   public:
-    Trail(Host& host, const Journal& j) : host_(host), op_(j.recovering ? "recover" : j.op) {
+    Trail(Host& host, const Journal& j, const RunLog& log) : host_(host), op_(j.recovering ? "recover" : j.op) {
         for (const auto& e : j.vbds) vbds_.push_back(e.id.sysfs_name());
+        if (!log.vbds.empty()) vbds_.clear();
+        for (const auto& id : log.vbds) vbds_.push_back(id.sysfs_name());
     }
     void write(AuditRecord::Event ev, int step, std::string name, bool ok, std::string message) {
         host_.audit.record({ev, op_, step, std::move(name), ok, vbds_, std::move(message)});
     }
+
+    size_t vbd_count() const { return vbds_.size(); }
 
   private:
     Host& host_;
@@ -26,17 +30,17 @@ class Trail {
 PlanRun run_steps(Host& host, Journal& journal, std::vector<Step>& steps, const RunControl& ctl,
                   bool clear_on_success, const RunLog& log) {
     PlanRun run;
-    Trail trail(host, journal);
+    Trail trail(host, journal, log);
     {
         std::string plan;
         for (size_t i = 0; i < steps.size(); ++i) plan += (i ? ", " : "") + std::to_string(i + 1) + " " + steps[i].name;
         trail.write(AuditRecord::Event::plan, 0, {}, true,
-                    "plan: " + plan + " (" + std::to_string(journal.vbds.size()) + " vbds)");
+                    "plan: " + plan + " (" + std::to_string(trail.vbd_count()) + " vbds)");
     }
     auto result = [&](const PlanRun& r) {
         if (!r.ok && log.after_failure) log.after_failure(r);
-        std::string m = r.ok ? (r.interrupted ? "done, then interrupted" : "done")
-                             : "failed: " + (r.error ? r.error->message() : std::string("?"));
+        std::string m = r.ok ? (r.interrupted ? "result: done, then interrupted" : "result: done")
+                             : "result: failed: " + (r.error ? r.error->message() : std::string("?"));
         if (!r.ok) m += r.held ? "; stopped there, the journal is kept (vbdctl recover)"
                                : r.undone ? "; undone" : "; not all undone, the journal is kept (vbdctl recover)";
         if (log.actions && !log.actions->empty()) {

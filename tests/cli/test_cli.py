@@ -260,6 +260,14 @@ class AuditTrail(unittest.TestCase):
         self.assertEqual({x["op"] for x in rec}, {"recover"})
         self.assertEqual((rec[-1]["event"], rec[-1]["ok"]), ("result", True))
 
+    def test_a_one_vbd_command_names_its_vbd_in_the_plan(self):
+        w = World("--guests", "1")
+        w("unbind", "1", "xvda", "--yes", check=0)
+        plan = self.records(w)[0]
+        self.assertEqual((plan["event"], plan["vbds"]), ("plan", ["vbd-1-51712"]))
+        self.assertIn("(1 vbds)", plan["message"])
+        self.assertTrue(all(r["message"].startswith(("plan: ", "step ", "undo ", "result: ")) for r in self.records(w)))
+
     def test_recover_logs_what_it_restored(self):
         w = World("--guests", "1")
         w("sim", "fault", "crash-after-step", "5", check=0)  # loaded, with drivers_autoprobe off

@@ -65,6 +65,9 @@ struct RunLog {
     /// After a failure, before the result is recorded: what the caller puts back whatever
     /// failed (recover: drivers_autoprobe), saying so in *actions.
     std::function<void(const PlanRun&)> after_failure;
+    /// The vbds the run concerns, when its journal does not list them yet (a one-vbd command
+    /// journals its vbd as step 1 unbinds it); empty: the journal's.
+    std::vector<VbdId> vbds;
 };
 
 /// Runs steps in order. Before step k it writes the journal with step k (then the step's

@@ -29,7 +29,7 @@ class JournalAudit final : public AuditLog {
   public:
     void record(const AuditRecord& r) override {
         // sd_journal_send writes one datagram per call: it is in the journal when it returns.
-        sd_journal_send("MESSAGE=vbdctl %s: %s", r.op.c_str(), r.message.c_str(), "PRIORITY=%d", priority(r),
+        sd_journal_send("MESSAGE=%s: %s", r.op.c_str(), r.message.c_str(), "PRIORITY=%d", priority(r),
                         "SYSLOG_IDENTIFIER=vbdctl", "VBDCTL_OP=%s", r.op.c_str(), "VBDCTL_EVENT=%s",
                         std::string(to_string(r.event)).c_str(), "VBDCTL_STEP=%d", r.step, "VBDCTL_STEP_NAME=%s",
                         r.step_name.c_str(), "VBDCTL_OK=%d", r.ok ? 1 : 0, "VBDCTL_VBDS=%s", vbd_list(r.vbds).c_str(),
@@ -42,8 +42,8 @@ class SyslogAudit final : public AuditLog {
     SyslogAudit() { ::openlog("vbdctl", LOG_PID, LOG_DAEMON); }
     ~SyslogAudit() override { ::closelog(); }
     void record(const AuditRecord& r) override {
-        ::syslog(priority(r), "%s %s%s: %s", r.op.c_str(), std::string(to_string(r.event)).c_str(),
-                 r.step ? (" " + std::to_string(r.step) + " " + r.step_name).c_str() : "", r.message.c_str());
+        // Each message says its event itself ("plan: ...", "step 2 drain: ...", "result: done").
+        ::syslog(priority(r), "%s: %s", r.op.c_str(), r.message.c_str());
     }
 };
 

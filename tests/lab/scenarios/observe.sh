@@ -139,13 +139,14 @@ def row(name, ok, detail=""):
     print("%s\t%s\t%s" % (name, "ok" if ok else "fail", detail[:600]))
 before, killed, after = lines[:mark], lines[mark:kill_mark], lines[kill_mark:]
 row("syslog.lines", len(ours) > 0, "%d lines from vbdctl" % len(ours))
-# syslog(3) lines: "<PRI>Mon DD HH:MM:SS vbdctl[PID]: OP EVENT[ STEP NAME]: MESSAGE"
+# syslog(3) lines: "<PRI>Mon DD HH:MM:SS vbdctl[PID]: OP: MESSAGE", the message starting with
+# its event: "plan: ...", "step N NAME: ...", "undo NAME: ...", "result: ..."
 has = lambda ls, text: any(text in l for l in ls)
-row("syslog.upgrade_plan_and_result", has(before, " upgrade plan: ") and has(before, " upgrade result: done"),
-    " | ".join(l for l in before if " upgrade plan: " in l or " upgrade result: " in l))
-row("syslog.killed_plan_and_steps", has(killed, " upgrade plan: ") and has(killed, " upgrade step_end "), " | ".join(killed))
-row("syslog.killed_no_result", not has(killed, " upgrade result: "), " | ".join(killed[-2:]))
-row("syslog.recover_result", has(after, " recover result: done"), " | ".join(after[-2:]))
+row("syslog.upgrade_plan_and_result", has(before, "]: upgrade: plan: ") and has(before, "]: upgrade: result: done"),
+    " | ".join(l for l in before if "]: upgrade: plan: " in l or "]: upgrade: result: " in l))
+row("syslog.killed_plan_and_steps", has(killed, "]: upgrade: plan: ") and has(killed, "]: upgrade: step "), " | ".join(killed))
+row("syslog.killed_no_result", not has(killed, "]: upgrade: result: "), " | ".join(killed[-2:]))
+row("syslog.recover_result", has(after, "]: recover: result: done"), " | ".join(after[-2:]))
 PY
 ck_lines < "$O/syslog-checks.tsv"
 vb history-after history
