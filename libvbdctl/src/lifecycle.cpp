@@ -155,7 +155,7 @@ Result<VbdRun> execute(Host& host, Journal& j, std::vector<Step>& steps, VbdRun&
     for (const auto& s : steps) out.plan.push_back({s.name, s.does, s.undo_does});
     out.dry_run = dry_run;
     if (dry_run) return out;
-    auto r = run_steps(host, j, steps, ctl, !keep_journal, {&out.actions, {}, {out.id}});
+    auto r = run_steps(host, j, steps, ctl, !keep_journal, {&out.actions, {}, {out.id}, out.op});
     out.steps = r.steps;
     if (!r.ok) {
         // The journal goes back to what it means between runs: the vbds vbdctl unbound and

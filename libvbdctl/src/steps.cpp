@@ -8,7 +8,8 @@ namespace {
 // leaves its plan and the steps it reached.
 class Trail {
   public:
-    Trail(Host& host, const Journal& j, const RunLog& log) : host_(host), op_(j.recovering ? "recover" : j.op) {
+    Trail(Host& host, const Journal& j, const RunLog& log)
+        : host_(host), op_(!log.op.empty() ? log.op : j.recovering ? "recover" : j.op) {
         for (const auto& e : j.vbds) vbds_.push_back(e.id.sysfs_name());
         if (!log.vbds.empty()) vbds_.clear();
         for (const auto& id : log.vbds) vbds_.push_back(id.sysfs_name());

@@ -267,6 +267,9 @@ class AuditTrail(unittest.TestCase):
         self.assertEqual((plan["event"], plan["vbds"]), ("plan", ["vbd-1-51712"]))
         self.assertIn("(1 vbds)", plan["message"])
         self.assertTrue(all(r["message"].startswith(("plan: ", "step ", "undo ", "result: ")) for r in self.records(w)))
+        w("bind", "1", "xvda", "--yes", check=0)  # it finishes unbind's journal, and is still a bind
+        self.assertEqual({r["op"] for r in self.records(w)}, {"unbind", "bind"})
+        self.assertEqual(self.records(w)[-1]["op"], "bind")
 
     def test_recover_logs_what_it_restored(self):
         w = World("--guests", "1")

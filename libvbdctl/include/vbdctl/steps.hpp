@@ -68,6 +68,8 @@ struct RunLog {
     /// The vbds the run concerns, when its journal does not list them yet (a one-vbd command
     /// journals its vbd as step 1 unbinds it); empty: the journal's.
     std::vector<VbdId> vbds;
+    /// The command, when it is not the journal's op (bind finishes unbind's journal).
+    std::string op;
 };
 
 /// Runs steps in order. Before step k it writes the journal with step k (then the step's
