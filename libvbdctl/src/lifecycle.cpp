@@ -543,7 +543,8 @@ Result<RecoverReport> recover(Host& host, const RecoverOptions& opts, const RunC
                    else
                        rep.actions.push_back("restored drivers_autoprobe to " + std::string(autoprobe_goal ? "1" : "0"));
                    rep.actions.push_back("not recovered: " + failed.error->message() + "; the journal is kept");
-               }};
+               },
+               {}, {}};
     auto run = run_steps(host, j, steps, ctl, true, log);
     rep.steps = run.steps;
     rep.module_after = VBD_TRY(host.modules.loaded("xen_blkback"));
