@@ -104,6 +104,8 @@ nlohmann::json run_summary_json(const vbd::RunRecord& r);
 std::string run_result_text(const vbd::RunRecord& r);
 /// A wall-clock time as "2026-12-04 18:14:25Z".
 std::string wall_text(vbd::Millis wall);
+/// RFC 3339 in UTC with milliseconds ("2026-12-04T18:14:25.123Z"), for JSON.
+std::string timestamp_text(vbd::Millis wall);
 
 // One registration function per command file.
 void add_list(CLI::App& app, Command& cmd);

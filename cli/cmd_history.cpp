@@ -19,6 +19,16 @@ std::string wall_text(vbd::Millis wall) {
     return buf;
 }
 
+std::string timestamp_text(vbd::Millis wall) {
+    std::time_t secs = static_cast<std::time_t>(wall.count() / 1000);
+    std::tm tm{};
+    ::gmtime_r(&secs, &tm);
+    char buf[40];
+    size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(wall.count() % 1000));
+    return buf;
+}
+
 void keep_run(Context& c, const Reply& r) {
     vbd::RunRecord rec;
     rec.command = c.command;

@@ -20,7 +20,7 @@ struct Context;
 enum Exit : int { ok = 0, failed = 1, usage = 2, interrupted = 130 };
 
 /// Version of the --json schema (cli/vbdctl.schema.json); bumped when members change.
-inline constexpr int schema_version = 4;
+inline constexpr int schema_version = 5;
 
 struct Reply {
     int exit = Exit::ok;

@@ -100,6 +100,12 @@ json World::to_json() const {
     json events = json::array();
     for (const auto& [at, e] : events_) events.push_back({{"at", e.at}, {"kind", e.kind}, {"device", e.device}});
     j["events"] = std::move(events);
+    j["uevent_seq"] = uevent_seq_;
+    json uevents = json::array();
+    for (const auto& u : uevents_)
+        uevents.push_back({{"seq", u.seq}, {"xs_seq", u.xs_seq}, {"subsystem", u.ev.subsystem},
+                           {"action", u.ev.action}, {"name", u.ev.name}, {"driver", u.ev.driver}});
+    j["uevents"] = std::move(uevents);
     return j;
 }
 
@@ -119,6 +125,11 @@ Result<World> World::from_json(const json& j) try {
         Event ev{e.at("at"), e.at("kind"), e.at("device")};
         w.events_.emplace(ev.at, std::move(ev));
     }
+    // Files saved before uevents were modelled have none.
+    w.uevent_seq_ = j.value("uevent_seq", uint64_t{0});
+    for (const auto& u : j.value("uevents", json::array()))
+        w.uevents_.push_back(UEvent{u.at("seq"), u.at("xs_seq"),
+                                    DeviceEvent{u.at("subsystem"), u.at("action"), u.at("name"), u.at("driver")}});
     return w;
 } catch (const json::exception& e) {
     return fail(Errc::bad_value, std::string("simulator state file is damaged: ") + e.what());

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fcntl.h>
 #include <fstream>
+#include <functional>
 #include <poll.h>
 #include <sstream>
 #include <sys/inotify.h>
@@ -76,19 +77,43 @@ class SimXenStore final : public XenStore {
     Result<void> unwatch(std::string_view path, std::string_view token) override;
     Result<std::optional<WatchEvent>> wait(Millis deadline) override;
     void reset_seen();
+    /// Queues the watch events of the writes since the last call.
+    void collect();
+    /// The xenstore sequence number of the next queued event (0: a new watch's first
+    /// firing); nullopt when none is queued.
+    std::optional<uint64_t> next_seq() const;
+    WatchEvent take();
 
   private:
     /// The absolute path xenstored would use (relative ones are built in scratch), or EINVAL.
     /// The first `known` characters of an absolute path were checked already.
     Result<std::string_view> resolve(std::string_view path, std::string& scratch, size_t known = 0) const;
     Result<std::string> abs(std::string_view path) const;
-    void collect();
 
     Impl& s_;
     Txn txn_ = 0;
     uint64_t seen_ = 0;
     std::vector<std::pair<std::string, std::string>> watches_;
-    std::deque<WatchEvent> queue_;
+    std::deque<std::pair<uint64_t, WatchEvent>> queue_;
+};
+
+// The simulated kernel's uevents (World's log), merged with the xenstore watches in the order
+// the model made them.
+class SimHostEvents final : public HostEvents {
+  public:
+    SimHostEvents(Impl& s, SimXenStore& xs) : s_(s), xs_(xs) {}
+    Result<void> subscribe() override;
+    Result<std::optional<HostEvent>> wait(Millis deadline) override;
+    void reset_seen();
+
+  private:
+    void collect();
+
+    Impl& s_;
+    SimXenStore& xs_;
+    bool subscribed_ = false;
+    uint64_t seen_ = 0;
+    std::deque<UEvent> queue_;
 };
 
 class SimBus final : public BackendBus {
@@ -195,9 +220,10 @@ class Impl final : public SimHost {
         : world(std::move(w)), file(std::move(state_file)), clock_(*this), xs_(*this), bus_(*this),
           mods_(*this), kernel_(*this), rings_(*this), ts_(*this),
           state_(*this, std::move(state_dir)), audit_(state_), runs_(state_.path() + "/runs"),
-          host_{xs_, bus_, mods_, kernel_, rings_, ts_, state_, clock_, audit_, runs_} {}
+          events_(*this, xs_), host_{xs_, bus_, mods_, kernel_, rings_, ts_, state_, clock_, audit_, runs_, events_} {}
     ~Impl() override {
         (void)flush();
+        if (follow_fd >= 0) ::close(follow_fd);
         std::error_code ec;
         if (!file) std::filesystem::remove_all(state_.path(), ec);
     }
@@ -208,6 +234,7 @@ class Impl final : public SimHost {
         VBD_TRY_VOID(mutating("sim init"));
         world = World::make(opts);
         xs_.reset_seen();
+        events_.reset_seen();
         dirty = true;
         return flush();
     }
@@ -331,6 +358,11 @@ class Impl final : public SimHost {
         return w;
     }
 
+    /// Waits until ready() or deadline; false on timeout or a signal. When another process
+    /// owns the world (a `watch` beside an upgrade) it follows the file, in real time;
+    /// otherwise it runs this process's copy of the kernel forward.
+    Result<bool> wait_for(Millis deadline, const std::function<bool()>& ready);
+
     World world;
     std::optional<std::string> file;
     bool replacing = false; ///< opened by `sim init`: a damaged file is about to be replaced
@@ -341,6 +373,9 @@ class Impl final : public SimHost {
         return p ? std::clamp<int64_t>(std::atoll(p), 0, 1000) : 0;
     }();
     int64_t last_save = 0;
+    /// inotify on the state file's directory, from the first wait that follows another
+    /// process until this host closes: a save between two waits is not missed.
+    int follow_fd = -1;
 
   private:
     SimClock clock_;
@@ -353,6 +388,7 @@ class Impl final : public SimHost {
     SimStateDir state_;
     SimAuditLog audit_;
     FileRunHistory runs_; ///< STATE.d/runs: reports are the CLI's, kept as on a real host
+    SimHostEvents events_;
     Host host_;
 };
 
@@ -431,14 +467,14 @@ Result<void> SimXenStore::watch(std::string_view path, std::string_view token) {
     auto full = VBD_TRY(abs(path));
     if (watches_.empty()) seen_ = s_.world.xenstore().seq();
     watches_.emplace_back(full, std::string(token));
-    queue_.push_back(WatchEvent{full, std::string(token)}); // a new watch fires at once
+    queue_.emplace_back(0, WatchEvent{full, std::string(token)}); // a new watch fires at once
     return {};
 }
 
 Result<void> SimXenStore::unwatch(std::string_view path, std::string_view token) {
     auto full = VBD_TRY(abs(path));
     std::erase_if(watches_, [&](const auto& w) { return w.first == full && w.second == token; });
-    std::erase_if(queue_, [&](const WatchEvent& e) { return e.token == token; });
+    std::erase_if(queue_, [&](const auto& e) { return e.second.token == token; });
     return {};
 }
 
@@ -450,67 +486,113 @@ void SimXenStore::reset_seen() {
 void SimXenStore::collect() {
     for (const auto& [seq, path] : s_.world.xenstore().changes_since(seen_)) {
         for (const auto& [wpath, token] : watches_)
-            if (watch_matches(wpath, path)) queue_.push_back(WatchEvent{seq == 0 ? wpath : path, token});
+            if (watch_matches(wpath, path)) queue_.emplace_back(seq, WatchEvent{seq == 0 ? wpath : path, token});
         if (seq > seen_) seen_ = seq;
     }
     seen_ = std::max(seen_, s_.world.xenstore().seq());
 }
 
+std::optional<uint64_t> SimXenStore::next_seq() const {
+    if (queue_.empty()) return std::nullopt;
+    return queue_.front().first;
+}
+
+WatchEvent SimXenStore::take() {
+    WatchEvent e = std::move(queue_.front().second);
+    queue_.pop_front();
+    return e;
+}
+
 Result<std::optional<WatchEvent>> SimXenStore::wait(Millis deadline) {
-    // Another process may own the world (a `watch` beside an upgrade): then follow the file,
-    // in real time, instead of running this process's copy of the kernel forward.
-    bool external = s_.file && !s_.locked;
-    int ifd = -1;
-    while (true) {
+    auto ready = VBD_TRY(s_.wait_for(deadline, [this] {
         collect();
-        if (!queue_.empty()) {
-            if (ifd >= 0) ::close(ifd);
-            WatchEvent e = queue_.front();
-            queue_.pop_front();
-            return e;
-        }
-        int64_t now = s_.world.now();
-        if (now >= deadline.count()) break;
+        return !queue_.empty();
+    }));
+    if (!ready) return std::optional<WatchEvent>{};
+    return std::optional<WatchEvent>(take());
+}
+
+Result<bool> Impl::wait_for(Millis deadline, const std::function<bool()>& ready) {
+    bool external = file && !locked;
+    while (true) {
+        if (ready()) return true;
+        int64_t now = world.now();
+        if (now >= deadline.count()) return false;
         if (!external) {
-            auto next = s_.world.next_event();
+            auto next = world.next_event();
             int64_t to = next && *next <= deadline.count() ? *next : deadline.count();
-            s_.pace(to - now);
-            s_.world.advance_to(to);
-            s_.dirty = true;
-            s_.maybe_flush();
+            pace(to - now);
+            world.advance_to(to);
+            dirty = true;
+            maybe_flush();
             continue;
         }
-        if (ifd < 0) {
-            ifd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-            std::string dir = s_.file->find('/') == std::string::npos
-                                  ? "."
-                                  : s_.file->substr(0, s_.file->rfind('/') + 1);
-            if (ifd < 0 || ::inotify_add_watch(ifd, dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
-                return fail(Errc::io, "cannot watch the simulator state file", *s_.file);
-        }
         int64_t start = real_ms();
-        pollfd p{ifd, POLLIN, 0};
-        int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(deadline.count() - now, 1000)));
-        if (rc < 0 && errno == EINTR) {
-            ::close(ifd);
-            return std::optional<WatchEvent>{}; // let the caller look at its stop flag
+        bool changed = false;
+        if (follow_fd < 0) {
+            follow_fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+            std::string dir = file->find('/') == std::string::npos ? "." : file->substr(0, file->rfind('/') + 1);
+            if (follow_fd < 0 || ::inotify_add_watch(follow_fd, dir.c_str(), IN_MOVED_TO | IN_CLOSE_WRITE) < 0)
+                return fail(Errc::io, "cannot watch the simulator state file", *file);
+            changed = true; // it may have been saved since this process read it
+        } else {
+            pollfd p{follow_fd, POLLIN, 0};
+            int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(deadline.count() - now, 1000)));
+            if (rc < 0 && errno == EINTR) return false; // let the caller look at its stop flag
+            if (rc > 0) {
+                char buf[4096];
+                while (::read(follow_fd, buf, sizeof buf) > 0) {
+                }
+                changed = true;
+            }
         }
-        if (rc > 0) {
-            char buf[4096];
-            while (::read(ifd, buf, sizeof buf) > 0) {
-            }
-            int64_t mine = s_.world.now();
-            if (auto r = s_.reload(); !r) {
-                ::close(ifd);
-                return std::unexpected(r.error());
-            }
+        if (changed) {
+            int64_t mine = world.now();
+            VBD_TRY_VOID(reload());
             // Keep this process's time monotonic across reloads.
-            s_.world.jump_to(mine);
+            world.jump_to(mine);
         }
-        s_.world.jump_to(s_.world.now() + (real_ms() - start));
+        world.jump_to(world.now() + (real_ms() - start));
     }
-    if (ifd >= 0) ::close(ifd);
-    return std::optional<WatchEvent>{};
+}
+
+// ---------------------------------------------------------------- events
+
+Result<void> SimHostEvents::subscribe() {
+    if (!subscribed_) seen_ = s_.world.uevent_seq();
+    subscribed_ = true;
+    return {};
+}
+
+void SimHostEvents::reset_seen() {
+    seen_ = s_.world.uevent_seq();
+    queue_.clear();
+}
+
+void SimHostEvents::collect() {
+    if (!subscribed_) return;
+    if (s_.world.uevent_seq() < seen_) seen_ = 0; // the world was replaced (`sim init`)
+    for (auto& u : s_.world.uevents_since(seen_)) {
+        seen_ = u.seq;
+        queue_.push_back(std::move(u));
+    }
+}
+
+Result<std::optional<HostEvent>> SimHostEvents::wait(Millis deadline) {
+    auto ready = VBD_TRY(s_.wait_for(deadline, [this] {
+        xs_.collect();
+        collect();
+        return xs_.next_seq() || !queue_.empty();
+    }));
+    if (!ready) return std::optional<HostEvent>{};
+    // A uevent sent after xenstore write U comes before the watch event of any later write.
+    auto xs_next = xs_.next_seq();
+    if (!queue_.empty() && (!xs_next || queue_.front().xs_seq < *xs_next)) {
+        DeviceEvent e = std::move(queue_.front().ev);
+        queue_.pop_front();
+        return std::optional<HostEvent>(std::move(e));
+    }
+    return std::optional<HostEvent>(xs_.take());
 }
 
 // ---------------------------------------------------------------- bus

@@ -106,6 +106,7 @@ void World::create_guest(uint32_t domid, const std::string& name) {
     Device& d = devices_[dev_name(id)];
     d.bound = d.blkif_ref = d.connected = false;
     frontends_.blkfront(dev_name(id)).live = true;
+    uevent("xen-backend", "add", dev_name(id));
     if (modules_.loaded() && autoprobe) probe(dev_name(id));
 }
 
@@ -126,8 +127,7 @@ void World::remove_vbd(VbdId id) {
     auto it = devices_.find(name);
     if (it == devices_.end()) return;
     Device& d = it->second;
-    d.removed = true;
-    retire(name, d, static_cast<int64_t>(drain_ms_));
+    leave_bus(name, d);
     if (d.draining == 0) devices_.erase(it);
     std::string key = std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/";
     std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(key); });
@@ -436,6 +436,7 @@ void World::probe(const std::string& name) {
     xs_.write(be + "/multi-queue-max-queues", std::to_string(modules_.param_uint("max_queues", cpus)));
     xs_.write(be + "/max-ring-page-order", std::to_string(modules_.param_uint("max_ring_page_order", 4)));
     xs_.write(be + "/state", "2");
+    uevent("xen-backend", "bind", name, "vbd");
     auto fe = xs_.read(paths::frontend(*id) + "/state");
     if (fe == "3" || fe == "4")
         schedule(now_ + connect_latency_ms + static_cast<int64_t>(rings_of(*id).size()),
@@ -539,7 +540,29 @@ Result<void> World::unbind(const std::string& name) {
     d.inflight = std::min<uint32_t>(inflight, 8);
     if (d.inflight == 0 && drain == static_cast<int64_t>(drain_ms_)) drain = 1;
     retire(name, d, drain);
+    uevent("xen-backend", "unbind", name);
     return {};
+}
+
+void World::leave_bus(const std::string& name, Device& d) {
+    if (d.removed) return;
+    bool was_bound = d.bound;
+    d.removed = true;
+    retire(name, d, static_cast<int64_t>(drain_ms_));
+    if (was_bound) uevent("xen-backend", "unbind", name);
+    uevent("xen-backend", "remove", name);
+}
+
+void World::uevent(const char* subsystem, const char* action, const std::string& name, const char* driver) {
+    uevents_.push_back(UEvent{++uevent_seq_, xs_.seq(), DeviceEvent{subsystem, action, name, driver}});
+    while (uevents_.size() > uevent_log_len) uevents_.pop_front();
+}
+
+std::vector<UEvent> World::uevents_since(uint64_t seq) const {
+    std::vector<UEvent> out;
+    for (const auto& u : uevents_)
+        if (u.seq > seq) out.push_back(u);
+    return out;
 }
 
 void World::retire(const std::string& name, Device& d, int64_t drain_ms) {
@@ -558,10 +581,15 @@ Result<void> World::load_module(const std::string& path, const std::map<std::str
     if (autoprobe)
         for (auto& [name, d] : devices_)
             if (!d.bound && !d.removed) probe(name);
+    uevent("module", "add", "xen_blkback");
     return {};
 }
 
-Result<void> World::unload_module() { return modules_.unload(refcnt()); }
+Result<void> World::unload_module() {
+    VBD_TRY_VOID(modules_.unload(refcnt()));
+    uevent("module", "remove", "xen_blkback");
+    return {};
+}
 
 std::optional<vbd::LoadedModule> World::loaded_module() const { return modules_.loaded_module(refcnt()); }
 
@@ -682,8 +710,7 @@ void World::destroy_guest(uint32_t domid) {
     for (auto& [name, d] : devices_) {
         auto id = parse_sysfs_name(name);
         if (!id || id->domid != domid || d.removed) continue;
-        d.removed = true;
-        retire(name, d, static_cast<int64_t>(drain_ms_));
+        leave_bus(name, d);
     }
     std::erase_if(devices_, [](const auto& kv) { return kv.second.removed && kv.second.draining == 0; });
     std::erase_if(rings_, [&](const auto& kv) { return kv.first.starts_with(std::to_string(domid) + "/"); });

@@ -73,6 +73,15 @@ struct Event {
     std::string device;
 };
 
+/// A uevent the simulated kernel sent, numbered, with the xenstore write it followed
+/// (xs_seq: the model's sequence number then), so a follower merges both streams in the
+/// kernel's order.
+struct UEvent {
+    uint64_t seq = 0;
+    uint64_t xs_seq = 0;
+    DeviceEvent ev;
+};
+
 class World {
   public:
     static World make(const InitOptions& opts);
@@ -104,6 +113,12 @@ class World {
     void jump_to(int64_t t) { now_ = std::max(now_, t); }
     /// Time of the next scheduled kernel event, if any.
     std::optional<int64_t> next_event() const;
+
+    /// The uevents sent after seq (exclusive), oldest first. The log keeps the last
+    /// uevent_log_len, as a netlink socket's buffer keeps only so many.
+    std::vector<UEvent> uevents_since(uint64_t seq) const;
+    uint64_t uevent_seq() const { return uevent_seq_; }
+    static constexpr size_t uevent_log_len = 256;
 
     std::vector<std::string> bus_devices() const;
     Result<BusDevice> bus_device(const std::string& name) const;
@@ -147,6 +162,12 @@ class World {
     void detach(VbdId id);
 
   private:
+    /// Sends a uevent (kobject_uevent): KOBJ_BIND at the end of a successful probe, KOBJ_UNBIND
+    /// after the driver's remove, a module's KOBJ_ADD after its init and KOBJ_REMOVE when it
+    /// is freed (drivers/base/dd.c, kernel/module/main.c of Linux 6.1).
+    void uevent(const char* subsystem, const char* action, const std::string& name, const char* driver = "");
+    /// A device leaves the bus (device_del): unbound first when bound, then removed.
+    void leave_bus(const std::string& name, Device& d);
     void add_guest(uint32_t domid, const std::string& name);
     void add_vbd(VbdId id, unsigned order, unsigned queues, const char* protocol,
                  XenbusState fe_state, double rate, uint32_t iodepth);
@@ -184,6 +205,8 @@ class World {
     std::vector<Fault> faults_;
     std::multimap<int64_t, Event> events_; ///< by time; equal times in the order scheduled
     double drain_ms_ = 20;
+    std::deque<UEvent> uevents_;
+    uint64_t uevent_seq_ = 0;
 };
 
 } // namespace vbd::sim

@@ -125,6 +125,10 @@ std::string Inventory::guest_name(uint32_t domid) {
     return name;
 }
 
+Result<std::vector<VbdId>> Inventory::vbd_ids(std::optional<uint32_t> domid) {
+    return ids(VBD_TRY(self_domid()), domid);
+}
+
 Result<std::vector<VbdId>> Inventory::ids(uint32_t self, std::optional<uint32_t> domid) {
     std::vector<VbdId> out;
     std::string base = paths::backend_vbd_root(self);

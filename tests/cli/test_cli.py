@@ -72,7 +72,7 @@ def healthy(testcase, world, allow_gone=()):
 class ReadOnly(unittest.TestCase):
     def test_default_world_shape(self):
         j = run_json("list", host="sim")
-        self.assertEqual(j["schema_version"], 4)
+        self.assertEqual(j["schema_version"], 5)
         vbds = j["vbds"]
         self.assertGreaterEqual(len(vbds), 6)
         for d in (1, 2, 3):
@@ -159,23 +159,6 @@ class ReadOnly(unittest.TestCase):
         w = World("--guests", "100", "--vbds-per-guest", "10")
         self.assertEqual(len(w.json("list")["vbds"]), 1000)
 
-    def test_watch_follows_another_process(self):
-        w = World()
-        watcher = subprocess.Popen([VBDCTL, "--host", w.host, "--json", "watch", "1", "xvda",
-                                    "--count", "2", "--timeout", "20"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(0.5)
-        w("unbind", "1", "xvda", "--yes", check=0)
-        # Paced, the simulated kernel takes real time and saves every step, as a demo would.
-        subprocess.run([VBDCTL, "--host", w.host, "bind", "1", "xvda", "--yes"], check=True,
-                       env=dict(os.environ, VBDCTL_SIM_PACE="50"), capture_output=True)
-        out, err = watcher.communicate(timeout=30)
-        self.assertEqual(watcher.returncode, 0, err)
-        *events, end = [json.loads(line) for line in out.splitlines()]
-        self.assertEqual([(e["what"], e["previous"], e["value"]) for e in events],
-                         [("backend_state", 4, 2), ("backend_state", 2, 4)])
-        self.assertEqual((end["events"], end["ended"]), (2, "count"))
-
     def test_watchers_never_read_a_half_replaced_state_file(self):
         # A writer replaces the state file by rename while watchers reload it on every
         # change; a reader that sized the file by name and then opened it could pair one
@@ -191,6 +174,92 @@ class ReadOnly(unittest.TestCase):
             _, err = p.communicate(timeout=30)
             self.assertNotIn("state", err)
             self.assertEqual(p.returncode, 0, err)
+
+
+class Watch(unittest.TestCase):
+    """Issue 13: watch shows everything that happens to a vbd, xenstore's changes and the
+    kernel's uevents in one ordered stream, while another process acts."""
+
+    def watcher(self, w, *args):
+        p = subprocess.Popen([VBDCTL, "--host", w.host, "--json", "watch", *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        return p
+
+    def events(self, p):
+        out, err = p.communicate(timeout=60)
+        self.assertEqual(p.returncode, 0, err)
+        *events, end = [json.loads(line) for line in out.splitlines()]
+        return events, end
+
+    def test_count_1_fires_on_an_unbind(self):
+        # An unbind writes nothing to xenstore: only its uevent tells.
+        w = World()
+        p = self.watcher(w, "1", "xvda", "--count", "1", "--timeout", "20")
+        w("unbind", "1", "xvda", "--yes", check=0)
+        events, end = self.events(p)
+        self.assertEqual((end["events"], end["ended"]), (1, "count"))
+        e = events[0]
+        self.assertEqual((e["kind"], e["vbd"], e["domid"], e["devid"], e["previous"], e["value"], e["bound"]),
+                         ("unbind", "vbd-1-51712", 1, 51712, "vbd", None, False))
+        self.assertRegex(e["timestamp"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+        text = subprocess.Popen([VBDCTL, "--host", w.host, "watch", "1", "xvda", "--count", "1", "--timeout", "20"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        w("bind", "1", "xvda", "--yes", check=0)
+        out, _ = text.communicate(timeout=60)
+        self.assertRegex(out, r"^\+\d+ms vbd-1-51712 bound to vbd\n$")
+
+    def test_watch_follows_another_process(self):
+        w = World()
+        p = self.watcher(w, "1", "xvda", "--count", "4", "--timeout", "20")
+        w("unbind", "1", "xvda", "--yes", check=0)
+        # Paced, the simulated kernel takes real time and saves every step, as a demo would.
+        subprocess.run([VBDCTL, "--host", w.host, "bind", "1", "xvda", "--yes"], check=True,
+                       env=dict(os.environ, VBDCTL_SIM_PACE="50"), capture_output=True)
+        events, end = self.events(p)
+        # blkback's probe writes InitWait before the driver core sends the bind uevent.
+        self.assertEqual([(e["kind"], e["previous"], e["value"]) for e in events],
+                         [("unbind", "vbd", None), ("backend_state", 4, 2), ("bind", None, "vbd"),
+                          ("backend_state", 2, 4)])
+        self.assertEqual((end["events"], end["ended"]), (4, "count"))
+        times = [e["time_ms"] for e in events]
+        self.assertEqual(times, sorted(times))
+
+    def test_a_reload_in_the_kernels_order(self):
+        w = World()
+        p = self.watcher(w, "--timeout", "4")
+        subprocess.run([VBDCTL, "--host", w.host, "upgrade-backend", "--yes"], check=True,
+                       env=dict(os.environ, VBDCTL_SIM_PACE="5"), capture_output=True)
+        events, end = self.events(p)
+        kinds = [(e["vbd"], e["kind"]) for e in events]
+        first = {k: kinds.index(k) for k in reversed(kinds)}
+        module = [e for e in events if e["vbd"] is None]
+        self.assertEqual([(e["kind"], e["module"]) for e in module],
+                         [("module_remove", "xen_blkback"), ("module_add", "xen_blkback")])
+        self.assertRegex(module[1]["value"], r"^[0-9A-F]+$")  # the new module's srcversion
+        vbds = {v for v, _ in kinds if v}
+        self.assertEqual(len(vbds), 6, kinds)
+        for v in vbds:
+            self.assertLess(first[(v, "unbind")], first[(None, "module_remove")], v)
+            self.assertLess(first[(None, "module_add")], first[(v, "bind")], v)
+        self.assertEqual(end["events"], len(events))
+
+    def test_a_guest_created_while_watching(self):
+        # Its vbd joins the bus (add), is bound, and its frontend's state is watched from then on.
+        w = World()
+        w("sim", "fault", "create-guest", "9", "--at-step", "5", check=0)
+        p = self.watcher(w, "9", "--timeout", "4")
+        subprocess.run([VBDCTL, "--host", w.host, "upgrade-backend", "--yes"], check=True,
+                       env=dict(os.environ, VBDCTL_SIM_PACE="5"), capture_output=True)
+        events, _ = self.events(p)
+        # The module's events concern every vbd, so a watch of one guest shows them too.
+        self.assertEqual([e["kind"] for e in events if e["vbd"] is None], ["module_remove", "module_add"])
+        events = [e for e in events if e["vbd"]]
+        kinds = [e["kind"] for e in events]
+        self.assertEqual({e["vbd"] for e in events}, {"vbd-9-51712"})
+        self.assertLess(kinds.index("add"), kinds.index("bind"), kinds)
+        self.assertIn(("frontend_state", 4), [(e["kind"], e["value"]) for e in events])
 
 
 class GuestNames(unittest.TestCase):

@@ -306,7 +306,7 @@ def scenario_module(root):
           ["module_before"]["srcversion"] is None, "check mode: would change, nothing loaded")
     rc, r = module_run(d, host, ["state=upgraded"])
     check(rc == 0 and r["changed"] and r["srcversion_after"] == "8C1F2D3E4A5B6C7D8E9F0A1"
-          and isinstance(r["window_ms"], int) and r["vbdctl"]["schema_version"] == 4,
+          and isinstance(r["window_ms"], int) and r["vbdctl"]["schema_version"] == 5,
           f"state=upgraded: changed, srcversion {r.get('srcversion_before')} -> {r.get('srcversion_after')}, "
           f"window {r.get('window_ms')} ms")
     rc, r = module_run(d, host, ["state=upgraded"])

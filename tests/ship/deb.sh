@@ -24,7 +24,7 @@ tool=$(field vbdctl Depends) lib=$(field libvbdctl0 Depends) dev=$(field libvbdc
 printf 'vbdctl Depends: %s\nlibvbdctl0 Depends: %s\nlibvbdctl-dev Depends: %s\n' "$tool" "$lib" "$dev"
 [[ $tool == *"libvbdctl0 (= ${version}-1)"* ]] || fail "vbdctl does not depend on exactly its libvbdctl0"
 [[ $dev == *"libvbdctl0 (= ${version}-1)"* ]] || fail "libvbdctl-dev does not depend on exactly its libvbdctl0"
-for l in libxenstore4 libxengnttab1 libxentoollog1 libkmod2 libstdc++6; do
+for l in libxenstore4 libxengnttab1 libxentoollog1 libkmod2 libudev1 libstdc++6; do
     [[ ", $lib," == *", $l "* || ", $lib," == *", $l,"* ]] || fail "libvbdctl0 Depends lacks $l"
 done
 # libxenlight's package is named after the Xen release (Debian 12: libxenmisc4.17).

@@ -124,8 +124,11 @@ class Inventory {
     /// Re-reads only the ring snapshots of an already described vbd.
     void refresh_rings(Vbd& vbd);
 
+    /// The vbds under this domain's backend directory (domid's only, when given), ordered by
+    /// (domid, devid): their ids alone, without reading them.
+    Result<std::vector<VbdId>> vbd_ids(std::optional<uint32_t> domid);
+
   private:
-    /// The vbds under this domain's backend directory, ordered by (domid, devid).
     Result<std::vector<VbdId>> ids(uint32_t self, std::optional<uint32_t> domid);
     Vbd describe(uint32_t backend_domid, VbdId id, Detail detail);
     std::string guest_name(uint32_t domid);

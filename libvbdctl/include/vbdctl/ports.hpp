@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "vbdctl/error.hpp"
@@ -68,6 +69,34 @@ class XenStore {
     virtual Result<void> unwatch(std::string_view path, std::string_view token) = 0;
     /// Waits for the next watch event until deadline (a Clock time); nullopt on timeout.
     virtual Result<std::optional<WatchEvent>> wait(Millis deadline) = 0;
+};
+
+/// One kernel uevent, as udev's monitor of the kernel's netlink source receives it: a device of
+/// the xen-backend bus added, removed, bound or unbound (driver core, Linux >= 4.14 for bind
+/// and unbind), or a module added (after its init ran) or removed.
+struct DeviceEvent {
+    std::string subsystem; ///< "xen-backend" or "module"
+    std::string action;    ///< "add", "remove", "bind", "unbind" ("change" and others pass through)
+    std::string name;      ///< the sysname: "vbd-1-51712", "xen_blkback"
+    std::string driver;    ///< DRIVER of a bind ("vbd"); empty otherwise (an unbind has none)
+};
+
+/// What woke a HostEvents::wait: a xenstore watch or a uevent.
+using HostEvent = std::variant<WatchEvent, DeviceEvent>;
+
+/// The host's events as one stream: the xenstore watches set through XenStore::watch and,
+/// once subscribed, the kernel's uevents of the xen-backend bus and of modules, in the order
+/// they came.
+class HostEvents {
+  public:
+    virtual ~HostEvents() = default;
+    /// Starts receiving uevents (those sent from now on). Without a call, wait() returns
+    /// xenstore watch events only.
+    virtual Result<void> subscribe() = 0;
+    /// The next event, waiting until deadline (a Clock time); nullopt on timeout or when a
+    /// signal interrupted the wait (the caller looks at its stop flag). Consumes the
+    /// xenstore watch events that XenStore::wait would have returned.
+    virtual Result<std::optional<HostEvent>> wait(Millis deadline) = 0;
 };
 
 /// A device on the xen-backend bus (/sys/bus/xen-backend/devices/NAME).
@@ -300,6 +329,7 @@ struct Host {
     Clock& clock;
     AuditLog& audit;
     RunHistory& runs;
+    HostEvents& events;
 };
 
 } // namespace vbd

@@ -29,6 +29,11 @@ std::unique_ptr<Toolstack> make_xenlight(XenStore& fallback);
 std::unique_ptr<Kernel> make_kernel();
 std::unique_ptr<Clock> make_clock();
 std::unique_ptr<AuditLog> make_audit_log();
+/// The host's events: xs's watches merged with the kernel's uevents (libudev's monitor of the
+/// kernel source; it needs no udev daemon). xs must be open_xenstore()'s.
+std::unique_ptr<HostEvents> make_host_events(XenStore& xs);
+/// The fd that becomes readable when a watch event of xs (open_xenstore()'s) is queued.
+int xenstore_fd(XenStore& xs);
 
 /// Milliseconds on CLOCK_MONOTONIC: the time base of the real Clock and xenstore waits.
 Millis monotonic_now();

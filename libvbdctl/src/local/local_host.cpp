@@ -27,6 +27,7 @@ class Impl final : public LocalHost {
     std::unique_ptr<Clock> clock;
     std::unique_ptr<AuditLog> audit;
     std::unique_ptr<RunHistory> runs;
+    std::unique_ptr<HostEvents> events;
     std::unique_ptr<Host> host_;
 };
 
@@ -51,8 +52,10 @@ Result<std::unique_ptr<LocalHost>> open_local_host(const LocalOptions& opts) {
     h->clock = local::make_clock();
     h->audit = local::make_audit_log();
     h->runs = std::make_unique<FileRunHistory>(opts.runs_dir);
+    h->events = local::make_host_events(*h->xs);
     h->host_ = std::make_unique<Host>(Host{*h->xs, *h->bus, *h->modules, *h->kernel, *h->rings,
-                                           *h->toolstack, *h->state, *h->clock, *h->audit, *h->runs});
+                                           *h->toolstack, *h->state, *h->clock, *h->audit, *h->runs,
+                                           *h->events});
     return std::unique_ptr<LocalHost>(std::move(h));
 }
 

@@ -109,11 +109,15 @@ class XsXenStore final : public XenStore {
         }
     }
 
+    int fd() const { return xs_fileno(h_); }
+
   private:
     xs_handle* h_;
 };
 
 } // namespace
+
+int xenstore_fd(XenStore& xs) { return static_cast<XsXenStore&>(xs).fd(); }
 
 Result<std::unique_ptr<XenStore>> open_xenstore() {
     xs_handle* h = xs_open(0);

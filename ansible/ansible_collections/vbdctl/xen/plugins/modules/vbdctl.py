@@ -14,7 +14,7 @@ version_added: "0.1.0"
 description:
   - Wraps the C(vbdctl) command line tool, which unbinds, rebinds and upgrades xen-blkback
     under running guests with a preflight, a journal and automatic rollback.
-  - Every state runs C(vbdctl --json ...) and returns the tool's JSON object (schema_version 4)
+  - Every state runs C(vbdctl --json ...) and returns the tool's JSON object (schema_version 5)
     in RV(vbdctl).
   - C(state=facts) runs C(vbdctl list --json) and C(vbdctl status --json) and returns the inventory
     as the fact C(vbdctl_inventory), the loaded xen_blkback as C(vbdctl_module) and a health summary
@@ -134,10 +134,10 @@ EXAMPLES = r'''
 
 RETURN = r'''
 vbdctl:
-  description: The JSON object vbdctl printed (schema_version 4); empty when it printed none.
+  description: The JSON object vbdctl printed (schema_version 5); empty when it printed none.
   returned: always
   type: dict
-  sample: {"schema_version": 4, "ok": true, "exit": 0, "error": null, "window_ms": 243}
+  sample: {"schema_version": 5, "ok": true, "exit": 0, "error": null, "window_ms": 243}
 cmd:
   description: The command that was run.
   returned: always
