@@ -53,9 +53,7 @@ Scrape scrape(vbd::Host& host, const MetricsOptions& o) {
     if (auto ap = host.bus.autoprobe()) s.autoprobe = *ap;
     if (auto runs = host.runs.list(); runs && !runs->empty() && runs->back().damaged.empty())
         s.last_run = runs->back();
-    // A journal under a held lock is a run in progress; without the lock, one left unfinished.
-    if (auto j = vbd::read_journal(host.state); !j || (*j && host.state.lock_free()))
-        s.unfinished = !j || !vbd::describe(**j).left_unbound;
+    if (auto r = vbd::run_state(host.state)) s.unfinished = r->unfinished();
     s.seconds = static_cast<double>((host.clock.now() - start).count()) / 1000.0;
     return s;
 }

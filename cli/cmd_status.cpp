@@ -44,18 +44,18 @@ json status_json(Context& c, const vbd::HostStatus& s, const std::optional<vbd::
     j["vbds"] = {{"total", s.vbds}, {"bound", s.bound}, {"unbound", s.unbound}, {"by_backend_state", s.by_backend_state}};
     j["failing_rings"] = json::array();
     for (const auto& f : s.failing) j["failing_rings"].push_back(check_json(f));
-    if (s.journal) {
-        auto m = vbd::describe(*s.journal);
+    if (s.run.journal) {
+        auto m = vbd::describe(*s.run.journal);
         json names = json::array();
-        for (const auto& e : s.journal->vbds) names.push_back(e.id.sysfs_name());
-        j["journal"] = {{"op", s.journal->op},       {"step", s.journal->step},     {"step_name", s.journal->step_name},
-                        {"recovering", s.journal->recovering}, {"vbds", names}, {"in_progress", s.lock_holder.has_value()},
+        for (const auto& e : s.run.journal->vbds) names.push_back(e.id.sysfs_name());
+        j["journal"] = {{"op", s.run.journal->op},       {"step", s.run.journal->step},     {"step_name", s.run.journal->step_name},
+                        {"recovering", s.run.journal->recovering}, {"vbds", names}, {"in_progress", s.run.lock_holder.has_value()},
                         {"meaning", m.what},         {"hint", m.hint}};
     } else {
         j["journal"] = nullptr;
     }
-    j["journal_error"] = s.journal_error.empty() ? json(nullptr) : json(s.journal_error);
-    j["lock"] = {{"held", s.lock_holder.has_value()}, {"holder", opt(s.lock_holder)}, {"path", c.host->state.path() + "/lock"}};
+    j["journal_error"] = s.run.journal_error.empty() ? json(nullptr) : json(s.run.journal_error);
+    j["lock"] = {{"held", s.run.lock_holder.has_value()}, {"holder", opt(s.run.lock_holder)}, {"path", c.host->state.path() + "/lock"}};
     j["last_run"] = last ? run_summary_json(*last) : json(nullptr);
     j["healthy"] = s.problems.empty();
     j["problems"] = s.problems;
@@ -97,11 +97,11 @@ std::string status_text(const vbd::HostStatus& s, const std::optional<vbd::RunRe
       << "; drivers_autoprobe " << (s.autoprobe ? (*s.autoprobe ? "1" : "0") : "unreadable") << "\n";
     o << "rings      " << (s.failing.empty() ? "none stuck or inconsistent" : std::to_string(s.failing.size()) + " vbd(s) failing")
       << "\n";
-    if (s.journal)
-        o << "journal    " << vbd::describe(*s.journal).what << (s.lock_holder ? " (in progress)" : "") << "\n";
+    if (s.run.journal)
+        o << "journal    " << vbd::describe(*s.run.journal).what << (s.run.lock_holder ? " (in progress)" : "") << "\n";
     else
-        o << "journal    " << (s.journal_error.empty() ? "none" : "unreadable: " + s.journal_error) << "\n";
-    o << "lock       " << (s.lock_holder ? "held: " + *s.lock_holder : "free") << "\n";
+        o << "journal    " << (s.run.journal_error.empty() ? "none" : "unreadable: " + s.run.journal_error) << "\n";
+    o << "lock       " << (s.run.lock_holder ? "held: " + *s.run.lock_holder : "free") << "\n";
     if (last && last->damaged.empty())
         o << "last run   " << last->command << ", ended " << wall_text(last->ended) << ", " << run_result_text(*last)
           << " (vbdctl history " << last->id << ")\n";

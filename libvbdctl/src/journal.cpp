@@ -101,6 +101,24 @@ JournalMeaning describe(const Journal& j) {
     return m;
 }
 
+bool RunState::unfinished() const {
+    if (!journal_error.empty()) return true;
+    return journal && !lock_holder && !describe(*journal).left_unbound;
+}
+
+Result<RunState> run_state(StateDir& dir) {
+    RunState r;
+    if (auto free = dir.lock_free(); !free) {
+        if (free.error().code != Errc::busy) return std::unexpected(free.error());
+        r.lock_holder = free.error().what;
+    }
+    if (auto j = read_journal(dir); !j)
+        r.journal_error = j.error().message();
+    else
+        r.journal = std::move(*j);
+    return r;
+}
+
 Result<void> refuse_if_journal(StateDir& dir, bool allow_unbound) {
     auto jr = read_journal(dir);
     if (!jr)

@@ -73,20 +73,12 @@ Result<HostStatus> host_status(Host& host, const CheckOptions& opts) {
         s.failing.push_back(std::move(c));
     }
 
-    if (auto free = host.state.lock_free(); !free) {
-        if (free.error().code != Errc::busy) return std::unexpected(free.error());
-        s.lock_holder = free.error().what;
-    }
-    if (auto j = read_journal(host.state); !j) {
-        s.journal_error = j.error().message();
-        s.problems.push_back("the journal is unreadable: " + s.journal_error);
-    } else if (*j) {
-        s.journal = std::move(**j);
-        // Under a held lock the journal is a run in progress, not one to recover.
-        if (!s.lock_holder) {
-            auto m = describe(*s.journal);
-            s.problems.push_back(m.what + ": " + m.hint);
-        }
+    s.run = VBD_TRY(run_state(host.state));
+    if (!s.run.journal_error.empty()) s.problems.push_back("the journal is unreadable: " + s.run.journal_error);
+    // Under a held lock the journal is a run in progress, not one to recover.
+    if (s.run.journal && !s.run.lock_holder) {
+        auto m = describe(*s.run.journal);
+        s.problems.push_back(m.what + ": " + m.hint);
     }
     return s;
 }

@@ -57,6 +57,17 @@ JournalMeaning describe(const Journal& j);
 /// Reads the journal; nullopt when there is none. A damaged one is Errc::bad_value with
 /// the hint to run `vbdctl recover --from-live`.
 [[nodiscard]] Result<std::optional<Journal>> read_journal(StateDir& dir);
+/// What the state directory says about runs, as status and metrics report it.
+struct RunState {
+    std::optional<Journal> journal;         ///< an unfinished run, or vbds left unbound
+    std::string journal_error;              ///< a journal that cannot be read
+    std::optional<std::string> lock_holder; ///< "pid 123" while another run holds the lock
+    /// A run to recover: a journal no run holds the lock for (under a held lock it is a run in
+    /// progress), other than vbds left unbound on purpose; or an unreadable journal.
+    bool unfinished() const;
+};
+[[nodiscard]] Result<RunState> run_state(StateDir& dir);
+
 /// Errc::refused naming the unfinished run, when a journal exists (other than a finished
 /// `unbind` journal when allow_unbound).
 [[nodiscard]] Result<void> refuse_if_journal(StateDir& dir, bool allow_unbound = false);

@@ -40,9 +40,7 @@ struct HostStatus {
     size_t bound = 0;
     size_t unbound = 0;                               ///< on the bus without a driver
     std::vector<VbdCheck> failing;                    ///< vbds whose rings are stuck or inconsistent
-    std::optional<Journal> journal;                   ///< an unfinished run, or vbds left unbound
-    std::string journal_error;                        ///< a journal that cannot be read
-    std::optional<std::string> lock_holder;           ///< "pid 123" while another run holds the lock
+    RunState run;                                     ///< journal and lock
     /// Problems an operator should act on, one sentence each; empty when healthy.
     std::vector<std::string> problems;
 };
