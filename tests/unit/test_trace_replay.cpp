@@ -31,7 +31,9 @@ const std::vector<Recording> recordings = {{"cell-A/", "6.1.0-56-amd64"},
                                            {"cell-A/run2/", "6.1.0-56-amd64"},
                                            {"cell-A/run3/", "6.1.0-57-amd64"},
                                            // Cell B: Xen 4.20, Linux 6.12.
-                                           {"cell-B/", "6.12.118+deb13-amd64"}};
+                                           {"cell-B/", "6.12.118+deb13-amd64"},
+                                           // Cell C: Xen 4.20, Linux 7.3 (trixie-backports).
+                                           {"cell-C/", "7.3.4+deb13-amd64"}};
 
 std::vector<json> trace(const std::string& name) {
     std::ifstream in(std::string(VBDCTL_TEST_DATA) + "/lab-traces/" + name);
