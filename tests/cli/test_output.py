@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import weakref
 
@@ -82,13 +83,30 @@ class JsonEnvelope(unittest.TestCase):
         ]
         for args, command in cases:
             with self.subTest(args=args):
-                p = w("--json", *args)
-                if command == "watch":
-                    # watch prints one object per event; with no event, one closing object.
-                    self.one_object(p, command, 0)
-                else:
-                    self.one_object(p, command, 0)
+                # (watch with no event prints one object: its closing line)
+                self.one_object(w("--json", *args), command, 0)
         self.one_object(run(["--json", "sim", "init", "--guests", "1"], host=w.host), "sim init", 0)
+
+    def test_watch_events_are_what_the_schema_says(self):
+        # One object per event (xenstore's and the kernel's uevents), then the closing one.
+        w = World()
+        e = dict(os.environ)
+        e.pop("VBDCTL_HOST", None)
+        watcher = subprocess.Popen([VBDCTL, "--host", w.host, "--json", "watch", "--timeout", "5"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
+        time.sleep(0.5)
+        for args in (["unbind", "1", "xvda"], ["bind", "1", "xvda"], ["upgrade-backend", "--force"]):
+            self.assertEqual(w(*args, "--yes", env={"VBDCTL_SIM_PACE": "5"}).returncode, 0)
+        out, err = watcher.communicate(timeout=60)
+        self.assertEqual(watcher.returncode, 0, err)
+        lines = [json.loads(line) for line in out.splitlines()]
+        kinds = {j.get("kind") for j in lines}
+        self.assertTrue({"unbind", "bind", "backend_state", "module_add", "module_remove"} <= kinds, kinds)
+        for j in lines:
+            errors = [x.message for x in VALIDATOR.iter_errors(j)]
+            self.assertEqual(errors, [], j)
+            self.assertEqual((j["command"], j["ok"], j["exit"]), ("watch", True, 0))
+        self.assertEqual(lines[-1]["events"], len(lines) - 1)
 
     def test_failures_print_one_object(self):
         w = World("--guests", "2", "--vbds-per-guest", "2")
