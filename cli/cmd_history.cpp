@@ -10,23 +10,25 @@
 
 namespace vbdcli {
 
-std::string wall_text(vbd::Millis wall) {
-    std::time_t secs = static_cast<std::time_t>(wall.count() / 1000);
-    std::tm tm{};
-    ::gmtime_r(&secs, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
-    return buf;
-}
+namespace {
 
-std::string timestamp_text(vbd::Millis wall) {
+// wall (milliseconds since the epoch) in UTC, as strftime's format gives it.
+std::string utc_text(vbd::Millis wall, const char* format) {
     std::time_t secs = static_cast<std::time_t>(wall.count() / 1000);
     std::tm tm{};
     ::gmtime_r(&secs, &tm);
     char buf[40];
-    size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    std::snprintf(buf + n, sizeof buf - n, ".%03dZ", static_cast<int>(wall.count() % 1000));
-    return buf;
+    return std::string(buf, std::strftime(buf, sizeof buf, format, &tm));
+}
+
+} // namespace
+
+std::string wall_text(vbd::Millis wall) { return utc_text(wall, "%Y-%m-%d %H:%M:%SZ"); }
+
+std::string timestamp_text(vbd::Millis wall) {
+    char ms[8];
+    std::snprintf(ms, sizeof ms, ".%03dZ", static_cast<int>(wall.count() % 1000));
+    return utc_text(wall, "%Y-%m-%dT%H:%M:%S") + ms;
 }
 
 void keep_run(Context& c, const Reply& r) {

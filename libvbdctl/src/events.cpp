@@ -97,7 +97,7 @@ Result<size_t> EventStream::start() {
                               paths::error_node(self_, id)})
             last_[p] = VBD_TRY(host_.xenstore.read(p));
     }
-    srcversion_ = srcversion();
+    srcversion_ = VBD_TRY(srcversion());
     return watched_;
 }
 
@@ -107,10 +107,10 @@ std::optional<bool> EventStream::bound(VbdId id) {
     return dev->bound();
 }
 
-std::optional<std::string> EventStream::srcversion() {
-    auto m = host_.modules.loaded(blkback);
-    if (!m || !*m) return std::nullopt;
-    return (*m)->srcversion;
+Result<std::optional<std::string>> EventStream::srcversion() {
+    auto m = VBD_TRY(host_.modules.loaded(blkback));
+    if (!m) return std::optional<std::string>{};
+    return m->srcversion;
 }
 
 Result<std::optional<VbdEvent>> EventStream::from_watch(const WatchEvent& w) {
@@ -139,26 +139,27 @@ Result<std::optional<VbdEvent>> EventStream::from_watch(const WatchEvent& w) {
     return std::optional(std::move(e));
 }
 
-std::optional<VbdEvent> EventStream::from_uevent(const DeviceEvent& d) {
+Result<std::optional<VbdEvent>> EventStream::from_uevent(const DeviceEvent& d) {
     using K = VbdEvent::Kind;
+    const std::optional<VbdEvent> none;
     if (d.subsystem == "module") {
-        if (d.name != blkback) return std::nullopt;
+        if (d.name != blkback) return none;
         if (d.action == "add") {
-            srcversion_ = srcversion();
+            srcversion_ = VBD_TRY(srcversion());
             return VbdEvent{K::module_add, {}, {}, std::nullopt, std::nullopt, srcversion_, std::nullopt};
         }
         if (d.action == "remove")
             return VbdEvent{K::module_remove, {}, {}, std::nullopt, std::exchange(srcversion_, std::nullopt),
                             std::nullopt, std::nullopt};
-        return std::nullopt;
+        return none;
     }
-    if (d.subsystem != "xen-backend") return std::nullopt;
+    if (d.subsystem != "xen-backend") return none;
     auto id = parse_sysfs_name(d.name);
-    if (!id || !selected(*id)) return std::nullopt; // vif-*, another guest's
+    if (!id || !selected(*id)) return none; // vif-*, another guest's
     VbdEvent e{K::add, {}, {}, *id, std::nullopt, std::nullopt, bound(*id)};
     if (d.action == "add") {
         // A guest created while watching: its frontend's state is of interest too.
-        if (!frontend_domains_.contains(id->domid)) (void)watch_frontends(id->domid);
+        VBD_TRY_VOID(watch_frontends(id->domid));
     } else if (d.action == "remove") {
         e.kind = K::remove;
         e.bound = false;
@@ -171,7 +172,7 @@ std::optional<VbdEvent> EventStream::from_uevent(const DeviceEvent& d) {
         e.previous = "vbd"; // the only backend driver of vbd devices (the uevent names none)
         e.bound = false;
     } else {
-        return std::nullopt;
+        return none;
     }
     return e;
 }
@@ -185,7 +186,7 @@ Result<std::optional<VbdEvent>> EventStream::next(Millis deadline) {
             if (w->token != token) continue;
             e = VBD_TRY(from_watch(*w));
         } else {
-            e = from_uevent(std::get<DeviceEvent>(*got));
+            e = VBD_TRY(from_uevent(std::get<DeviceEvent>(*got)));
         }
         if (!e) continue;
         e->at = host_.clock.now();

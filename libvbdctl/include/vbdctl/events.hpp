@@ -46,9 +46,10 @@ class EventStream {
     Result<void> watch(const std::string& path);
     Result<void> watch_frontends(uint32_t domid);
     Result<std::optional<VbdEvent>> from_watch(const WatchEvent& w);
-    std::optional<VbdEvent> from_uevent(const DeviceEvent& d);
+    Result<std::optional<VbdEvent>> from_uevent(const DeviceEvent& d);
     std::optional<bool> bound(VbdId id);
-    std::optional<std::string> srcversion();
+    /// The loaded xen_blkback's srcversion; nullopt when it is not loaded or has none.
+    Result<std::optional<std::string>> srcversion();
 
     Host& host_;
     std::optional<uint32_t> domid_;
