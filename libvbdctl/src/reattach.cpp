@@ -32,12 +32,12 @@ Result<int> bound_vbds(Host& h) {
     return n;
 }
 
-// Two watches for the whole wait, removed however it ends.
-class RootWatches {
+// The watches of one wait, removed however it ends.
+class Watches {
   public:
-    RootWatches(XenStore& xs, std::vector<std::string> roots) : xs_(xs), roots_(std::move(roots)) {}
+    Watches(XenStore& xs, std::vector<std::string> paths) : xs_(xs), paths_(std::move(paths)) {}
     Result<void> arm() {
-        for (const auto& r : roots_) {
+        for (const auto& r : paths_) {
             VBD_TRY_VOID(xs_.watch(r, watch_token));
             armed_.push_back(r);
         }
@@ -52,14 +52,30 @@ class RootWatches {
         return first;
     }
     /// On an early error return: the error being returned is the one that matters.
-    ~RootWatches() {
+    ~Watches() {
         if (!armed_.empty() && !disarm()) return;
     }
 
   private:
     XenStore& xs_;
-    std::vector<std::string> roots_, armed_;
+    std::vector<std::string> paths_, armed_;
 };
+
+// Each vbd's state node and the error tree, while they fit in half a driver domain's watch
+// quota (xenstored's default is 128 per domain); past that, the whole backend tree. One watch
+// on the tree fires for every key a connect writes (about 16 per vbd): each is a message from
+// the xenstored that the kernel's connects are waiting on, and a wake-up of this process.
+constexpr size_t watch_budget = 64;
+
+std::vector<std::string> watch_paths(uint32_t self, const std::vector<VbdId>& ids) {
+    std::vector<std::string> out{paths::domain(self) + "/error/backend/vbd"};
+    if (ids.size() + 1 > watch_budget) {
+        out.push_back(paths::backend_vbd_root(self));
+        return out;
+    }
+    for (auto id : ids) out.push_back(paths::backend(self, id) + "/state");
+    return out;
+}
 
 } // namespace
 
@@ -127,7 +143,7 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
         error_path[paths::error_node(self, ids[i])] = i;
         err_before[i] = VBD_TRY(xs.read(paths::error_node(self, ids[i])));
     }
-    RootWatches watches(xs, {paths::backend_vbd_root(self), paths::domain(self) + "/error/backend/vbd"});
+    Watches watches(xs, watch_paths(self, ids));
     VBD_TRY_VOID(watches.arm());
     // A new watch fires once at once: drain those (and anything else queued) before acting.
     while (auto e = VBD_TRY(xs.wait(host.clock.now()))) {

@@ -12,6 +12,64 @@
 
 namespace {
 
+// The simulated xenstore, counting the watch events its waits return.
+class CountingXenStore final : public vbd::XenStore {
+  public:
+    explicit CountingXenStore(vbd::XenStore& x) : x_(x) {}
+    vbd::Result<std::optional<std::string>> read(std::string_view p, vbd::Txn t) override { return x_.read(p, t); }
+    vbd::Result<std::vector<std::optional<std::string>>> read_many(std::string_view d,
+                                                                    std::span<const std::string_view> k,
+                                                                    vbd::Txn t) override {
+        return x_.read_many(d, k, t);
+    }
+    vbd::Result<std::optional<std::vector<std::string>>> directory(std::string_view p, vbd::Txn t) override {
+        return x_.directory(p, t);
+    }
+    vbd::Result<void> write(std::string_view p, std::string_view v, vbd::Txn t) override { return x_.write(p, v, t); }
+    vbd::Result<void> remove(std::string_view p, vbd::Txn t) override { return x_.remove(p, t); }
+    vbd::Result<vbd::Txn> transaction_start() override { return x_.transaction_start(); }
+    vbd::Result<bool> transaction_end(vbd::Txn t, bool abort) override { return x_.transaction_end(t, abort); }
+    vbd::Result<void> watch(std::string_view p, std::string_view tok) override {
+        ++watches;
+        return x_.watch(p, tok);
+    }
+    vbd::Result<void> unwatch(std::string_view p, std::string_view tok) override { return x_.unwatch(p, tok); }
+    vbd::Result<std::optional<vbd::WatchEvent>> wait(vbd::Millis deadline) override {
+        auto e = x_.wait(deadline);
+        if (e && *e) ++events;
+        return e;
+    }
+    size_t watches = 0, events = 0;
+
+  private:
+    vbd::XenStore& x_;
+};
+
+// A world of guests x vbds_per_guest served by backend_domid: unbinds every vbd and binds
+// them again through reconnect(), counting.
+struct Rebound {
+    std::vector<vbd::Reattached> result;
+    size_t vbds = 0, watches = 0, events = 0;
+};
+Rebound rebind_all(SimWorld& s, uint32_t backend_domid, unsigned guests, unsigned vbds_per_guest) {
+    vbd::sim::InitOptions o;
+    o.backend_domid = backend_domid;
+    o.guests = guests;
+    o.vbds_per_guest = vbds_per_guest;
+    REQUIRE(s.owner->init(o).has_value());
+    vbd::Inventory inv(*s.h);
+    auto ids = inv.vbd_ids(std::nullopt);
+    REQUIRE(ids.has_value());
+    for (auto id : *ids) REQUIRE(s.h->bus.unbind("vbd", id.sysfs_name()).has_value());
+    REQUIRE(vbd::wait_drained(*s.h, *ids, vbd::Millis(60000)).has_value());
+    CountingXenStore xs(s.h->xenstore);
+    vbd::Host h{xs,           s.h->bus,   s.h->modules, s.h->kernel, s.h->rings, s.h->toolstack,
+                s.h->state,   s.h->clock, s.h->audit,   s.h->runs,   s.h->events};
+    auto r = vbd::reconnect(h, *ids, {vbd::Millis(60000), {}}, {});
+    REQUIRE(r.has_value());
+    return {*r, ids->size(), xs.watches, xs.events};
+}
+
 vbd::Step step(std::string name, std::vector<std::string>& log, bool fails = false,
                vbd::OnFailure on_failure = vbd::OnFailure::undo, bool with_undo = true) {
     vbd::Step s;
@@ -122,4 +180,23 @@ TEST_CASE("a driver domain gets xenstored's 128 watches; the 129th is an error, 
     auto r = s.h->xenstore.watch("/local/domain/7/backend/vbd/x", "t");
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().what.find("E2BIG") != std::string::npos);
+}
+
+TEST_CASE("reconnect wakes for each vbd's state, not for every key its connect writes") {
+    SimWorld s(true);
+    auto r = rebind_all(s, 0, 2, 4);
+    REQUIRE(r.vbds == 8);
+    for (const auto& w : r.result) CHECK_MESSAGE(w.connected, w.id.sysfs_name() << ": " << w.error);
+    CHECK(r.watches == 9); // each state node, and the error tree
+    // Per vbd: its watch's first firing, InitWait, Connected. A watch on the backend tree
+    // fired for each of the 16 keys blkback's probe and connect write.
+    CHECK(r.events <= 3 * r.vbds + 1);
+}
+
+TEST_CASE("reconnect of more vbds than half a driver domain's watch quota watches the tree") {
+    SimWorld s(true);
+    auto r = rebind_all(s, 7, 35, 2);
+    REQUIRE(r.vbds == 70);
+    for (const auto& w : r.result) CHECK_MESSAGE(w.connected, w.id.sysfs_name() << ": " << w.error);
+    CHECK(r.watches == 2);
 }

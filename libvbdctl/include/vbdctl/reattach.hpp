@@ -72,9 +72,10 @@ struct ReconnectOptions {
     std::set<VbdId> initwait_ok; ///< vbds whose frontend never connected: InitWait is their goal
 };
 
-/// Binds each vbd of ids that is unbound (the others are only waited for), watching two
-/// root paths (the backend tree and its error tree: a driver domain's watch quota is
-/// small), until each backend is Connected with no new error node and consistent rings.
+/// Binds each vbd of ids that is unbound (the others are only waited for), watching each
+/// one's backend state node and the error tree (the whole backend tree instead when there
+/// are more vbds than half a driver domain's watch quota), until each backend is Connected
+/// with no new error node and consistent rings.
 /// Fails a vbd on Closing/Closed or a new error node. A watch error is an error.
 [[nodiscard]] Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& ids,
                                                         const ReconnectOptions& opts, const RunControl& ctl);
