@@ -9,7 +9,8 @@
 # number of requests each sends, counted in xenstored's own trace (`xenstore-control log`).
 # Writing the tree costs ~2.5 ms per node under TCG: 5000 vbds take ~9 min.
 # results.json: sizes[{n, runs, vbdctl_s, xenstore_ls_s, ratio, vbdctl_requests, xenstore_ls_requests,
-# listed, absent_devices}], per_vbd_growth, ok.
+# listed, absent_devices}], per_vbd_growth, writes[{from, to, s}] (the tree written in steps
+# of 500 vbds), ok.
 set -u
 . /lab/lib.sh
 SIZES="100 1000 5000"
@@ -74,13 +75,21 @@ timed() {
   printf '%s\n' "${a[@]}" | sort -n | sed -n "$(( (reps + 1) / 2 ))p"
 }
 
-have=0 rows=""
+have=0 rows="" writes=""
 for n in $SIZES; do
+  # in steps of at most 500 vbds, each timed: how writing grows shows step by step
   lab_log "scale: writing vbds $have..$n"
   t0=$EPOCHREALTIME
-  nodes "$have" "$n" | xargs -0 -n 2000 xenstore-write || lab_fail "xenstore-write of vbds $have..$n failed"
-  lab_log "scale: $((n - have)) vbds written in $(secs_since "$t0") s"
-  have=$n
+  while [ "$have" -lt "$n" ]; do
+    to=$((have + 500)); [ "$to" -gt "$n" ] && to=$n
+    t1=$EPOCHREALTIME
+    nodes "$have" "$to" | xargs -0 -n 2000 xenstore-write || lab_fail "xenstore-write of vbds $have..$to failed"
+    w=$(secs_since "$t1")
+    lab_log "scale: vbds $have..$to written in $w s"
+    writes+="${writes:+,}{\"from\":$have,\"to\":$to,\"s\":$w}"
+    have=$to
+  done
+  lab_log "scale: tree of $n vbds, this part written in $(secs_since "$t0") s"
   reps=1; [ "$n" -le 100 ] && reps=3
   tv=$(timed $reps "$VBDCTL" list --json); cp "$S/last.out" "$S/list-$n.json"; notes=$(grep -c . "$S/last.err")
   tx=$(timed $reps xenstore-ls -f /local/domain)
@@ -96,15 +105,15 @@ for n in $SIZES; do
   lab_log "scale $n: vbdctl list --json ${tv}s ($rv requests, $notes lines on stderr), xenstore-ls -f ${tx}s ($rx requests)"
   rows+="${rows:+,}{\"n\":$n,\"runs\":$reps,\"vbdctl_s\":$tv,\"xenstore_ls_s\":$tx,\"ratio\":$(awk -v a="$tv" -v b="$tx" 'BEGIN {printf "%.3f", a / b}'),\"vbdctl_requests\":$rv,\"xenstore_ls_requests\":$rx,\"listed\":$listed,\"absent_devices\":$absent}"
 done
-python3 - "$OUT/results.json" "[$rows]" "$OUT/failures.txt" <<'PY'
+python3 - "$OUT/results.json" "[$rows]" "$OUT/failures.txt" "[$writes]" <<'PY'
 import json, os, sys
-path, rows, failures = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+path, rows, failures, writes = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
 fails = open(failures).read().splitlines() if os.path.exists(failures) else []
 growth = None
 if len(rows) > 1:
     a, b = rows[0], rows[-1]
     growth = round((b["vbdctl_s"] / b["n"]) / (a["vbdctl_s"] / a["n"]), 3)
 json.dump({"scenario": "scale", "ok": not fails and bool(rows), "sizes": rows,
-           "per_vbd_growth": growth, "failures": fails}, open(path, "w"), indent=1)
+           "per_vbd_growth": growth, "writes": writes, "failures": fails}, open(path, "w"), indent=1)
 PY
 cat "$OUT/results.json"

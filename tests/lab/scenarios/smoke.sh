@@ -48,8 +48,22 @@ median5() {
   done
   printf '%s\n' "${a[@]}" | sort -n | sed -n 3p
 }
-LIST_TIMING="{\"vbdctl_list\":$(median5 "$VBDCTL" list),\"xl_block_list\":$(median5 xl block-list guest),\"vbdctl_version\":$(median5 "$VBDCTL" --version),\"vbdctl_list_no_vbds\":$(median5 "$VBDCTL" list 99),\"xl_list\":$(median5 xl list)}"
+LIST_TIMING="{\"vbdctl_list\":$(median5 "$VBDCTL" list),\"xl_block_list\":$(median5 xl block-list guest),\"vbdctl_version\":$(median5 "$VBDCTL" --version),\"vbdctl_list_no_vbds\":$(median5 "$VBDCTL" list 99),\"xl_list\":$(median5 xl list),\"true\":$(median5 /bin/true)}"
 lab_log "list timing (s, medians of 5): $LIST_TIMING"
+# Where the time goes ("true" above is the exec floor): one run of each listing under
+# strace -f -ttt -T (every syscall with its time; tests/lab/strace_phases.py splits it into
+# loader, adapters, xenstore, sysfs, grant mapping, output). strace slows every syscall,
+# so these give shares, the medians above the totals.
+if command -v strace >/dev/null; then
+  mkdir -p "$OUT/profile"
+  strace -f -ttt -T -o "$OUT/profile/vbdctl-list.strace" "$VBDCTL" list >/dev/null 2>&1
+  strace -f -ttt -T -o "$OUT/profile/vbdctl-list-json.strace" "$VBDCTL" list --json >/dev/null 2>&1
+  strace -f -ttt -T -o "$OUT/profile/vbdctl-version.strace" "$VBDCTL" --version >/dev/null 2>&1
+  strace -f -ttt -T -o "$OUT/profile/xl-block-list.strace" xl block-list guest >/dev/null 2>&1
+  strace -f -ttt -T -o "$OUT/profile/xl-list.strace" xl list >/dev/null 2>&1
+else
+  lab_log "no strace in dom0: no profile"
+fi
 
 # 2. unbind/bind cycles
 for c in 1:xvdb 2:xvdb 3:xvdc; do
