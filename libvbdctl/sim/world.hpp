@@ -182,6 +182,8 @@ class World {
     void connect(const std::string& name);
     void fatal(const std::string& name, const std::string& msg);
     void schedule(int64_t at, const std::string& kind, const std::string& device);
+    /// Queues a connect of device that takes cost_ms of xenwatch's time.
+    void schedule_connect(const std::string& device, int64_t cost_ms);
     std::optional<Fault> take_fault(const std::string& kind, uint32_t domid = 0, uint32_t devid = 0);
     int refcnt() const;
     std::vector<std::pair<std::string, Ring*>> rings_of(VbdId id);

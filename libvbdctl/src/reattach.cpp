@@ -181,6 +181,7 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
             if (!dev.bound()) return {};
             w.connected = true;
             w.connect_ms = (host.clock.now() - t0).count();
+            deadline = host.clock.now() + opts.timeout; // each vbd gets the timeout from the last connect
             ctl.report({"connected", ++connected, ids.size(), ids[i].sysfs_name()});
         }
         if (w.connected || !w.error.empty()) --pending;
@@ -205,8 +206,8 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
     for (size_t i = 0; i < ids.size(); ++i) {
         auto& w = out[i];
         if (!w.connected && w.error.empty())
-            w.error = "timed out after " + std::to_string(opts.timeout.count()) +
-                      " ms waiting for Connected (backend " +
+            w.error = "timed out waiting for Connected: no vbd connected in the last " +
+                      std::to_string(opts.timeout.count()) + " ms (backend " +
                       state_name(read_state(host, paths::backend(self, ids[i]) + "/state")) + ", frontend " +
                       state_name(read_state(host, paths::frontend(ids[i]) + "/state")) +
                       "); `vbdctl rebind` unbinds and binds it again";

@@ -46,12 +46,13 @@ class CountingXenStore final : public vbd::XenStore {
 };
 
 // A world of guests x vbds_per_guest served by backend_domid: unbinds every vbd and binds
-// them again through reconnect(), counting.
+// them again through reconnect() with timeout, counting.
 struct Rebound {
     std::vector<vbd::Reattached> result;
     size_t vbds = 0, watches = 0, events = 0;
 };
-Rebound rebind_all(SimWorld& s, uint32_t backend_domid, unsigned guests, unsigned vbds_per_guest) {
+Rebound rebind_all(SimWorld& s, uint32_t backend_domid, unsigned guests, unsigned vbds_per_guest,
+                   vbd::Millis timeout = vbd::Millis(60000)) {
     vbd::sim::InitOptions o;
     o.backend_domid = backend_domid;
     o.guests = guests;
@@ -65,7 +66,7 @@ Rebound rebind_all(SimWorld& s, uint32_t backend_domid, unsigned guests, unsigne
     CountingXenStore xs(s.h->xenstore);
     vbd::Host h{xs,           s.h->bus,   s.h->modules, s.h->kernel, s.h->rings, s.h->toolstack,
                 s.h->state,   s.h->clock, s.h->audit,   s.h->runs,   s.h->events};
-    auto r = vbd::reconnect(h, *ids, {vbd::Millis(60000), {}}, {});
+    auto r = vbd::reconnect(h, *ids, {timeout, {}}, {});
     REQUIRE(r.has_value());
     return {*r, ids->size(), xs.watches, xs.events};
 }
@@ -199,4 +200,17 @@ TEST_CASE("reconnect of more vbds than half a driver domain's watch quota watche
     REQUIRE(r.vbds == 70);
     for (const auto& w : r.result) CHECK_MESSAGE(w.connected, w.id.sysfs_name() << ": " << w.error);
     CHECK(r.watches == 2);
+}
+
+TEST_CASE("reconnect's timeout is each vbd's: 40 serial connects outlast it, none times out") {
+    SimWorld s(true);
+    // xenwatch connects one vbd after the other, ~5 ms each here: 200 ms for all, 50 for each.
+    auto t0 = s.h->clock.now();
+    auto r = rebind_all(s, 0, 2, 20, vbd::Millis(50));
+    REQUIRE(r.vbds == 40);
+    CHECK((s.h->clock.now() - t0).count() > 150);
+    for (const auto& w : r.result) CHECK_MESSAGE(w.connected, w.id.sysfs_name() << ": " << w.error);
+    int64_t last = 0;
+    for (const auto& w : r.result) last = std::max(last, w.connect_ms);
+    CHECK(last > 150);
 }

@@ -68,7 +68,9 @@ struct Reattached {
 };
 
 struct ReconnectOptions {
-    Millis timeout{30000};      ///< for the whole wait
+    /// For each vbd: the wait gives up once no vbd has connected for this long. The kernel
+    /// connects vbds one after the other (xenwatch), so the last of many waits for them all.
+    Millis timeout{30000};
     std::set<VbdId> initwait_ok; ///< vbds whose frontend never connected: InitWait is their goal
 };
 
