@@ -1,8 +1,8 @@
-// Finds and loads the real host's adapters (src/local, built as vbdctl/local.so).
+// Finds and loads the real host's adapters (src/local, built as vbdctl/local.so and the parts
+// of parts.hpp).
 
 #include <dlfcn.h>
 
-#include <cstring>
 #include <filesystem>
 
 #include "local/module.hpp"
@@ -14,18 +14,19 @@ namespace local {
 
 namespace {
 
-// vbdctl/local.so in the directory this library was loaded from: the build tree's
-// libvbdctl/ or the installed /usr/lib/<triplet>/.
-Result<std::string> module_path() {
+// vbdctl/ in the directory this library was loaded from: the build tree's libvbdctl/ or the
+// installed /usr/lib/<triplet>/.
+Result<std::string> module_dir() {
     Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&module), &info) == 0 || !info.dli_fname)
         return fail(Errc::io, "cannot tell where libvbdctl was loaded from (dladdr failed)");
-    return (std::filesystem::path(info.dli_fname).parent_path() / "vbdctl" / "local.so").string();
+    return (std::filesystem::path(info.dli_fname).parent_path() / "vbdctl").string();
 }
 
-Result<const Module*> load() {
-    std::string path = VBD_TRY(module_path());
-    // RTLD_NOW: a missing symbol (a Xen library of another ABI) fails here, not mid-command.
+} // namespace
+
+Result<const void*> load_entry(const char* file, const char* entry) {
+    std::string path = VBD_TRY(module_dir()) + "/" + file;
     void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         const char* why = dlerror();
@@ -33,18 +34,14 @@ Result<const Module*> load() {
         return fail(Errc::io, std::string("cannot load the real host's adapters: ") + (why ? why : path),
                     {}, "reinstall libvbdctl0; --host sim needs no adapters");
     }
-    auto entry = reinterpret_cast<const Module* (*)()>(dlsym(h, "vbdctl_local_module"));
-    const Module* m = entry ? entry() : nullptr;
-    if (!m || std::strcmp(m->version, VBDCTL_VERSION) != 0)
-        return fail(Errc::io, "the real host's adapters are not of this libvbdctl (" VBDCTL_VERSION ")", path,
-                    "reinstall libvbdctl0");
-    return m; // never unloaded: its objects live until exit
+    auto f = reinterpret_cast<const void* (*)()>(dlsym(h, entry));
+    const void* p = f ? f() : nullptr;
+    if (!p) return fail(Errc::io, std::string("no ") + entry + " in " + path, {}, "reinstall libvbdctl0");
+    return p; // never unloaded: its objects live until exit
 }
 
-} // namespace
-
 Result<const Module*> module() {
-    static const Result<const Module*> loaded = load();
+    static const Result<const Module*> loaded = load_part<Module>("local.so", "vbdctl_local_module");
     return loaded;
 }
 

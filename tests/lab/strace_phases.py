@@ -3,8 +3,8 @@
 
 Every syscall, and the user time since the previous one ended, is charged to what it works
 on: the shared libraries mapped at exec, the rest of the process start (the C++ runtime,
-parsing the command line), vbdctl's adapters module (vbdctl/local.so, with the libraries it
-pulls in and their constructors), xenstore (its socket or /dev/xen/xenbus), sysfs, grant mapping (/dev/xen/gntdev),
+parsing the command line), vbdctl's adapters (vbdctl/local.so and the parts it loads on
+first use, with the libraries they pull in and their constructors), xenstore (its socket or /dev/xen/xenbus), sysfs, grant mapping (/dev/xen/gntdev),
 hypercalls (/dev/xen/privcmd), output, the exit (exit_group to the process's end) or
 other. A syscall on no file (an anonymous mmap, brk, munmap) goes where the last one went;
 one on no known file before the first xenstore, sysfs, grant, hypercall or output syscall

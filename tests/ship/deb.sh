@@ -104,6 +104,17 @@ deps=$(ldd "$work/usr/bin/vbdctl") # not piped into grep -q: SIGPIPE + pipefail
 # not Xen, that module is what says so.
 local=$("$work/usr/bin/vbdctl" list 2>&1) && fail "vbdctl list on a machine without Xen exited 0"
 [[ $local == *"not a Xen backend domain"* ]] || fail "vbdctl list (--host local) said: $local"
+# The heavy libraries are parts, loaded on first use: opening the host (all a listing needs
+# of local.so) maps none of them, nor libxenlight, libkmod, libsystemd or libudev.
+dbg=$(LD_DEBUG=files "$work/usr/bin/vbdctl" list 2>&1) && fail "vbdctl list on a machine without Xen exited 0"
+loaded=$(grep -o 'file=[^ ]*' <<<"$dbg" | sort -u)
+[[ $loaded == *vbdctl/local.so* ]] || fail "vbdctl list did not load local.so: $loaded"
+for heavy in vbdctl/xenlight.so vbdctl/kmod.so vbdctl/journal.so vbdctl/udev.so libxenlight libkmod libsystemd libudev; do
+  [[ $loaded != *"$heavy"* ]] || fail "vbdctl list loaded $heavy before it needed it"
+done
+for part in xenlight kmod journal udev; do
+  [[ -f $libdir/vbdctl/$part.so ]] || fail "no $libdir/vbdctl/$part.so in libvbdctl0"
+done
 # Without the module, --host local says what is missing; --host sim never needed it.
 rm "$libdir/vbdctl/local.so"
 local=$("$work/usr/bin/vbdctl" list 2>&1) && fail "vbdctl list without its adapters module exited 0"

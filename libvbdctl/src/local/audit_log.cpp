@@ -4,9 +4,9 @@
 
 #include <sys/stat.h>
 #include <syslog.h>
-#include <systemd/sd-journal.h>
 
 #include "adapters.hpp"
+#include "parts.hpp"
 
 namespace vbd::local {
 
@@ -17,34 +17,31 @@ bool is_socket(const char* path) {
     return ::stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-std::string vbd_list(const std::vector<std::string>& vbds) {
-    std::string s;
-    for (const auto& v : vbds) s += (s.empty() ? "" : " ") + v;
-    return s;
-}
-
-int priority(const AuditRecord& r) { return r.ok ? LOG_NOTICE : LOG_ERR; }
-
-class JournalAudit final : public AuditLog {
-  public:
-    void record(const AuditRecord& r) override {
-        // sd_journal_send writes one datagram per call: it is in the journal when it returns.
-        sd_journal_send("MESSAGE=%s: %s", r.op.c_str(), r.message.c_str(), "PRIORITY=%d", priority(r),
-                        "SYSLOG_IDENTIFIER=vbdctl", "VBDCTL_OP=%s", r.op.c_str(), "VBDCTL_EVENT=%s",
-                        std::string(to_string(r.event)).c_str(), "VBDCTL_STEP=%d", r.step, "VBDCTL_STEP_NAME=%s",
-                        r.step_name.c_str(), "VBDCTL_OK=%d", r.ok ? 1 : 0, "VBDCTL_VBDS=%s", vbd_list(r.vbds).c_str(),
-                        nullptr);
-    }
-};
-
 class SyslogAudit final : public AuditLog {
   public:
     SyslogAudit() { ::openlog("vbdctl", LOG_PID, LOG_DAEMON); }
     ~SyslogAudit() override { ::closelog(); }
     void record(const AuditRecord& r) override {
         // Each message says its event itself ("plan: ...", "step 2 drain: ...", "result: done").
-        ::syslog(priority(r), "%s: %s", r.op.c_str(), r.message.c_str());
+        ::syslog(audit_priority(r), "%s: %s", r.op.c_str(), r.message.c_str());
     }
+};
+
+// The journal's structured entries come from libsystemd, in journal.so, loaded at the first
+// record (a read-only command makes none). Should the part not load, journald's /dev/log
+// still takes the lines.
+class JournalProxy final : public AuditLog {
+  public:
+    void record(const AuditRecord& r) override {
+        if (!log_) {
+            auto j = journal_part();
+            log_ = j ? (*j)->make() : std::make_unique<SyslogAudit>();
+        }
+        log_->record(r);
+    }
+
+  private:
+    std::unique_ptr<AuditLog> log_;
 };
 
 class NoAudit final : public AuditLog {
@@ -55,7 +52,7 @@ class NoAudit final : public AuditLog {
 } // namespace
 
 std::unique_ptr<AuditLog> make_audit_log() {
-    if (is_socket("/run/systemd/journal/socket")) return std::make_unique<JournalAudit>();
+    if (is_socket("/run/systemd/journal/socket")) return std::make_unique<JournalProxy>();
     if (is_socket("/dev/log")) return std::make_unique<SyslogAudit>();
     return std::make_unique<NoAudit>();
 }

@@ -1,4 +1,5 @@
-// Modules over libkmod (files, lookup, insert, remove) and /sys/module (the loaded state).
+// vbdctl/kmod.so: Modules over libkmod (files, lookup, insert, remove) and /sys/module (the
+// loaded state).
 
 #include <algorithm>
 #include <cerrno>
@@ -14,6 +15,7 @@
 
 #include "../try.hpp"
 #include "adapters.hpp"
+#include "parts.hpp"
 #include "vbdctl/types.hpp"
 
 namespace vbd::local {
@@ -315,3 +317,8 @@ Result<std::unique_ptr<Modules>> open_kmod(std::string root) {
 }
 
 } // namespace vbd::local
+
+extern "C" const vbd::local::KmodPart* vbdctl_kmod_part() {
+    static const vbd::local::KmodPart p{VBDCTL_VERSION, &vbd::local::open_kmod, &vbd::local::modprobe_options};
+    return &p;
+}

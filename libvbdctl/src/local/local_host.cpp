@@ -1,5 +1,5 @@
-// The real host: every adapter, opened together, after checking this is a Xen backend domain;
-// and the entry point of the module the adapters are built into (module.hpp).
+// The real host: every adapter, opened together (those in parts when first used), after
+// checking this is a Xen backend domain; and the entry point of local.so (module.hpp).
 
 #include "vbdctl/local.hpp"
 #include "../try.hpp"
@@ -8,6 +8,7 @@
 #include "../state_dir.hpp"
 #include "adapters.hpp"
 #include "module.hpp"
+#include "parts.hpp"
 
 namespace vbd {
 
@@ -44,19 +45,23 @@ Result<std::unique_ptr<LocalHost>> open_local_host(const LocalOptions& opts) {
                     "run vbdctl in dom0 or a driver domain, or try --host sim");
     }
     h->xs = std::move(*xs);
-    h->modules = VBD_TRY(local::open_kmod(opts.sysfs_root));
+    h->modules = local::make_modules(opts.sysfs_root);
     h->kernel = local::make_kernel();
     h->rings = local::make_gnttab_reader();
-    h->toolstack = local::make_xenlight(*h->xs);
+    h->toolstack = local::make_toolstack(*h->xs);
     h->state = std::make_unique<FileStateDir>(opts.state_dir);
     h->clock = local::make_clock();
     h->audit = local::make_audit_log();
     h->runs = std::make_unique<FileRunHistory>(opts.runs_dir);
-    h->events = local::make_host_events(*h->xs);
+    h->events = local::make_host_events(*h->xs, *h->clock);
     h->host_ = std::make_unique<Host>(Host{*h->xs, *h->bus, *h->modules, *h->kernel, *h->rings,
                                            *h->toolstack, *h->state, *h->clock, *h->audit, *h->runs,
                                            *h->events});
     return std::unique_ptr<LocalHost>(std::move(h));
+}
+
+Result<std::string> modprobe_options(const std::vector<std::string>& config_dirs, std::string_view name) {
+    return VBD_TRY(local::kmod_part())->modprobe_options(config_dirs, name);
 }
 
 } // namespace
@@ -64,6 +69,6 @@ Result<std::unique_ptr<LocalHost>> open_local_host(const LocalOptions& opts) {
 } // namespace vbd
 
 extern "C" const vbd::local::Module* vbdctl_local_module() {
-    static const vbd::local::Module m{VBDCTL_VERSION, &vbd::open_local_host, &vbd::local::modprobe_options};
+    static const vbd::local::Module m{VBDCTL_VERSION, &vbd::open_local_host, &vbd::modprobe_options};
     return &m;
 }

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../try.hpp"
 #include "vbdctl/local.hpp"
 
 namespace vbd::local {
@@ -23,6 +24,21 @@ struct Module {
 
 /// Loads the module once per process; later calls return the same result.
 Result<const Module*> module();
+
+/// dlopen()s vbdctl/FILE next to libvbdctl.so (RTLD_NOW: a missing symbol fails here, not
+/// mid-command) and returns what its extern "C" function `entry` returns. Never unloaded.
+Result<const void*> load_entry(const char* file, const char* entry);
+
+/// load_entry() of a part whose entry returns a const Part* with a `version` member, which
+/// must be this build's.
+template <class Part>
+Result<const Part*> load_part(const char* file, const char* entry) {
+    auto p = static_cast<const Part*>(VBD_TRY(load_entry(file, entry)));
+    if (std::string_view(p->version) != VBDCTL_VERSION)
+        return fail(Errc::io, std::string("vbdctl/") + file + " is not of this libvbdctl (" VBDCTL_VERSION ")", {},
+                    "reinstall libvbdctl0");
+    return p;
+}
 
 } // namespace vbd::local
 

@@ -1,4 +1,5 @@
-// HostEvents over libxenstore's watch fd and libudev's monitor of the kernel's uevents.
+// vbdctl/udev.so: HostEvents over libxenstore's watch fd and libudev's monitor of the kernel's
+// uevents.
 
 #include <cerrno>
 #include <cstring>
@@ -7,7 +8,7 @@
 
 #include <libudev.h>
 
-#include "adapters.hpp"
+#include "parts.hpp"
 
 namespace vbd::local {
 
@@ -15,7 +16,7 @@ namespace {
 
 class UdevHostEvents final : public HostEvents {
   public:
-    explicit UdevHostEvents(XenStore& xs) : xs_(xs) {}
+    UdevHostEvents(XenStore& xs, int (*xs_fd)(XenStore&), Clock& clock) : xs_(xs), xs_fd_(xs_fd), clock_(clock) {}
     ~UdevHostEvents() override {
         if (mon_) udev_monitor_unref(mon_);
         if (udev_) udev_unref(udev_);
@@ -49,9 +50,11 @@ class UdevHostEvents final : public HostEvents {
             if (*w) return std::optional<HostEvent>(std::move(**w));
             if (mon_)
                 if (udev_device* d = udev_monitor_receive_device(mon_)) return std::optional<HostEvent>(take(d));
-            auto left = deadline - monotonic_now();
+            auto left = deadline - clock_.now();
             if (left.count() <= 0) return std::optional<HostEvent>{};
-            pollfd p[2] = {{xenstore_fd(xs_), POLLIN, 0}, {mon_ ? udev_monitor_get_fd(mon_) : -1, POLLIN, 0}};
+            int xfd = xs_fd_(xs_);
+            if (xfd < 0) return fail(Errc::io, std::string("cannot get the xenstore watch fd: ") + std::strerror(errno));
+            pollfd p[2] = {{xfd, POLLIN, 0}, {mon_ ? udev_monitor_get_fd(mon_) : -1, POLLIN, 0}};
             int rc = ::poll(p, mon_ ? 2 : 1, static_cast<int>(std::min<int64_t>(left.count(), 60000)));
             // A signal: hand control back so the caller can look at its stop flag.
             if (rc < 0 && errno == EINTR) return std::optional<HostEvent>{};
@@ -69,12 +72,21 @@ class UdevHostEvents final : public HostEvents {
     }
 
     XenStore& xs_;
+    int (*xs_fd_)(XenStore&);
+    Clock& clock_;
     udev* udev_ = nullptr;
     udev_monitor* mon_ = nullptr;
 };
 
+std::unique_ptr<HostEvents> make_udev_events(XenStore& xs, int (*xs_fd)(XenStore&), Clock& clock) {
+    return std::make_unique<UdevHostEvents>(xs, xs_fd, clock);
+}
+
 } // namespace
 
-std::unique_ptr<HostEvents> make_host_events(XenStore& xs) { return std::make_unique<UdevHostEvents>(xs); }
-
 } // namespace vbd::local
+
+extern "C" const vbd::local::UdevPart* vbdctl_udev_part() {
+    static const vbd::local::UdevPart p{VBDCTL_VERSION, &vbd::local::make_udev_events};
+    return &p;
+}

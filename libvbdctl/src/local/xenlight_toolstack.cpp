@@ -1,4 +1,4 @@
-// Toolstack: guest names (the node libxl reads) and configured disks (libxenlight).
+// vbdctl/xenlight.so: the toolstack's configured disks and domain list (libxenlight).
 
 #define LIBXL_API_VERSION 0x041300
 extern "C" { // Xen's headers declare C functions without guards
@@ -7,23 +7,16 @@ extern "C" { // Xen's headers declare C functions without guards
 }
 
 #include "adapters.hpp"
+#include "parts.hpp"
 
 namespace vbd::local {
 
 namespace {
 
-class XenlightToolstack final : public Toolstack {
+class XenlightToolstack final : public Xenlight {
   public:
-    explicit XenlightToolstack(XenStore& xs) : xs_(xs) {}
     ~XenlightToolstack() override {
         if (ctx_) libxl_ctx_free(ctx_);
-    }
-
-    // libxl_domid_to_name is an xs_read of this node: read it without a libxl context,
-    // whose set-up (xenctrl, event channels, its own xenstore connection) costs a listing
-    // more than its vbds do under a slow dom0.
-    Result<std::optional<std::string>> domain_name(uint32_t domid) override {
-        return xs_.read("/local/domain/" + std::to_string(domid) + "/name");
     }
 
     Result<std::vector<ToolstackDisk>> disks(uint32_t domid) override {
@@ -63,15 +56,17 @@ class XenlightToolstack final : public Toolstack {
         return ctx_;
     }
 
-    XenStore& xs_;
     libxl_ctx* ctx_ = nullptr;
     bool tried_ = false;
 };
 
+std::unique_ptr<Xenlight> make_xenlight() { return std::make_unique<XenlightToolstack>(); }
+
 } // namespace
 
-std::unique_ptr<Toolstack> make_xenlight(XenStore& fallback) {
-    return std::make_unique<XenlightToolstack>(fallback);
-}
-
 } // namespace vbd::local
+
+extern "C" const vbd::local::XenlightPart* vbdctl_xenlight_part() {
+    static const vbd::local::XenlightPart p{VBDCTL_VERSION, &vbd::local::make_xenlight};
+    return &p;
+}
