@@ -100,9 +100,7 @@ class XsXenStore final : public XenStore {
                 return fail(Errc::io, std::string("xenstore watch read failed: ") + std::strerror(errno));
             auto left = deadline - monotonic_now();
             if (left.count() <= 0) return std::optional<WatchEvent>{};
-            int fd = xs_fileno(h_);
-            if (fd < 0) return fail(Errc::io, std::string("cannot get the xenstore watch fd: ") + std::strerror(errno));
-            pollfd p{fd, POLLIN, 0};
+            pollfd p{xs_fileno(h_), POLLIN, 0};
             int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 60000)));
             // A signal: hand control back so the caller can look at its stop flag.
             if (rc < 0 && errno == EINTR) return std::optional<WatchEvent>{};
@@ -126,9 +124,11 @@ Result<std::unique_ptr<XenStore>> open_xenstore() {
     if (!h)
         return fail(Errc::not_xen, std::strerror(errno), {},
                     "is xenstored running, and is this dom0 or a driver domain?");
-    // No xs_fileno here: it starts libxenstore's reader thread, after which every reply
-    // reaches this thread through it (two more context switches a request, which a listing's
-    // many requests pay under a slow dom0). The first watch starts it; fd() is for waiting.
+    // xs_fileno starts the reader thread and makes watch events pollable.
+    if (xs_fileno(h) < 0) {
+        xs_close(h);
+        return fail(Errc::io, "cannot get the xenstore watch fd");
+    }
     return std::unique_ptr<XenStore>(std::make_unique<XsXenStore>(h));
 }
 
