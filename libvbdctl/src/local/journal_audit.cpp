@@ -27,7 +27,6 @@ class JournalAudit final : public AuditLog {
     }
 };
 
-
 std::unique_ptr<AuditLog> make_journal_audit() { return std::make_unique<JournalAudit>(); }
 
 } // namespace

@@ -1,6 +1,6 @@
 #pragma once
 // The adapters over heavy libraries are modules of their own next to local.so, each loaded
-// by a proxy in local.so the first time a command needs it: libxenlight (and the 11
+// by a proxy in local.so the first time a command needs it: libxenlight (and the
 // libraries it pulls in), libkmod (libcrypto, ...), libsystemd and libudev. The lab's strace
 // of `vbdctl list` on a Linux 7.3 dom0 under TCG charged 44 % of the command to mapping,
 // relocating and initialising those 23 libraries when local.so was one module; a listing
