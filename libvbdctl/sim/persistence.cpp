@@ -88,6 +88,7 @@ json World::to_json() const {
     j["now_ms"] = now_;
     j["cpus"] = cpus;
     j["self_domid"] = self_;
+    j["connect_ms"] = connect_ms_;
     j["autoprobe"] = autoprobe;
     modules_.to_json(j);
     j["xs_seq"] = xs_.seq();
@@ -116,6 +117,7 @@ Result<World> World::from_json(const json& j) try {
     w.now_ = j.at("now_ms").get<int64_t>();
     w.cpus = j.at("cpus").get<unsigned>();
     w.self_ = j.at("self_domid").get<uint32_t>();
+    w.connect_ms_ = j.value("connect_ms", int64_t{4}); // files from before it was an option
     w.autoprobe = j.at("autoprobe").get<bool>();
     w.modules_ = ModulesModel::from_json(j);
     w.frontends_.guests_from_json(j);

@@ -10,7 +10,6 @@ namespace vbd::sim {
 
 namespace {
 
-constexpr int64_t connect_latency_ms = 4;  // probe to connect(): xenwatch + ring mapping
 constexpr int64_t guest_react_ms = 10;     // a frontend reacting to a backend change
 
 std::string dev_name(VbdId id) { return id.sysfs_name(); }
@@ -193,6 +192,7 @@ Result<void> World::check_init(const InitOptions& opts) {
 World World::make(const InitOptions& opts) {
     World w;
     w.self_ = opts.backend_domid;
+    w.connect_ms_ = opts.connect_ms;
     w.xs_.write("/local/domain/0/name", "Domain-0");
     w.xs_.write("/local/domain/0/domid", "0");
     if (w.self_ != 0) {
@@ -338,7 +338,7 @@ void World::advance_to(int64_t t) {
             if (xs_.read(fe + "/state") != "1") continue;
             publish_rings(*id, 0, 1, "x86_64-abi", 300, 8);
             xs_.write(fe + "/state", "3");
-            if (d->second.bound) schedule_connect(e.device, connect_latency_ms);
+            if (d->second.bound) schedule_connect(e.device, connect_ms_);
         } else if (e.kind == "frontend-connected") {
             frontends_.connect(xs_, e.device, fe, backend_path(*id));
         } else if (e.kind == "toolstack-remove") {
@@ -449,7 +449,7 @@ void World::probe(const std::string& name) {
     uevent("xen-backend", "bind", name, "vbd");
     auto fe = xs_.read(paths::frontend(*id) + "/state");
     if (fe == "3" || fe == "4")
-        schedule_connect(name, connect_latency_ms + static_cast<int64_t>(rings_of(*id).size()));
+        schedule_connect(name, connect_ms_ + static_cast<int64_t>(rings_of(*id).size()));
     else
         react(frontends_.backend_initwait(xs_, name, paths::frontend(*id)), name);
 }

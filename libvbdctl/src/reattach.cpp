@@ -189,9 +189,15 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
     };
     // Some may already be where they should be (only waited for, or fast).
     for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i));
+    // The watches see every state write from here on, so the sweep below is only a safety
+    // net (an unprivileged driver domain's xenstored may drop events over its quota). It must
+    // stay rare: it reads every pending vbd, and xenstored is shared with the connects we
+    // wait for (blkback's, one after another, 0.3-0.7 s each under TCG); a sweep every 500 ms
+    // made reconnect's reads grow with N x N.
+    constexpr Millis sweep_every{5000};
     while (pending > 0) {
         // A stop request does not cut a connect short: half-connected is worse than waiting.
-        auto ev = VBD_TRY(xs.wait(std::min(deadline, host.clock.now() + Millis(500))));
+        auto ev = VBD_TRY(xs.wait(std::min(deadline, host.clock.now() + sweep_every)));
         if (ev) {
             auto s = state_path.find(ev->path);
             if (s != state_path.end()) VBD_TRY_VOID(judge(s->second));
@@ -199,7 +205,7 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
             if (e != error_path.end()) VBD_TRY_VOID(judge(e->second));
             continue;
         }
-        // No event in 500 ms: look again (a write may have preceded our watches).
+        // No event for sweep_every, or the deadline: look again.
         for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i));
         if (host.clock.now() >= deadline) break;
     }

@@ -29,6 +29,9 @@ struct InitOptions {
     bool compressed_modules = false;
     /// The kernel loads only signed modules, and why ("sig_enforce", "lockdown integrity").
     std::optional<std::string> signature_enforcement;
+    /// How long one blkback connect takes in the xenwatch thread (probe to Connected; they
+    /// run one after another). Under TCG the lab's dmesg shows 300-700 ms.
+    unsigned connect_ms = 4;
 };
 
 /// One disk as its guest's blkfront sees it.
