@@ -117,7 +117,7 @@ Result<World> World::from_json(const json& j) try {
     w.now_ = j.at("now_ms").get<int64_t>();
     w.cpus = j.at("cpus").get<unsigned>();
     w.self_ = j.at("self_domid").get<uint32_t>();
-    w.connect_ms_ = j.value("connect_ms", int64_t{4}); // files from before it was an option
+    w.connect_ms_ = j.value("connect_ms", int64_t{InitOptions{}.connect_ms}); // files from before the option
     w.autoprobe = j.at("autoprobe").get<bool>();
     w.modules_ = ModulesModel::from_json(j);
     w.frontends_.guests_from_json(j);

@@ -199,7 +199,7 @@ class World {
 
     int64_t now_ = 0;
     uint32_t self_ = 0;
-    int64_t connect_ms_ = 4; ///< InitOptions::connect_ms
+    int64_t connect_ms_ = InitOptions{}.connect_ms;
     XenstoreModel xs_;
     std::map<std::string, Device> devices_;
     std::map<std::string, Ring> rings_; ///< "D/N/Q"

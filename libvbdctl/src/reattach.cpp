@@ -190,7 +190,7 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
     // Some may already be where they should be (only waited for, or fast).
     for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i));
     // The watches see every state write from here on, so the sweep below is only a safety
-    // net (an unprivileged driver domain's xenstored may drop events over its quota). It must
+    // net, should an event be lost. It must
     // stay rare: it reads every pending vbd, and xenstored is shared with the connects we
     // wait for (blkback's, one after another, 0.3-0.7 s each under TCG); a sweep every 500 ms
     // made reconnect's reads grow with N x N.
