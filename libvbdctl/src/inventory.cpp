@@ -281,7 +281,7 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
     if (v.rings)
         for (unsigned q = 0; q < v.rings->queues.size(); ++q)
             v.queues.push_back(QueueState{q, v.rings->queues[q], {}, {}});
-    refresh_rings(v);
+    if (detail != Detail::states) refresh_rings(v);
 
     if (auto dev = host_.bus.device(id.sysfs_name())) {
         v.device_present = true;

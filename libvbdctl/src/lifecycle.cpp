@@ -452,8 +452,9 @@ Result<RecoverReport> recover(Host& host, const RecoverOptions& opts, const RunC
                      [&]() -> Result<void> {
                          std::vector<VbdId> ids;
                          ReconnectOptions ro{opts.timeout, {}};
+                         ro.check_rings = false; // verify, next, checks every target's rings
                          for (const auto& t : targets) {
-                             auto v = inv.get(t.id, Detail::summary);
+                             auto v = inv.get(t.id, Detail::states);
                              if (!v || !v->device_present || v->detaching() || !frontend_waiting(*v) || lost_disk(*v))
                                  continue;
                              if (v->bound && v->connected()) continue;
@@ -476,7 +477,7 @@ Result<RecoverReport> recover(Host& host, const RecoverOptions& opts, const RunC
                                                    (!w.error.empty()                  ? ": " + w.error
                                                     : ro.initwait_ok.contains(w.id) ? ": bound, waiting for its frontend"
                                                                                      : ": Connected"));
-                             auto v = inv.get(w.id, Detail::summary);
+                             auto v = inv.get(w.id, Detail::states);
                              if (!w.error.empty() && v && v->bound && v->backend_state == XenbusState::InitWait &&
                                  v->frontend_state == XenbusState::Connected)
                                  again.push_back(w.id);
@@ -487,7 +488,7 @@ Result<RecoverReport> recover(Host& host, const RecoverOptions& opts, const RunC
                              rep.actions.push_back("rebinding " + id.sysfs_name() + " (bound, never Connected)");
                          }
                          VBD_TRY(wait_drained(host, again, opts.drain_timeout));
-                         for (const auto& w : VBD_TRY(reconnect(host, again, {opts.timeout, {}}, ctl)))
+                         for (const auto& w : VBD_TRY(reconnect(host, again, ro, ctl)))
                              rep.actions.push_back(w.id.sysfs_name() + (w.error.empty() ? ": Connected" : ": " + w.error));
                          return {};
                      },

@@ -137,11 +137,14 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
     XenStore& xs = host.xenstore;
     std::map<std::string, size_t> state_path, error_path;
     std::vector<std::optional<std::string>> err_before(ids.size());
+    // Usually no error tree exists at all: one request says so for every vbd (these reads
+    // come before the binds, while the guests wait).
+    bool any_errors = VBD_TRY(xs.directory(paths::domain(self) + "/error/backend/vbd")).has_value();
     for (size_t i = 0; i < ids.size(); ++i) {
         out.push_back(Reattached{ids[i], false, false, {}, false, 0});
         state_path[paths::backend(self, ids[i]) + "/state"] = i;
         error_path[paths::error_node(self, ids[i])] = i;
-        err_before[i] = VBD_TRY(xs.read(paths::error_node(self, ids[i])));
+        if (any_errors) err_before[i] = VBD_TRY(xs.read(paths::error_node(self, ids[i])));
     }
     Watches watches(xs, watch_paths(self, ids));
     VBD_TRY_VOID(watches.arm());
@@ -161,34 +164,50 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
     auto deadline = t0 + opts.timeout;
     size_t pending = std::count_if(out.begin(), out.end(), [](const Reattached& r) { return r.error.empty(); });
     size_t connected = 0;
-    auto judge = [&](size_t i) -> Result<void> {
+    // Vbd i's backend is at its goal: done once its device is bound (the node outlives an unbind).
+    auto seen_connected = [&](size_t i) -> Result<void> {
+        auto dev = VBD_TRY(host.bus.device(ids[i].sysfs_name()));
+        if (!dev.bound()) return {};
+        auto& w = out[i];
+        w.connected = true;
+        w.connected_at = host.clock.now();
+        w.connect_ms = (w.connected_at - t0).count();
+        deadline = host.clock.now() + opts.timeout; // each vbd gets the timeout from the last connect
+        ctl.report({"connected", ++connected, ids.size(), ids[i].sysfs_name()});
+        --pending;
+        return {};
+    };
+    // Where vbd i stands. On its state node's event (state_only) the state alone decides,
+    // unless it is Closing or Closed, or InitWait may be the goal: xenstored delivers
+    // events in the order of the writes, so an error node blkback wrote before that state
+    // has had its own event and judge already. Each read here waits behind the kernel's
+    // connects in xenstored's queue.
+    auto judge = [&](size_t i, bool state_only) -> Result<void> {
         auto& w = out[i];
         if (w.connected || !w.error.empty()) return {};
         auto st = read_state(host, paths::backend(self, ids[i]) + "/state");
+        bool closed = st == XenbusState::Closing || st == XenbusState::Closed;
+        bool needs_frontend = st == XenbusState::InitWait && opts.initwait_ok.contains(ids[i]);
+        if (state_only && !closed && !needs_frontend) {
+            if (st == XenbusState::Connected) VBD_TRY_VOID(seen_connected(i));
+            return {};
+        }
         auto err = VBD_TRY(xs.read(paths::error_node(self, ids[i])));
         auto fe = read_state(host, paths::frontend(ids[i]) + "/state");
         if (err && err != err_before[i]) {
             w.error = "xen-blkback reported: " + *err;
-        } else if (st == XenbusState::Closing || st == XenbusState::Closed ||
-                   fe == XenbusState::Closing || fe == XenbusState::Closed) {
+        } else if (closed || fe == XenbusState::Closing || fe == XenbusState::Closed) {
             w.lost = true;
             w.error = "backend " + state_name(st) + ", frontend " + state_name(fe) + (err ? " (" + *err + ")" : "") +
                       ": " + lost_disk_advice(host, ids[i]);
-        } else if (st == XenbusState::Connected ||
-                   (st == XenbusState::InitWait && opts.initwait_ok.contains(ids[i]) &&
-                    fe != XenbusState::Connected)) {
-            auto dev = VBD_TRY(host.bus.device(ids[i].sysfs_name()));
-            if (!dev.bound()) return {};
-            w.connected = true;
-            w.connect_ms = (host.clock.now() - t0).count();
-            deadline = host.clock.now() + opts.timeout; // each vbd gets the timeout from the last connect
-            ctl.report({"connected", ++connected, ids.size(), ids[i].sysfs_name()});
+        } else if (st == XenbusState::Connected || (needs_frontend && fe != XenbusState::Connected)) {
+            return seen_connected(i);
         }
-        if (w.connected || !w.error.empty()) --pending;
+        if (!w.error.empty()) --pending;
         return {};
     };
     // Some may already be where they should be (only waited for, or fast).
-    for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i));
+    for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i, false));
     // The watches see every state write from here on, so the sweep below is only a safety
     // net, should an event be lost. It must
     // stay rare: it reads every pending vbd, and xenstored is shared with the connects we
@@ -200,13 +219,13 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
         auto ev = VBD_TRY(xs.wait(std::min(deadline, host.clock.now() + sweep_every)));
         if (ev) {
             auto s = state_path.find(ev->path);
-            if (s != state_path.end()) VBD_TRY_VOID(judge(s->second));
+            if (s != state_path.end()) VBD_TRY_VOID(judge(s->second, true));
             auto e = error_path.find(ev->path);
-            if (e != error_path.end()) VBD_TRY_VOID(judge(e->second));
+            if (e != error_path.end()) VBD_TRY_VOID(judge(e->second, false));
             continue;
         }
         // No event for sweep_every, or the deadline: look again.
-        for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i));
+        for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i, false));
         if (host.clock.now() >= deadline) break;
     }
     for (size_t i = 0; i < ids.size(); ++i) {
@@ -217,7 +236,7 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
                       state_name(read_state(host, paths::backend(self, ids[i]) + "/state")) + ", frontend " +
                       state_name(read_state(host, paths::frontend(ids[i]) + "/state")) +
                       "); `vbdctl rebind` unbinds and binds it again";
-        if (!w.connected) continue;
+        if (!w.connected || !opts.check_rings) continue;
         auto v = VBD_TRY(inv.get(ids[i], Detail::summary));
         w.consistent = std::all_of(v.queues.begin(), v.queues.end(), [&](const QueueState& q) {
             return q.snapshot && v.rings && q.snapshot->consistent(v.rings->geometry.size());

@@ -348,6 +348,7 @@ Result<void> Runner::bind(const std::vector<size_t>& which, bool tolerate_lost) 
     std::vector<VbdId> ids;
     std::vector<size_t> idx;
     ReconnectOptions ro{plan_.opts.timeout, {}};
+    ro.check_rings = false; // every caller verifies the rings of what it bound next
     for (size_t i : which) {
         if (left_to_toolstack(i)) { // the guest or the disk went away: nothing to give back
             mark_gone(i);
@@ -362,7 +363,8 @@ Result<void> Runner::bind(const std::vector<size_t>& which, bool tolerate_lost) 
     for (size_t k = 0; k < waits.size(); ++k) {
         size_t i = idx[k];
         auto& out = rep_.vbds[i];
-        if (unbound_at_[i].count()) out.unbound_ms = (host_.clock.now() - unbound_at_[i]).count();
+        if (unbound_at_[i].count())
+            out.unbound_ms = ((waits[k].connected ? waits[k].connected_at : host_.clock.now()) - unbound_at_[i]).count();
         if (waits[k].connected && waits[k].error.empty()) continue;
         if (left_to_toolstack(i)) {
             mark_gone(i);
@@ -422,7 +424,7 @@ Result<void> Runner::adopt_newcomers() {
     // binds: bind each unbound one whose frontend waits for a backend, in this run.
     std::set<VbdId> planned;
     for (const auto& p : plan_.vbds) planned.insert(p.vbd.id);
-    auto all = VBD_TRY(inv_.list(std::nullopt));
+    auto all = VBD_TRY(inv_.list(std::nullopt, Detail::states));
     std::vector<size_t> added;
     for (auto& v : all) {
         bool waiting = v.frontend_state && *v.frontend_state >= XenbusState::Initialising &&

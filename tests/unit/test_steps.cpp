@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,6 +11,7 @@
 #include "vbdctl/reattach.hpp"
 #include "sim_fixture.hpp"
 #include "vbdctl/steps.hpp"
+#include "vbdctl/upgrade.hpp"
 
 namespace {
 
@@ -51,32 +54,109 @@ class CountingXenStore final : public vbd::XenStore {
     vbd::XenStore& x_;
 };
 
-// A world of guests x vbds_per_guest served by backend_domid, each connect taking
-// connect_ms: unbinds every vbd and binds them again through reconnect() with timeout,
-// counting.
-struct Rebound {
-    std::vector<vbd::Reattached> result;
-    size_t vbds = 0, watches = 0, events = 0, reads = 0;
-};
-Rebound rebind_all(SimWorld& s, uint32_t backend_domid, unsigned guests, unsigned vbds_per_guest,
-                   vbd::Millis timeout = vbd::Millis(60000), unsigned connect_ms = 4) {
+// A world of guests x vbds_per_guest served by backend_domid, each connect taking connect_ms.
+void init_world(SimWorld& s, unsigned guests, unsigned vbds_per_guest, unsigned connect_ms = 4,
+                uint32_t backend_domid = 0) {
     vbd::sim::InitOptions o;
     o.backend_domid = backend_domid;
     o.guests = guests;
     o.vbds_per_guest = vbds_per_guest;
     o.connect_ms = connect_ms;
     REQUIRE(s.owner->init(o).has_value());
+}
+
+// Unbinds every vbd, as a killed run leaves them; returns them.
+std::vector<vbd::VbdId> unbind_every_vbd(SimWorld& s) {
     vbd::Inventory inv(*s.h);
     auto ids = inv.vbd_ids(std::nullopt);
     REQUIRE(ids.has_value());
     for (auto id : *ids) REQUIRE(s.h->bus.unbind("vbd", id.sysfs_name()).has_value());
-    REQUIRE(vbd::wait_drained(*s.h, *ids, vbd::Millis(60000)).has_value());
+    return *ids;
+}
+
+// The world's host with another xenstore or ring reader (a counting one).
+vbd::Host with(vbd::Host& h, vbd::XenStore& xs) {
+    return {xs, h.bus, h.modules, h.kernel, h.rings, h.toolstack, h.state, h.clock, h.audit, h.runs, h.events};
+}
+vbd::Host with(vbd::Host& h, vbd::RingReader& rings) {
+    return {h.xenstore, h.bus, h.modules, h.kernel, rings, h.toolstack, h.state, h.clock, h.audit, h.runs, h.events};
+}
+
+// Unbinds every vbd of such a world and binds them again through reconnect() with
+// timeout, counting.
+struct Rebound {
+    std::vector<vbd::Reattached> result;
+    size_t vbds = 0, watches = 0, events = 0, reads = 0;
+};
+Rebound rebind_all(SimWorld& s, uint32_t backend_domid, unsigned guests, unsigned vbds_per_guest,
+                   vbd::Millis timeout = vbd::Millis(60000), unsigned connect_ms = 4, bool check_rings = true) {
+    init_world(s, guests, vbds_per_guest, connect_ms, backend_domid);
+    auto ids = unbind_every_vbd(s);
+    REQUIRE(vbd::wait_drained(*s.h, ids, vbd::Millis(60000)).has_value());
     CountingXenStore xs(s.h->xenstore);
-    vbd::Host h{xs,           s.h->bus,   s.h->modules, s.h->kernel, s.h->rings, s.h->toolstack,
-                s.h->state,   s.h->clock, s.h->audit,   s.h->runs,   s.h->events};
-    auto r = vbd::reconnect(h, *ids, {timeout, {}}, {});
+    vbd::Host h = with(*s.h, xs);
+    vbd::ReconnectOptions ro{timeout, {}};
+    ro.check_rings = check_rings;
+    auto r = vbd::reconnect(h, ids, ro, {});
     REQUIRE(r.has_value());
-    return {*r, ids->size(), xs.watches, xs.events, xs.reads};
+    return {*r, ids.size(), xs.watches, xs.events, xs.reads};
+}
+
+// The simulated ring reader, counting the rings it maps.
+class CountingRings final : public vbd::RingReader {
+  public:
+    explicit CountingRings(vbd::RingReader& r) : r_(r) {}
+    vbd::Result<vbd::RingSnapshot> read(uint32_t domid, uint32_t gref) override {
+        ++maps;
+        return r_.read(domid, gref);
+    }
+    size_t maps = 0;
+
+  private:
+    vbd::RingReader& r_;
+};
+
+// Counts the rings mapped in each step of a run, from its progress reports.
+struct StepMaps {
+    explicit StepMaps(CountingRings& r) : rings(r) {}
+    vbd::RunControl control() {
+        vbd::RunControl ctl;
+        ctl.progress = [this](const vbd::ProgressEvent& e) {
+            if (e.kind == vbd::ProgressEvent::Kind::step) {
+                step = e.step;
+                at_start = rings.maps;
+            } else if (e.kind == vbd::ProgressEvent::Kind::step_end) {
+                in_step[step] = rings.maps - at_start;
+            }
+        };
+        return ctl;
+    }
+    CountingRings& rings;
+    std::string step;
+    size_t at_start = 0;
+    std::map<std::string, size_t> in_step;
+};
+
+// `upgrade-backend --force` of one guest's vbds, each connect taking connect_ms, counting
+// the rings mapped in each step.
+struct Upgraded {
+    vbd::UpgradeReport report;
+    std::map<std::string, size_t> maps_in_step;
+};
+Upgraded upgrade_all(unsigned vbds, unsigned connect_ms) {
+    SimWorld s(true);
+    init_world(s, 1, vbds, connect_ms);
+    s.lock.reset(); // the plan takes it
+    CountingRings rings(s.h->rings);
+    vbd::Host h = with(*s.h, rings);
+    vbd::UpgradeOptions uo;
+    uo.force = true;
+    auto plan = vbd::plan_upgrade(h, uo, false);
+    REQUIRE(plan.has_value());
+    REQUIRE_FALSE(plan->refused());
+    StepMaps maps(rings);
+    auto report = vbd::run_upgrade(h, *plan, maps.control());
+    return {std::move(report), std::move(maps.in_step)};
 }
 
 vbd::Step step(std::string name, std::vector<std::string>& log, bool fails = false,
@@ -214,6 +294,18 @@ TEST_CASE("reconnect's xenstore reads grow with the vbds, not with the vbds time
     CHECK(r32.reads <= 5 * r8.reads); // linear is 4x; a poll of every pending vbd is ~16x
 }
 
+TEST_CASE("reconnect reads a vbd's state alone on its state events, while xenstored serves the connects") {
+    // Per vbd: the sweep after the binds (state, error, frontend), then one read for each
+    // state event (the watch's first firing, InitWait, Connected). Reading the error node
+    // and the frontend's state on every event tripled what it sent.
+    SimWorld s(true);
+    auto r = rebind_all(s, 0, 1, 8, vbd::Millis(60000), 700, false);
+    REQUIRE(r.vbds == 8);
+    for (const auto& w : r.result) CHECK_MESSAGE(w.connected, w.id.sysfs_name() << ": " << w.error);
+    MESSAGE("reads: " << r.reads << " for 8 vbds, " << r.events << " events");
+    CHECK(r.reads <= 2 + 3 * r.vbds + r.events + 3 * r.vbds); // and one safety sweep
+}
+
 TEST_CASE("reconnect of more vbds than half a driver domain's watch quota watches the tree") {
     SimWorld s(true);
     auto r = rebind_all(s, 7, 35, 2);
@@ -233,4 +325,48 @@ TEST_CASE("reconnect's timeout is each vbd's: 40 serial connects outlast it, non
     int64_t last = 0;
     for (const auto& w : r.result) last = std::max(last, w.connect_ms);
     CHECK(last > 150);
+}
+
+TEST_CASE("upgrade-backend's unbound_ms ends at each vbd's connect, not where the bind step ends") {
+    // xenwatch connects the vbds one after the other, 700 ms apart as in the lab: all were
+    // unbound together, so the first was without a backend for one connect, the last for eight.
+    auto u = upgrade_all(8, 700);
+    REQUIRE_MESSAGE(u.report.ok, u.report.failure);
+    REQUIRE(u.report.vbds.size() == 8);
+    const auto& first = u.report.vbds.front();
+    const auto& last = u.report.vbds.back();
+    MESSAGE("unbound_ms: first " << first.unbound_ms << ", last " << last.unbound_ms);
+    CHECK(last.unbound_ms - first.unbound_ms >= 6 * 700);
+    CHECK(first.unbound_ms < 3 * 700);
+}
+
+TEST_CASE("upgrade-backend maps the rings after the reload in verify only, not again in the bind step") {
+    // verify, the step after bind, checks every ring (consistent and moving) and fails the
+    // run as bind would: mapping them in bind too only kept the command running (the lab:
+    // ~3 s at 8 vbds, ~8 s at 32) after every guest had its disk back.
+    auto u = upgrade_all(8, 4);
+    REQUIRE_MESSAGE(u.report.ok, u.report.failure);
+    CHECK(u.maps_in_step["bind"] == 0);
+    CHECK(u.maps_in_step["verify"] >= 8);
+}
+
+TEST_CASE("recover binds before it maps any ring, and checks the rings in verify") {
+    // What a killed run leaves: every vbd unbound. The guests wait for recover's binds;
+    // mapping each ring first (~0.2-0.4 s a vbd under TCG) only delayed them.
+    SimWorld s(true);
+    init_world(s, 1, 8);
+    unbind_every_vbd(s);
+    s.lock.reset(); // recover takes it
+    CountingRings rings(s.h->rings);
+    vbd::Host h = with(*s.h, rings);
+    StepMaps maps(rings);
+    vbd::RecoverOptions ro;
+    ro.from_live = true;
+    auto r = vbd::recover(h, ro, maps.control());
+    REQUIRE(r.has_value());
+    CHECK(r->ok);
+    CHECK(std::count_if(r->actions.begin(), r->actions.end(),
+                        [](const std::string& a) { return a.ends_with(": Connected"); }) == 8);
+    CHECK(maps.in_step["bind"] == 0);
+    CHECK(maps.in_step["verify"] >= 8);
 }

@@ -93,7 +93,8 @@ struct Vbd {
 };
 
 enum class Detail {
-    summary, ///< what `list` needs
+    states,  ///< the ends' nodes and states and the device, no ring mapped (whom to bind)
+    summary, ///< what `list` needs: also each ring's snapshot
     full,    ///< also every xenstore node of both ends and blkback's statistics (`show`)
 };
 

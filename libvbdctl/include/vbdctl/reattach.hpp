@@ -61,10 +61,11 @@ struct Drained {
 struct Reattached {
     VbdId id;
     bool connected = false;   ///< reached its goal: Connected (or InitWait when allowed)
-    bool consistent = false;  ///< every ring passes blkback's re-attach check
+    bool consistent = false;  ///< every ring passes blkback's re-attach check (when checked)
     std::string error;        ///< why not, with what to do
     bool lost = false;        ///< the guest lost the disk (a side went Closing/Closed): only the toolstack helps
     int64_t connect_ms = 0;
+    Millis connected_at{0};   ///< host.clock.now() when it was seen reaching its goal
 };
 
 struct ReconnectOptions {
@@ -72,12 +73,16 @@ struct ReconnectOptions {
     /// connects vbds one after the other (xenwatch), so the last of many waits for them all.
     Millis timeout{30000};
     std::set<VbdId> initwait_ok; ///< vbds whose frontend never connected: InitWait is their goal
+    /// Map each connected vbd's rings and check them. Off only for a caller whose next step
+    /// checks every ring itself (upgrade-backend's verify): under TCG the mapping costs
+    /// ~0.2-0.4 s a vbd, all of it after the guests have their disks back.
+    bool check_rings = true;
 };
 
 /// Binds each vbd of ids that is unbound (the others are only waited for), watching each
 /// one's backend state node and the error tree (the whole backend tree instead when there
 /// are more vbds than half a driver domain's watch quota), until each backend is Connected
-/// with no new error node and consistent rings.
+/// with no new error node and (unless opts.check_rings is off) consistent rings.
 /// Fails a vbd on Closing/Closed or a new error node. A watch error is an error.
 [[nodiscard]] Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& ids,
                                                         const ReconnectOptions& opts, const RunControl& ctl);
