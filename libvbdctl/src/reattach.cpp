@@ -146,11 +146,6 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
         error_path[paths::error_node(self, ids[i])] = i;
         if (any_errors) err_before[i] = VBD_TRY(xs.read(paths::error_node(self, ids[i])));
     }
-    Watches watches(xs, watch_paths(self, ids));
-    VBD_TRY_VOID(watches.arm());
-    // A new watch fires once at once: drain those (and anything else queued) before acting.
-    while (auto e = VBD_TRY(xs.wait(host.clock.now()))) {
-    }
     auto t0 = host.clock.now();
     for (size_t i = 0; i < ids.size(); ++i) {
         auto dev = VBD_TRY(host.bus.device(ids[i].sysfs_name()));
@@ -160,6 +155,13 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
             continue;
         }
         ctl.report({"bind", i + 1, ids.size(), ids[i].sysfs_name()});
+    }
+    // The watches come after the binds: each is a round trip to xenstored that the guests
+    // would wait for. What they miss in between, the sweep after them reads.
+    Watches watches(xs, watch_paths(self, ids));
+    VBD_TRY_VOID(watches.arm());
+    // A new watch fires once at once: drop those (and anything else queued); the sweep reads.
+    while (auto e = VBD_TRY(xs.wait(host.clock.now()))) {
     }
     auto deadline = t0 + opts.timeout;
     size_t pending = std::count_if(out.begin(), out.end(), [](const Reattached& r) { return r.error.empty(); });
@@ -206,7 +208,7 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
         if (!w.error.empty()) --pending;
         return {};
     };
-    // Some may already be where they should be (only waited for, or fast).
+    // Where each stands now, the watches armed: some may already be done (only waited for, or fast).
     for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i, false));
     // The watches see every state write from here on, so the sweep below is only a safety
     // net, should an event be lost. It must

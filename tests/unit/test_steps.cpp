@@ -74,6 +74,29 @@ std::vector<vbd::VbdId> unbind_every_vbd(SimWorld& s) {
     return *ids;
 }
 
+// The simulated bus, noting how many watches were set when the first bind came.
+class FirstBindBus final : public vbd::BackendBus {
+  public:
+    FirstBindBus(vbd::BackendBus& b, const size_t& watches) : b_(b), watches_(watches) {}
+    bool present() override { return b_.present(); }
+    vbd::Result<std::vector<std::string>> devices() override { return b_.devices(); }
+    vbd::Result<vbd::BusDevice> device(std::string_view n) override { return b_.device(n); }
+    vbd::Result<std::map<std::string, uint64_t>> statistics(std::string_view n) override { return b_.statistics(n); }
+    vbd::Result<bool> driver_registered(std::string_view d) override { return b_.driver_registered(d); }
+    vbd::Result<void> bind(std::string_view d, std::string_view n) override {
+        if (!watches_at_first_bind) watches_at_first_bind = watches_;
+        return b_.bind(d, n);
+    }
+    vbd::Result<void> unbind(std::string_view d, std::string_view n) override { return b_.unbind(d, n); }
+    vbd::Result<bool> autoprobe() override { return b_.autoprobe(); }
+    vbd::Result<void> set_autoprobe(bool on) override { return b_.set_autoprobe(on); }
+    std::optional<size_t> watches_at_first_bind;
+
+  private:
+    vbd::BackendBus& b_;
+    const size_t& watches_;
+};
+
 // The world's host with another xenstore or ring reader (a counting one).
 vbd::Host with(vbd::Host& h, vbd::XenStore& xs) {
     return {xs, h.bus, h.modules, h.kernel, h.rings, h.toolstack, h.state, h.clock, h.audit, h.runs, h.events};
@@ -304,6 +327,26 @@ TEST_CASE("reconnect reads a vbd's state alone on its state events, while xensto
     for (const auto& w : r.result) CHECK_MESSAGE(w.connected, w.id.sysfs_name() << ": " << w.error);
     MESSAGE("reads: " << r.reads << " for 8 vbds, " << r.events << " events");
     CHECK(r.reads <= 2 + 3 * r.vbds + r.events + 3 * r.vbds); // and one safety sweep
+}
+
+TEST_CASE("reconnect binds before it sets its watches: the guests wait for the binds, not for the watches") {
+    // Each watch is a round trip to xenstored (33 for 32 vbds, then as many first firings
+    // to read). Set after the binds, they miss nothing: the sweep that follows reads where
+    // every vbd stands.
+    SimWorld s(true);
+    init_world(s, 1, 8, 700);
+    auto ids = unbind_every_vbd(s);
+    REQUIRE(vbd::wait_drained(*s.h, ids, vbd::Millis(60000)).has_value());
+    CountingXenStore xs(s.h->xenstore);
+    FirstBindBus bus(s.h->bus, xs.watches);
+    vbd::Host h = with(*s.h, xs);
+    vbd::Host hb{h.xenstore, bus, h.modules, h.kernel, h.rings, h.toolstack, h.state, h.clock, h.audit, h.runs, h.events};
+    auto r = vbd::reconnect(hb, ids, {vbd::Millis(60000), {}}, {});
+    REQUIRE(r.has_value());
+    for (const auto& w : *r) CHECK_MESSAGE(w.connected, w.id.sysfs_name() << ": " << w.error);
+    REQUIRE(bus.watches_at_first_bind.has_value());
+    CHECK(*bus.watches_at_first_bind == 0);
+    CHECK(xs.watches == 9);
 }
 
 TEST_CASE("reconnect of more vbds than half a driver domain's watch quota watches the tree") {
