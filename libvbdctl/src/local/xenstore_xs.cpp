@@ -124,7 +124,9 @@ Result<std::unique_ptr<XenStore>> open_xenstore() {
     if (!h)
         return fail(Errc::not_xen, std::strerror(errno), {},
                     "is xenstored running, and is this dom0 or a driver domain?");
-    // xs_fileno starts the reader thread and makes watch events pollable.
+    // xs_fileno makes the pipe that signals watch events, for wait() to poll. (libxenstore
+    // starts its reader thread at the first xs_watch; from then on every reply passes
+    // through that thread.)
     if (xs_fileno(h) < 0) {
         xs_close(h);
         return fail(Errc::io, "cannot get the xenstore watch fd");
