@@ -422,14 +422,22 @@ Result<void> Runner::verify(const std::vector<size_t>& which, bool need_progress
 Result<void> Runner::adopt_newcomers() {
     // A guest created while the module was out (or autoprobe off) has vbd devices nobody
     // binds: bind each unbound one whose frontend waits for a backend, in this run.
+    // The bus shows them (an unbound vbd device nobody planned) without a request to
+    // xenstored; only those few are read.
     std::set<VbdId> planned;
     for (const auto& p : plan_.vbds) planned.insert(p.vbd.id);
-    auto all = VBD_TRY(inv_.list(std::nullopt, Detail::states));
     std::vector<size_t> added;
-    for (auto& v : all) {
+    for (const auto& name : VBD_TRY(host_.bus.devices())) {
+        auto id = parse_sysfs_name(name);
+        if (!id || planned.contains(*id)) continue;
+        auto dev = host_.bus.device(name);
+        if (!dev || dev->bound()) continue;
+        auto got = inv_.get(*id, Detail::states);
+        if (!got && got.error().code == Errc::not_found) continue; // gone meanwhile
+        Vbd v = VBD_TRY(std::move(got));
         bool waiting = v.frontend_state && *v.frontend_state >= XenbusState::Initialising &&
                        *v.frontend_state <= XenbusState::Initialised;
-        if (planned.contains(v.id) || !v.device_present || v.bound || v.detaching() || !waiting) continue;
+        if (!v.device_present || v.bound || v.detaching() || !waiting) continue;
         added.push_back(plan_.vbds.size());
         rep_.vbds.push_back(VbdOutcome{v.id, v.vdev, 0, v.backend_state, false, false, "appeared during the run", {}});
         j_.vbds.push_back({v.id, 0, v.backend_state});
