@@ -148,8 +148,19 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
     }
     auto t0 = host.clock.now();
     for (size_t i = 0; i < ids.size(); ++i) {
-        auto dev = VBD_TRY(host.bus.device(ids[i].sysfs_name()));
-        if (dev.bound()) continue;
+        auto dev = host.bus.device(ids[i].sysfs_name());
+        if (!dev && dev.error().code == Errc::not_found) {
+            out[i].error = "its device left the bus (the vbd was removed)";
+            continue;
+        }
+        if (VBD_TRY(std::move(dev)).bound()) continue;
+        // `xl block-detach` writes online 0 first: binding would race the toolstack's
+        // teardown. Read here, just before this bind, not for every vbd before the first.
+        auto online = VBD_TRY(xs.read(paths::backend(self, ids[i]) + "/online"));
+        if (online && *online == "0") {
+            out[i].error = "left to the toolstack: it is detaching this vbd (online = 0)";
+            continue;
+        }
         if (auto r = host.bus.bind("vbd", ids[i].sysfs_name()); !r) {
             out[i].error = "bind failed: " + r.error().message();
             continue;

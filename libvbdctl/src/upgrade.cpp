@@ -349,11 +349,8 @@ Result<void> Runner::bind(const std::vector<size_t>& which, bool tolerate_lost) 
     std::vector<size_t> idx;
     ReconnectOptions ro{plan_.opts.timeout, {}};
     ro.check_rings = false; // every caller verifies the rings of what it bound next
+    // A vbd the toolstack took away meanwhile: reconnect leaves it unbound, marked gone below.
     for (size_t i : which) {
-        if (left_to_toolstack(i)) { // the guest or the disk went away: nothing to give back
-            mark_gone(i);
-            continue;
-        }
         if (!plan_.vbds[i].must_connect) ro.initwait_ok.insert(plan_.vbds[i].vbd.id);
         ids.push_back(plan_.vbds[i].vbd.id);
         idx.push_back(i);

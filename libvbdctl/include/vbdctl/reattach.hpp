@@ -79,7 +79,8 @@ struct ReconnectOptions {
     bool check_rings = true;
 };
 
-/// Binds each vbd of ids that is unbound (the others are only waited for), watching each
+/// Binds each vbd of ids that is unbound (the others are only waited for; one whose device
+/// is gone, or that the toolstack is detaching (online 0), is left alone with an error), watching each
 /// one's backend state node and the error tree (the whole backend tree instead when there
 /// are more vbds than half a driver domain's watch quota), until each backend is Connected
 /// with no new error node and (unless opts.check_rings is off) consistent rings.
