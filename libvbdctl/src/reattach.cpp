@@ -222,10 +222,9 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
     // Where each stands now, the watches armed: some may already be done (only waited for, or fast).
     for (size_t i = 0; i < ids.size(); ++i) VBD_TRY_VOID(judge(i, false));
     // The watches see every state write from here on, so the sweep below is only a safety
-    // net, should an event be lost. It must
-    // stay rare: it reads every pending vbd, and xenstored is shared with the connects we
-    // wait for (blkback's, one after another, 0.3-0.7 s each under TCG); a sweep every 500 ms
-    // made reconnect's reads grow with N x N.
+    // net, should an event be lost. It must stay rare: it reads every pending vbd, and
+    // xenstored is shared with the connects we wait for (blkback's, one after another,
+    // 0.3-0.7 s each under TCG); a sweep every 500 ms made reconnect's reads grow with N x N.
     constexpr Millis sweep_every{5000};
     while (pending > 0) {
         // A stop request does not cut a connect short: half-connected is worse than waiting.

@@ -74,14 +74,14 @@ struct ReconnectOptions {
     Millis timeout{30000};
     std::set<VbdId> initwait_ok; ///< vbds whose frontend never connected: InitWait is their goal
     /// Map each connected vbd's rings and check them. Off only for a caller whose next step
-    /// checks every ring itself (upgrade-backend's verify): under TCG the mapping costs
-    /// ~0.2-0.4 s a vbd, all of it after the guests have their disks back.
+    /// checks every ring itself (upgrade-backend's and recover's verify): checking twice
+    /// only keeps the command running after the guests have their disks back.
     bool check_rings = true;
 };
 
 /// Binds each vbd of ids that is unbound (the others are only waited for; one whose device
-/// is gone, or that the toolstack is detaching (online 0), is left alone with an error), watching each
-/// one's backend state node and the error tree (the whole backend tree instead when there
+/// is gone, or that the toolstack is detaching (online 0), is left alone with an error),
+/// watching each one's backend state node and the error tree (the whole backend tree instead when there
 /// are more vbds than half a driver domain's watch quota), until each backend is Connected
 /// with no new error node and (unless opts.check_rings is off) consistent rings.
 /// Fails a vbd on Closing/Closed or a new error node. A watch error is an error.
