@@ -382,17 +382,14 @@ Result<BusDevice> World::bus_device(const std::string& name) const {
     auto id = parse_sysfs_name(name);
     BusDevice b;
     b.name = name;
-    b.nodename = id ? backend_path(*id) : "";
-    b.devtype = "vbd";
     // The attributes mirror the backend's nodes: xenbus's state, and blkback's own while bound.
-    static constexpr std::string_view keys[] = {"state", "physical-device", "mode"};
-    auto nodes = xs_.read_many(b.nodename, keys);
+    static constexpr std::string_view keys[] = {"state", "physical-device"};
+    auto nodes = xs_.read_many(id ? backend_path(*id) : "", keys);
     if (nodes[0])
         if (auto st = parse_xenbus_state(*nodes[0])) b.state = std::string(to_string(*st));
     if (it->second.bound) {
         b.driver = "vbd";
         b.physical_device = nodes[1].value_or("");
-        b.mode = nodes[2].value_or("");
     }
     return b;
 }

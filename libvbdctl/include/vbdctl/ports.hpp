@@ -101,13 +101,10 @@ class HostEvents {
 
 /// A device on the xen-backend bus (/sys/bus/xen-backend/devices/NAME).
 struct BusDevice {
-    std::string name;     ///< "vbd-1-51712"
-    std::string nodename; ///< its backend xenstore path
-    std::string devtype;  ///< "vbd"
+    std::string name;                  ///< "vbd-1-51712"
     std::optional<std::string> state;  ///< the `state` attribute, a name ("Connected")
     std::optional<std::string> driver; ///< driver name when bound (the `driver` link)
     std::optional<std::string> physical_device; ///< blkback's attribute, while bound
-    std::optional<std::string> mode;            ///< blkback's attribute, while bound
     bool bound() const { return driver.has_value(); }
 };
 

@@ -76,13 +76,10 @@ class SysfsBus final : public BackendBus {
         std::error_code ec;
         BusDevice b;
         b.name = std::string(name);
-        b.nodename = read_attr(d / "nodename").value_or("");
-        b.devtype = read_attr(d / "devtype").value_or("");
         b.state = read_attr(d / "state");
-        if (fs::is_symlink(d / "driver", ec))
-            b.driver = fs::read_symlink(d / "driver", ec).filename().string();
-        b.physical_device = read_attr(d / "physical_device");
-        b.mode = read_attr(d / "mode");
+        // One readlink: it fails (ENOENT) while the device is unbound.
+        if (auto link = fs::read_symlink(d / "driver", ec); !ec) b.driver = link.filename().string();
+        if (b.driver) b.physical_device = read_attr(d / "physical_device");
         return b;
     }
 
