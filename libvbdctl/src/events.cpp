@@ -82,12 +82,12 @@ Result<size_t> EventStream::start() {
     if (only_) {
         known.push_back(*only_);
         VBD_TRY_VOID(watch(paths::backend(self_, *only_)));
-        VBD_TRY_VOID(watch(paths::domain(self_) + "/error/backend/vbd/" + std::to_string(only_->domid) + "/" +
+        VBD_TRY_VOID(watch(paths::error_root(self_) + "/" + std::to_string(only_->domid) + "/" +
                            std::to_string(only_->devid)));
     } else {
         std::string suffix = domid_ ? "/" + std::to_string(*domid_) : "";
         VBD_TRY_VOID(watch(paths::backend_vbd_root(self_) + suffix));
-        VBD_TRY_VOID(watch(paths::domain(self_) + "/error/backend/vbd" + suffix));
+        VBD_TRY_VOID(watch(paths::error_root(self_) + suffix));
         known = VBD_TRY(inv.vbd_ids(domid_));
         if (domid_) VBD_TRY_VOID(watch_frontends(*domid_));
     }
@@ -118,7 +118,7 @@ Result<std::optional<VbdEvent>> EventStream::from_watch(const WatchEvent& w) {
     std::optional<VbdId> id;
     K kind{};
     auto be = components(w.path, paths::backend_vbd_root(self_) + "/", 3);
-    auto err = components(w.path, paths::domain(self_) + "/error/backend/vbd/", 3);
+    auto err = components(w.path, paths::error_root(self_) + "/", 3);
     auto fe = components(w.path, "/local/domain/", 5);
     if (be && (*be)[2] == "state") {
         id = id_of((*be)[0], (*be)[1]);

@@ -157,16 +157,23 @@ Result<std::vector<VbdId>> Inventory::ids(uint32_t self, std::optional<uint32_t>
 Result<std::vector<Vbd>> Inventory::list(std::optional<uint32_t> domid, Detail detail) {
     uint32_t self = VBD_TRY(self_domid());
     auto found = VBD_TRY(ids(self, domid));
+    bool errors = VBD_TRY(any_errors(self));
     std::vector<Vbd> out;
     out.reserve(found.size());
-    for (const VbdId& id : found) out.push_back(describe(self, id, detail));
+    for (const VbdId& id : found) out.push_back(describe(self, id, detail, errors));
     return out;
 }
 
 Result<void> Inventory::each(std::optional<uint32_t> domid, Detail detail, const std::function<void(const Vbd&)>& f) {
     uint32_t self = VBD_TRY(self_domid());
-    for (const VbdId& id : VBD_TRY(ids(self, domid))) f(describe(self, id, detail));
+    auto found = VBD_TRY(ids(self, domid));
+    bool errors = VBD_TRY(any_errors(self));
+    for (const VbdId& id : found) f(describe(self, id, detail, errors));
     return {};
+}
+
+Result<bool> Inventory::any_errors(uint32_t self) {
+    return VBD_TRY(host_.xenstore.directory(paths::error_root(self))).has_value();
 }
 
 Result<Vbd> Inventory::get(VbdId id, Detail detail) {
@@ -233,7 +240,7 @@ Result<VbdId> Inventory::resolve(uint32_t domid, std::string_view text) {
                 "see `vbdctl list " + std::to_string(domid) + "`");
 }
 
-Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
+Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail, bool errors) {
     XenStore& xs = host_.xenstore;
     Vbd v;
     v.id = id;
@@ -262,7 +269,8 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail) {
     if (auto o = be["online"]) v.online = parse_uint(*o, UINT32_MAX).value_or(1) != 0;
     v.physical_device = be["physical-device"].value_or("");
     v.mode = be["mode"].value_or("");
-    if (auto e = xs.read(paths::error_node(self, id)); e && *e) v.error_node = **e;
+    if (errors)
+        if (auto e = xs.read(paths::error_node(self, id)); e && *e) v.error_node = **e;
 
     v.frontend_persistent = flag(fe["feature-persistent"]);
     if (auto s = fe["state"]) {

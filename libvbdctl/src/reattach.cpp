@@ -68,7 +68,7 @@ class Watches {
 constexpr size_t watch_budget = 64;
 
 std::vector<std::string> watch_paths(uint32_t self, const std::vector<VbdId>& ids) {
-    std::vector<std::string> out{paths::domain(self) + "/error/backend/vbd"};
+    std::vector<std::string> out{paths::error_root(self)};
     if (ids.size() + 1 > watch_budget) {
         out.push_back(paths::backend_vbd_root(self));
         return out;
@@ -139,7 +139,7 @@ Result<std::vector<Reattached>> reconnect(Host& host, const std::vector<VbdId>& 
     std::vector<std::optional<std::string>> err_before(ids.size());
     // Usually no error tree exists at all: one request says so for every vbd (these reads
     // come before the binds, while the guests wait).
-    bool any_errors = VBD_TRY(xs.directory(paths::domain(self) + "/error/backend/vbd")).has_value();
+    bool any_errors = VBD_TRY(inv.any_errors(self));
     for (size_t i = 0; i < ids.size(); ++i) {
         out.push_back(Reattached{ids[i], false, false, {}, false, 0});
         state_path[paths::backend(self, ids[i]) + "/state"] = i;

@@ -22,6 +22,7 @@ class CountingXenStore final : public vbd::XenStore {
     explicit CountingXenStore(vbd::XenStore& x) : x_(x) {}
     vbd::Result<std::optional<std::string>> read(std::string_view p, vbd::Txn t) override {
         ++reads;
+        error_reads += p.find("/error/") != std::string_view::npos;
         return x_.read(p, t);
     }
     vbd::Result<std::vector<std::optional<std::string>>> read_many(std::string_view d,
@@ -32,6 +33,7 @@ class CountingXenStore final : public vbd::XenStore {
     }
     vbd::Result<std::optional<std::vector<std::string>>> directory(std::string_view p, vbd::Txn t) override {
         ++reads;
+        error_reads += p.find("/error/") != std::string_view::npos;
         return x_.directory(p, t);
     }
     vbd::Result<void> write(std::string_view p, std::string_view v, vbd::Txn t) override { return x_.write(p, v, t); }
@@ -49,6 +51,7 @@ class CountingXenStore final : public vbd::XenStore {
         return e;
     }
     size_t watches = 0, events = 0, reads = 0;
+    size_t error_reads = 0; // of xenbus's error tree
 
   private:
     vbd::XenStore& x_;
@@ -449,4 +452,32 @@ TEST_CASE("upgrade-backend binds its first vbd before it reads the others") {
     REQUIRE_MESSAGE(u.report.ok, u.report.failure);
     MESSAGE("xenstore reads in the bind step before its first bind: " << u.reads_in_bind_before_first_bind);
     CHECK(u.reads_in_bind_before_first_bind <= 4);
+}
+
+TEST_CASE("list reads xenbus's error tree once, not once per vbd, and still reports an error node") {
+    SimWorld s(true);
+    init_world(s, 2, 4);
+    CountingXenStore xs(s.h->xenstore);
+    vbd::Host h = with(*s.h, xs);
+    auto describe_all = [&] {
+        std::vector<vbd::Vbd> out;
+        REQUIRE(vbd::Inventory(h).each(std::nullopt, vbd::Detail::summary,
+                                       [&](const vbd::Vbd& v) { out.push_back(v); }).has_value());
+        return out;
+    };
+    auto listed = describe_all();
+    REQUIRE(listed.size() == 8);
+    CHECK(xs.error_reads == 1); // 8 before: one per vbd
+    for (const auto& v : listed) CHECK_FALSE(v.error_node);
+
+    // blkback's xenbus_dev_fatal writes error/backend/vbd/D/N/error: list shows it.
+    const auto& third = listed[2];
+    REQUIRE(s.h->xenstore.write("/local/domain/0/error/backend/vbd/" + std::to_string(third.id.domid) + "/" +
+                                    std::to_string(third.id.devid) + "/error",
+                                "-12 mapping ring").has_value());
+    listed = describe_all();
+    for (const auto& v : listed) {
+        CAPTURE(v.id.sysfs_name());
+        CHECK(v.error_node == (v.id == third.id ? std::optional<std::string>("-12 mapping ring") : std::nullopt));
+    }
 }

@@ -128,10 +128,14 @@ class Inventory {
     /// The vbds under this domain's backend directory (domid's only, when given), ordered by
     /// (domid, devid): their ids alone, without reading them.
     Result<std::vector<VbdId>> vbd_ids(std::optional<uint32_t> domid);
+    /// Whether xenbus's error tree of the vbds backend domain self serves exists: usually
+    /// it does not, and one request says so for every vbd.
+    Result<bool> any_errors(uint32_t self);
 
   private:
     Result<std::vector<VbdId>> ids(uint32_t self, std::optional<uint32_t> domid);
-    Vbd describe(uint32_t backend_domid, VbdId id, Detail detail);
+    /// With errors false, the vbd's error node is known absent and not read.
+    Vbd describe(uint32_t backend_domid, VbdId id, Detail detail, bool errors = true);
     std::string guest_name(uint32_t domid);
 
     Host& host_;
