@@ -290,11 +290,15 @@ class Runner {
         return all;
     }
     bool exists(size_t i) { return host_.bus.device(plan_.vbds[i].vbd.id.sysfs_name()).has_value(); }
-    /// Whether the toolstack took vbd i away, or is doing so (then it is left alone).
-    bool left_to_toolstack(size_t i) {
-        if (!exists(i)) return true;
+    /// Whether the toolstack took vbd i away, or is doing so (then it is left alone); dev is
+    /// its device as just read.
+    bool left_to_toolstack(size_t i, const Result<BusDevice>& dev) {
+        if (!dev) return true;
         auto online = host_.xenstore.read(plan_.vbds[i].vbd.backend_path + "/online");
         return online && *online && **online == "0";
+    }
+    bool left_to_toolstack(size_t i) {
+        return left_to_toolstack(i, host_.bus.device(plan_.vbds[i].vbd.id.sysfs_name()));
     }
     void mark_gone(size_t i) {
         auto& out = rep_.vbds[i];
@@ -326,12 +330,12 @@ Result<void> Runner::unbind_all() {
     // All unbinds are issued back to back; the old instances then drain in parallel.
     for (size_t i = 0; i < plan_.vbds.size(); ++i) {
         const auto& v = plan_.vbds[i].vbd;
-        if (left_to_toolstack(i)) {
+        auto dev = host_.bus.device(v.id.sysfs_name());
+        if (left_to_toolstack(i, dev)) {
             mark_gone(i);
             continue;
         }
-        auto dev = VBD_TRY(host_.bus.device(v.id.sysfs_name()));
-        if (!dev.bound()) continue;
+        if (!dev->bound()) continue;
         VBD_TRY_VOID(host_.bus.unbind("vbd", v.id.sysfs_name()));
         unbound_at_[i] = host_.clock.now();
         unbound_.push_back(v.id);

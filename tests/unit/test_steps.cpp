@@ -77,13 +77,17 @@ std::vector<vbd::VbdId> unbind_every_vbd(SimWorld& s) {
     return *ids;
 }
 
-// The simulated bus, noting a counter (watches set, reads sent) when the first bind came.
+// The simulated bus, noting a counter (watches set, reads sent) when the first bind came,
+// and counting the devices it reads.
 class FirstBindBus final : public vbd::BackendBus {
   public:
     FirstBindBus(vbd::BackendBus& b, const size_t& counter) : b_(b), counter_(counter) {}
     bool present() override { return b_.present(); }
     vbd::Result<std::vector<std::string>> devices() override { return b_.devices(); }
-    vbd::Result<vbd::BusDevice> device(std::string_view n) override { return b_.device(n); }
+    vbd::Result<vbd::BusDevice> device(std::string_view n) override {
+        ++device_reads;
+        return b_.device(n);
+    }
     vbd::Result<std::map<std::string, uint64_t>> statistics(std::string_view n) override { return b_.statistics(n); }
     vbd::Result<bool> driver_registered(std::string_view d) override { return b_.driver_registered(d); }
     vbd::Result<void> bind(std::string_view d, std::string_view n) override {
@@ -94,6 +98,7 @@ class FirstBindBus final : public vbd::BackendBus {
     vbd::Result<bool> autoprobe() override { return b_.autoprobe(); }
     vbd::Result<void> set_autoprobe(bool on) override { return b_.set_autoprobe(on); }
     std::optional<size_t> at_first_bind; // the counter then
+    size_t device_reads = 0;
 
   private:
     vbd::BackendBus& b_;
@@ -172,7 +177,7 @@ struct StepCounts {
 // the rings mapped in each step.
 struct Upgraded {
     vbd::UpgradeReport report;
-    std::map<std::string, size_t> maps_in_step, reads_in_step;
+    std::map<std::string, size_t> maps_in_step, reads_in_step, device_reads_in_step;
     size_t reads_in_bind_before_first_bind = 0;
 };
 Upgraded upgrade_all(unsigned vbds, unsigned connect_ms) {
@@ -189,16 +194,17 @@ Upgraded upgrade_all(unsigned vbds, unsigned connect_ms) {
     auto plan = vbd::plan_upgrade(h, uo, false);
     REQUIRE(plan.has_value());
     REQUIRE_FALSE(plan->refused());
-    StepCounts maps(rings.maps), reads(xs.reads);
+    StepCounts maps(rings.maps), reads(xs.reads), devices(bus.device_reads);
     vbd::RunControl ctl;
-    auto m = maps.control(), r = reads.control();
+    auto m = maps.control(), r = reads.control(), d = devices.control();
     ctl.progress = [&](const vbd::ProgressEvent& e) {
         m.progress(e);
         r.progress(e);
+        d.progress(e);
     };
     auto report = vbd::run_upgrade(h, *plan, ctl);
     REQUIRE(bus.at_first_bind.has_value());
-    return {std::move(report), std::move(maps.in_step), std::move(reads.in_step),
+    return {std::move(report), std::move(maps.in_step), std::move(reads.in_step), std::move(devices.in_step),
             *bus.at_first_bind - reads.start_of["bind"]};
 }
 
@@ -452,6 +458,14 @@ TEST_CASE("upgrade-backend binds its first vbd before it reads the others") {
     REQUIRE_MESSAGE(u.report.ok, u.report.failure);
     MESSAGE("xenstore reads in the bind step before its first bind: " << u.reads_in_bind_before_first_bind);
     CHECK(u.reads_in_bind_before_first_bind <= 4);
+}
+
+TEST_CASE("upgrade-backend's unbind step reads each vbd's device once") {
+    // The first vbds unbound wait for the whole step: it read each device twice (whether it
+    // still exists, then whether it is bound).
+    auto u = upgrade_all(8, 4);
+    REQUIRE_MESSAGE(u.report.ok, u.report.failure);
+    CHECK(u.device_reads_in_step["unbind"] == 8);
 }
 
 TEST_CASE("list reads xenbus's error tree once, not once per vbd, and still reports an error node") {
