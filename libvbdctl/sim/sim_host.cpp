@@ -124,6 +124,7 @@ class SimBus final : public BackendBus {
     Result<BusDevice> device(std::string_view name) override;
     Result<std::map<std::string, uint64_t>> statistics(std::string_view name) override;
     Result<bool> driver_registered(std::string_view drv) override;
+    Result<std::vector<std::string>> bound_to(std::string_view drv) override;
     Result<void> bind(std::string_view drv, std::string_view device) override;
     Result<void> unbind(std::string_view drv, std::string_view device) override;
     Result<bool> autoprobe() override;
@@ -609,6 +610,11 @@ Result<std::map<std::string, uint64_t>> SimBus::statistics(std::string_view name
 
 Result<bool> SimBus::driver_registered(std::string_view drv) {
     return drv == "vbd" && s_.world.modules().loaded();
+}
+
+Result<std::vector<std::string>> SimBus::bound_to(std::string_view drv) {
+    if (drv != "vbd") return std::vector<std::string>{};
+    return s_.world.bound_devices();
 }
 
 Result<void> SimBus::bind(std::string_view drv, std::string_view device) {

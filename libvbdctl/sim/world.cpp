@@ -375,6 +375,13 @@ std::vector<std::string> World::bus_devices() const {
     return out;
 }
 
+std::vector<std::string> World::bound_devices() const {
+    std::vector<std::string> out;
+    for (const auto& [name, d] : devices_)
+        if (!d.removed && d.bound) out.push_back(name);
+    return out;
+}
+
 Result<BusDevice> World::bus_device(const std::string& name) const {
     auto it = devices_.find(name);
     if (it == devices_.end() || it->second.removed)

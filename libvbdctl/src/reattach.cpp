@@ -21,15 +21,10 @@ std::optional<XenbusState> read_state(Host& h, const std::string& path) {
 
 std::string state_name(std::optional<XenbusState> s) { return s ? std::string(to_string(*s)) : "absent"; }
 
-// Vbd devices on the bus that have a driver.
+// Vbd devices bound to blkback: the links in its driver directory, one read.
 Result<int> bound_vbds(Host& h) {
-    int n = 0;
-    for (const auto& d : VBD_TRY(h.bus.devices())) {
-        if (!d.starts_with("vbd-")) continue;
-        auto dev = h.bus.device(d);
-        if (dev && dev->bound()) ++n;
-    }
-    return n;
+    return static_cast<int>(std::ranges::count_if(VBD_TRY(h.bus.bound_to("vbd")),
+                                                  [](const std::string& d) { return d.starts_with("vbd-"); }));
 }
 
 // The watches of one wait, removed however it ends.

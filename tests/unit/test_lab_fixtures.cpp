@@ -35,6 +35,7 @@ TEST_CASE("lab bound: both vbds bound, statistics present, refcnt 2 per vbd") {
     }
     CHECK(bus->driver_registered("vbd") == true);
     CHECK(bus->autoprobe() == true);
+    CHECK(bus->bound_to("vbd") == std::vector<std::string>{"vbd-1-51728", "vbd-1-51744"});
 
     auto mods = vbd::local::open_kmod(lab("bound"));
     REQUIRE(mods.has_value());
@@ -56,6 +57,7 @@ TEST_CASE("lab unbound: the device keeps state Connected and loses driver and st
     CHECK(d->state == "Connected");
     CHECK(bus->statistics("vbd-1-51728")->empty());
     CHECK_FALSE(d->physical_device.has_value());
+    CHECK(bus->bound_to("vbd") == std::vector<std::string>{"vbd-1-51744"});
     auto other = bus->device("vbd-1-51744");
     REQUIRE(other.has_value());
     CHECK(other->bound());

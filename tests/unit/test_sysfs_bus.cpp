@@ -85,6 +85,8 @@ TEST_CASE("bound device") {
 
     CHECK(bus->driver_registered("vbd") == true);
     CHECK(bus->driver_registered("vif") == false);
+    CHECK(bus->bound_to("vbd") == std::vector<std::string>{"vbd-1-51728"});
+    CHECK(bus->bound_to("vif") == std::vector<std::string>{});
     CHECK(bus->autoprobe() == true);
 }
 
@@ -100,6 +102,7 @@ TEST_CASE("unbound device keeps only the bus attributes") {
     CHECK_FALSE(d->physical_device.has_value());
     CHECK(bus->statistics("vbd-1-51728")->empty());
     CHECK(bus->driver_registered("vbd") == true);
+    CHECK(bus->bound_to("vbd") == std::vector<std::string>{});
 }
 
 TEST_CASE("after rmmod the driver is not registered") {

@@ -122,6 +122,9 @@ class BackendBus {
     virtual Result<std::map<std::string, uint64_t>> statistics(std::string_view name) = 0;
     /// Whether driver `drv` ("vbd") is registered (drivers/vbd exists).
     virtual Result<bool> driver_registered(std::string_view drv) = 0;
+    /// Names of the devices bound to driver `drv`: the driver core's links in drivers/DRV/,
+    /// one directory read; empty when the driver is not registered.
+    virtual Result<std::vector<std::string>> bound_to(std::string_view drv) = 0;
     /// Writes the device name to drivers/DRV/bind or unbind.
     virtual Result<void> bind(std::string_view drv, std::string_view device) = 0;
     virtual Result<void> unbind(std::string_view drv, std::string_view device) = 0;

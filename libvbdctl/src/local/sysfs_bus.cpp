@@ -100,6 +100,20 @@ class SysfsBus final : public BackendBus {
         return fs::is_directory(bus_ / "drivers" / std::string(drv), ec);
     }
 
+    Result<std::vector<std::string>> bound_to(std::string_view drv) override {
+        std::vector<std::string> out;
+        std::error_code ec;
+        fs::path d = bus_ / "drivers" / std::string(drv);
+        // Beside the devices' links: bind, unbind, uevent, and the `module` link.
+        for (fs::directory_iterator it(d, ec), end; !ec && it != end; it.increment(ec))
+            if (auto name = it->path().filename().string(); name != "module" && it->is_symlink(ec))
+                out.push_back(std::move(name));
+        if (ec && ec != std::errc::no_such_file_or_directory)
+            return fail(Errc::io, "cannot list " + d.string() + ": " + ec.message());
+        std::sort(out.begin(), out.end());
+        return out;
+    }
+
     Result<void> bind(std::string_view drv, std::string_view device) override {
         return write_attr(bus_ / "drivers" / std::string(drv) / "bind", device, std::string(device));
     }
