@@ -273,7 +273,7 @@ Vbd Inventory::describe(uint32_t self, VbdId id, Detail detail, bool errors) {
     // blkfront writes ring-page-order and multi-queue-num-queues only when they are not 1,
     // and ring-ref and event-channel under queue-N/ when there are queues: of its seven
     // keys two or three are usually absent, and one listing costs less than asking for
-    // each. blkback's six are there from its probe on.
+    // each. The backend's six are all there once the vbd has connected.
     DirNodes be(xs, v.backend_path, be_keys), fe(xs, v.frontend_path, fe_keys, true);
     if (auto f = be["frontend"]; f && *f != v.frontend_path)
         v.problems.push_back("backend names frontend " + *f + ", expected " + v.frontend_path);
