@@ -499,14 +499,14 @@ TEST_CASE("list reads xenbus's error tree once, not once per vbd, and still repo
     for (const auto& v : listed) CHECK_FALSE(v.error_node);
 
     // blkback's xenbus_dev_fatal writes error/backend/vbd/D/N/error: list shows it.
-    const auto& third = listed[2];
-    REQUIRE(s.h->xenstore.write("/local/domain/0/error/backend/vbd/" + std::to_string(third.id.domid) + "/" +
-                                    std::to_string(third.id.devid) + "/error",
+    const vbd::VbdId third = listed[2].id; // a copy: listed is replaced below
+    REQUIRE(s.h->xenstore.write("/local/domain/0/error/backend/vbd/" + std::to_string(third.domid) + "/" +
+                                    std::to_string(third.devid) + "/error",
                                 "-12 mapping ring").has_value());
     listed = describe_all();
     for (const auto& v : listed) {
         CAPTURE(v.id.sysfs_name());
-        CHECK(v.error_node == (v.id == third.id ? std::optional<std::string>("-12 mapping ring") : std::nullopt));
+        CHECK(v.error_node == (v.id == third ? std::optional<std::string>("-12 mapping ring") : std::nullopt));
     }
 }
 
