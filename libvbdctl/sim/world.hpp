@@ -122,7 +122,6 @@ class World {
 
     std::vector<std::string> bus_devices() const;
     std::vector<std::string> bound_devices() const; ///< bound to blkback
-
     Result<BusDevice> bus_device(const std::string& name) const;
     Result<std::map<std::string, uint64_t>> bus_statistics(const std::string& name) const;
     Result<void> bind(const std::string& name);

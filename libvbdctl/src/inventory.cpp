@@ -54,21 +54,17 @@ class DirNodes {
   public:
     DirNodes(XenStore& xs, const std::string& dir, std::span<const std::string_view> keys, bool listed = false)
         : xs_(xs), dir_(dir), keys_(keys) {
-        auto children = listed ? xs.directory(dir) : Result<std::optional<std::vector<std::string>>>();
-        if (!listed || !children) { // not listed, or the listing failed: ask for each key
-            if (auto r = xs.read_many(dir, keys)) values_ = std::move(*r);
-            values_.resize(keys.size());
-            return;
+        std::vector<std::string_view> asked(keys.begin(), keys.end());
+        if (auto children = listed ? xs.directory(dir) : Result<std::optional<std::vector<std::string>>>();
+            listed && children) { // a failed listing asks for each key
+            if (!*children) asked.clear(); // no directory: every key is absent
+            std::erase_if(asked, [&](std::string_view k) { return std::ranges::find(**children, k) == (*children)->end(); });
         }
         values_.resize(keys.size());
-        if (!*children) return; // no directory: every key is absent
-        std::vector<std::string_view> present;
-        for (auto k : keys)
-            if (std::ranges::find(**children, k) != (*children)->end()) present.push_back(k);
-        auto r = xs.read_many(dir, present);
+        auto r = xs.read_many(dir, asked);
         if (!r) return;
-        for (size_t i = 0; i < present.size(); ++i)
-            values_[static_cast<size_t>(std::ranges::find(keys, present[i]) - keys.begin())] = std::move((*r)[i]);
+        for (size_t i = 0; i < asked.size(); ++i)
+            values_[static_cast<size_t>(std::ranges::find(keys, asked[i]) - keys.begin())] = std::move((*r)[i]);
     }
     std::optional<std::string> operator[](std::string_view key) const {
         if (auto it = std::ranges::find(keys_, key); it != keys_.end())

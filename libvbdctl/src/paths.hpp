@@ -29,9 +29,9 @@ inline std::string backend(uint32_t backend, VbdId id) {
 inline std::string frontend(VbdId id) {
     return domain(id.domid) + "/device/vbd/" + std::to_string(id.devid);
 }
-/// Where xenbus_dev_fatal() leaves its message for this device.
 /// xenbus_dev_error/xenbus_dev_fatal's tree of every vbd this backend serves.
 inline std::string error_root(uint32_t backend) { return domain(backend) + "/error/backend/vbd"; }
+/// Where xenbus_dev_fatal() leaves its message for this device.
 inline std::string error_node(uint32_t backend, VbdId id) {
     return error_root(backend) + "/" + std::to_string(id.domid) + "/" + std::to_string(id.devid) + "/error";
 }
