@@ -1017,6 +1017,7 @@ class ModuleParameters(unittest.TestCase):
         self.assertTrue(rb["ok"], rb)
         self.assertIn("/usr/lib/modules/6.12.57+deb13-amd64/kernel/drivers/block/xen-blkback/xen-blkback.ko.xz",
                       rb["detail"])
+        self.assertIn("(same build-id)", rb["detail"])  # read through xz, as the lab's cell B shows
         w("sim", "fault", "reconnect-fatal", "2", "xvda", check=0)
         j = w.json("upgrade-backend", "--yes", check=1)
         self.assertTrue(j["rolled_back"])

@@ -12,6 +12,7 @@
 #include <sys/utsname.h>
 
 #include <libkmod.h>
+#include <lzma.h>
 
 #include "../try.hpp"
 #include "adapters.hpp"
@@ -64,9 +65,39 @@ std::optional<std::string> build_id_from_notes(const std::string& notes) {
     return std::nullopt;
 }
 
-// The GNU build-id of an uncompressed ELF64 module file, from its .note.gnu.build-id section.
+// A module file's ELF image: the file as it is, or decompressed when the kernel's build
+// compressed its modules with xz (CONFIG_MODULE_COMPRESS_XZ: Debian 13 ships .ko.xz). nullopt
+// for a damaged stream or an image past 256 MiB; other compressions (gzip, zstd) are returned
+// as they are, and no ELF is found in them.
+std::optional<std::string> module_image(std::string file) {
+    static constexpr unsigned char xz_magic[] = {0xFD, '7', 'z', 'X', 'Z', 0x00};
+    if (file.size() < sizeof xz_magic || std::memcmp(file.data(), xz_magic, sizeof xz_magic) != 0) return file;
+    constexpr size_t max_image = size_t{256} << 20;
+    lzma_stream s = LZMA_STREAM_INIT;
+    if (lzma_stream_decoder(&s, uint64_t{64} << 20, LZMA_CONCATENATED) != LZMA_OK) return std::nullopt;
+    s.next_in = reinterpret_cast<const uint8_t*>(file.data());
+    s.avail_in = file.size();
+    std::string image;
+    lzma_ret rc = LZMA_OK;
+    while (rc == LZMA_OK && image.size() < max_image) {
+        size_t have = image.size();
+        image.resize(std::min(max_image, std::max(have * 2, file.size() * 4)));
+        s.next_out = reinterpret_cast<uint8_t*>(image.data() + have);
+        s.avail_out = image.size() - have;
+        rc = lzma_code(&s, LZMA_FINISH);
+        image.resize(image.size() - s.avail_out);
+    }
+    lzma_end(&s);
+    if (rc != LZMA_STREAM_END) return std::nullopt;
+    return image;
+}
+
+// The GNU build-id of an ELF64 module file (compressed with xz or not), from its
+// .note.gnu.build-id section: the note the loaded module shows in /sys/module/M/notes.
 std::optional<std::string> file_build_id(const std::string& path) {
-    std::string f = bytes_file(path);
+    auto image = module_image(bytes_file(path));
+    if (!image) return std::nullopt;
+    const std::string& f = *image;
     if (f.size() < sizeof(Elf64_Ehdr) || std::memcmp(f.data(), ELFMAG, SELFMAG) != 0 ||
         f[EI_CLASS] != ELFCLASS64)
         return std::nullopt;

@@ -120,6 +120,10 @@ ck upgrade-updated.sysfs_new_module "$([ "$(cat /sys/module/xen_blkback/version 
 ck upgrade-updated.vbds_connected "$(jget "$F" 'len(d["vbds"]) == 2 and all(v["backend_state"] == 4 and v["consistent"] is True for v in d["vbds"])')" "$(jget "$F" 'd["vbds"]')"
 ck upgrade-updated.rollback_copy "$(jget "$F" '[p for p in d["preflight"] if p["check"] == "rollback"][0]["ok"] is True')" "$(jget "$F" '[p for p in d["preflight"] if p["check"] == "rollback"]')"
 ! grep -q "rollback impossible" "$F" "$VBDCTL_OUT/upgrade-updated.err"; ck upgrade-updated.no_rollback_impossible $?
+# The stock module is the kernel's own (no srcversion): its file, a .ko.xz on cells B and C,
+# must be matched to it by build-id, not by being in-tree and untainted.
+ck upgrade-updated.rollback_by_build_id "$(jget "$F" '"(same build-id)" in [p for p in d["preflight"] if p["check"] == "rollback"][0]["detail"]')" \
+  "$(jget "$F" '[p["detail"] for p in d["preflight"] if p["check"] == "rollback"]')"
 ls -la /run/vbdctl /run/vbdctl/rollback > "$VBDCTL_OUT/run-vbdctl.txt" 2>&1
 ck upgrade-updated.rollback_dir "$([ -n "$(ls -A /run/vbdctl/rollback 2>/dev/null)" ] && echo 0 || echo 1)" "$(ls /run/vbdctl/rollback 2>&1 | tr '\n' ' ')"
 for v in $(lab_vbd xvdb) $(lab_vbd xvdc); do lab_connected "$v"; ck "upgrade-updated.$v.connected" $?; done
