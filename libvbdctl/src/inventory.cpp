@@ -189,9 +189,10 @@ Result<bool> Inventory::any_errors(uint32_t self) {
 
 Result<Vbd> Inventory::get(VbdId id, Detail detail) {
     uint32_t self = VBD_TRY(self_domid());
-    auto st = VBD_TRY(host_.xenstore.read(paths::backend(self, id) + "/frontend"));
-    auto dir = VBD_TRY(host_.xenstore.directory(paths::backend(self, id)));
-    if (!st && !dir)
+    // Its frontend node, else (half written or half removed) its backend directory.
+    bool exists = VBD_TRY(host_.xenstore.read(paths::backend(self, id) + "/frontend")).has_value() ||
+                  VBD_TRY(host_.xenstore.directory(paths::backend(self, id))).has_value();
+    if (!exists)
         return fail(Errc::not_found, "no such vbd served by domain " + std::to_string(self),
                     id.sysfs_name(), "see `vbdctl list " + std::to_string(id.domid) + "`");
     return describe(self, id, detail);

@@ -510,6 +510,36 @@ TEST_CASE("list reads xenbus's error tree once, not once per vbd, and still repo
     }
 }
 
+TEST_CASE("Inventory::get needs no backend listing to know a vbd with a frontend node exists") {
+    // verify and recover get() every vbd they checked; describe reads the backend's nodes anyway.
+    SimWorld s(true);
+    init_world(s, 2, 4);
+    CountingXenStore xs(s.h->xenstore);
+    vbd::Host h = with(*s.h, xs);
+    vbd::Inventory inv(h);
+    auto ids = inv.vbd_ids(std::nullopt);
+    REQUIRE(ids.has_value());
+    REQUIRE(ids->size() == 8);
+    auto listings_of_backends = [&] {
+        return std::ranges::count_if(xs.paths, [](const std::string& p) {
+            return p.starts_with("/local/domain/0/backend/vbd/") && std::ranges::count(p, '/') == 7;
+        });
+    };
+    xs.paths.clear();
+    for (const auto& id : *ids) REQUIRE(inv.get(id, vbd::Detail::states).has_value());
+    CHECK(listings_of_backends() == 0); // 8 before: one per vbd
+
+    // A backend directory without its frontend node (being written or torn down) still exists;
+    // no directory at all is no vbd.
+    const vbd::VbdId first = ids->front();
+    std::string be = "/local/domain/0/backend/vbd/" + std::to_string(first.domid) + "/" + std::to_string(first.devid);
+    REQUIRE(s.h->xenstore.remove(be + "/frontend").has_value());
+    CHECK(inv.get(first, vbd::Detail::states).has_value());
+    auto none = inv.get(vbd::VbdId{first.domid, 99999}, vbd::Detail::states);
+    REQUIRE_FALSE(none.has_value());
+    CHECK(none.error().code == vbd::Errc::not_found);
+}
+
 TEST_CASE("list reads only the frontend nodes that exist: one directory request, then those") {
     // blkfront writes ring-page-order only for a ring of more than one page, and
     // multi-queue-num-queues only for more than one queue (then ring-ref and event-channel
