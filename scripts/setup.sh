@@ -3,7 +3,7 @@
 # prometheus is there for its promtool (tests/cli/test_metrics.py); Debian 13 has promtool alone.
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config libcli11-dev nlohmann-json3-dev doctest-dev
-      libxen-dev libkmod-dev liblzma-dev libsystemd-dev libudev-dev python3 clang libclang-rt-14-dev scdoc bash-completion dpkg-dev file
+      libxen-dev libkmod-dev liblzma-dev libzstd-dev libsystemd-dev libudev-dev python3 clang libclang-rt-14-dev scdoc bash-completion dpkg-dev file
       man-db zsh ansible-core python3-jsonschema prometheus)
 missing=()
 for p in "${pkgs[@]}"; do

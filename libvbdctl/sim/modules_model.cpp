@@ -103,10 +103,10 @@ Result<ModuleFile> ModulesModel::file(const std::string& path) const {
     auto f = files_.find(path);
     if (f == files_.end())
         return fail(Errc::not_found, "no such module file", path);
-    // The adapter reads a build-id from an ELF file as it is or compressed with xz, not
-    // from one compressed otherwise (the loaded module's comes from /sys/module/NAME/notes).
+    // The adapter reads a build-id from an ELF file as it is or compressed with xz or zstd,
+    // not from a gzip one (the loaded module's comes from /sys/module/NAME/notes).
     ModuleFile out = f->second;
-    for (const char* ext : {".zst", ".gz"})
+    for (const char* ext : {".gz"})
         if (path.ends_with(ext)) out.build_id.reset();
     return out;
 }

@@ -22,9 +22,9 @@ std::optional<std::string> same_module(const LoadedModule& m, const ModuleFile& 
         return *m.srcversion == *f.srcversion ? std::optional<std::string>("same srcversion") : std::nullopt;
     if (m.build_id && f.build_id)
         return *m.build_id == *f.build_id ? std::optional<std::string>("same build-id") : std::nullopt;
-    // A distribution's in-tree module has no srcversion, and the build-id of a file
-    // compressed other than with xz (gzip, zstd) is not read; an untainted loaded module
-    // without a srcversion is the kernel's own build, and so is the file in the kernel's own tree.
+    // A distribution's in-tree module has no srcversion, and the build-id of a gzip file is
+    // not read; an untainted loaded module without a srcversion is the kernel's own build,
+    // and so is the file in the kernel's own tree.
     if (!m.srcversion && !f.srcversion && m.taint.empty() && f.path.find("/kernel/drivers/") != std::string::npos)
         return "the untainted in-tree module and the in-tree file (neither has a srcversion; the file's build-id is not readable)";
     return std::nullopt;

@@ -1,5 +1,6 @@
 // The kmod adapter over module files: what it reads of a .ko as it is and of the same file
-// compressed with xz, as Debian 13's kernels ship their modules (.ko.xz).
+// compressed with xz, as Debian 13's kernels ship their modules (.ko.xz), or with zstd
+// (.ko.zst), the other compression Debian's libkmod reads.
 
 #include <doctest/doctest.h>
 
@@ -8,6 +9,7 @@
 #include <lzma.h>
 #include <string>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "adapters.hpp"
 
@@ -32,6 +34,15 @@ std::string xz(const std::string& in) {
     return out;
 }
 
+// zstd as kbuild runs it for CONFIG_MODULE_COMPRESS_ZSTD (`zstd -T0`, level 3 by default).
+std::string zst(const std::string& in) {
+    std::string out(ZSTD_compressBound(in.size()), '\0');
+    size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), 3);
+    REQUIRE_FALSE(ZSTD_isError(n));
+    out.resize(n);
+    return out;
+}
+
 struct TempDir {
     fs::path path = fs::temp_directory_path() / ("vbdctl-kmod-" + std::to_string(::getpid()));
     TempDir() { fs::create_directories(path); }
@@ -40,12 +51,13 @@ struct TempDir {
 
 } // namespace
 
-TEST_CASE("a module file's build-id is read through xz compression: the same as the plain file's") {
+TEST_CASE("a module file's build-id is read through xz and zstd compression: the same as the plain file's") {
     TempDir d;
     std::string plain = slurp(VBDCTL_MODULE_FIXTURE);
     REQUIRE(plain.size() > 64);
     spit(d.path / "xen-blkback.ko", plain);
     spit(d.path / "xen-blkback.ko.xz", xz(plain));
+    spit(d.path / "xen-blkback.ko.zst", zst(plain));
     auto mods = vbd::local::open_kmod(d.path.string());
     REQUIRE(mods.has_value());
 
@@ -55,18 +67,23 @@ TEST_CASE("a module file's build-id is read through xz compression: the same as 
     CHECK(ko->build_id->size() == 40); // ld's --build-id=sha1
     CHECK(ko->build_id->find_first_not_of("0123456789abcdef") == std::string::npos);
 
-    auto ko_xz = (*mods)->inspect((d.path / "xen-blkback.ko.xz").string());
-    REQUIRE(ko_xz.has_value());
-    CHECK(ko_xz->vermagic == ko->vermagic); // libkmod decompresses for modinfo itself
-    CHECK(ko_xz->build_id == ko->build_id);
+    for (const char* name : {"xen-blkback.ko.xz", "xen-blkback.ko.zst"}) {
+        INFO(name);
+        auto packed = (*mods)->inspect((d.path / name).string());
+        REQUIRE(packed.has_value());
+        CHECK(packed->vermagic == ko->vermagic); // libkmod decompresses for modinfo itself
+        CHECK(packed->build_id == ko->build_id);
+    }
 }
 
-TEST_CASE("a module file whose xz stream is cut short is not a module, and has no build-id") {
+TEST_CASE("a module file whose compressed stream is cut short is not a module, and has no build-id") {
     TempDir d;
-    std::string packed = xz(slurp(VBDCTL_MODULE_FIXTURE));
-    spit(d.path / "xen-blkback.ko.xz", packed.substr(0, packed.size() / 2));
+    std::string plain = slurp(VBDCTL_MODULE_FIXTURE);
     auto mods = vbd::local::open_kmod(d.path.string());
     REQUIRE(mods.has_value());
-    auto f = (*mods)->inspect((d.path / "xen-blkback.ko.xz").string());
-    CHECK_FALSE(f.has_value());
+    for (auto [name, packed] : {std::pair{"xen-blkback.ko.xz", xz(plain)}, std::pair{"xen-blkback.ko.zst", zst(plain)}}) {
+        INFO(name);
+        spit(d.path / name, packed.substr(0, packed.size() / 2));
+        CHECK_FALSE((*mods)->inspect((d.path / name).string()).has_value());
+    }
 }

@@ -7,12 +7,14 @@
 #include <elf.h>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <sys/utsname.h>
 
 #include <libkmod.h>
 #include <lzma.h>
+#include <zstd.h>
 
 #include "../try.hpp"
 #include "adapters.hpp"
@@ -65,34 +67,71 @@ std::optional<std::string> build_id_from_notes(const std::string& notes) {
     return std::nullopt;
 }
 
-// A module file's ELF image: the file as it is, or decompressed when the kernel's build
-// compressed its modules with xz (CONFIG_MODULE_COMPRESS_XZ: Debian 13 ships .ko.xz). nullopt
-// for a damaged stream or an image past 256 MiB; other compressions (gzip, zstd) are returned
-// as they are, and no ELF is found in them.
-std::optional<std::string> module_image(std::string file) {
-    static constexpr unsigned char xz_magic[] = {0xFD, '7', 'z', 'X', 'Z', 0x00};
-    if (file.size() < sizeof xz_magic || std::memcmp(file.data(), xz_magic, sizeof xz_magic) != 0) return file;
-    constexpr size_t max_image = size_t{256} << 20;
+constexpr size_t max_image = size_t{256} << 20;
+
+// Runs a decoder over a whole compressed file into a growing image. step(out, room) decodes
+// into out and says how many bytes it wrote and whether the stream ended, or nullopt on a
+// damaged or cut stream.
+template <class Step>
+std::optional<std::string> decode_all(size_t compressed, Step step) {
+    std::string image;
+    while (image.size() < max_image) {
+        size_t have = image.size();
+        image.resize(std::min(max_image, std::max(have * 2, compressed * 4)));
+        auto r = step(image.data() + have, image.size() - have);
+        if (!r) return std::nullopt;
+        image.resize(have + r->first);
+        if (r->second) return image;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> unxz(const std::string& file) {
     lzma_stream s = LZMA_STREAM_INIT;
     if (lzma_stream_decoder(&s, uint64_t{64} << 20, LZMA_CONCATENATED) != LZMA_OK) return std::nullopt;
     s.next_in = reinterpret_cast<const uint8_t*>(file.data());
     s.avail_in = file.size();
-    std::string image;
-    lzma_ret rc = LZMA_OK;
-    while (rc == LZMA_OK && image.size() < max_image) {
-        size_t have = image.size();
-        image.resize(std::min(max_image, std::max(have * 2, file.size() * 4)));
-        s.next_out = reinterpret_cast<uint8_t*>(image.data() + have);
-        s.avail_out = image.size() - have;
-        rc = lzma_code(&s, LZMA_FINISH);
-        image.resize(image.size() - s.avail_out);
-    }
+    auto image = decode_all(file.size(), [&](char* out, size_t room) -> std::optional<std::pair<size_t, bool>> {
+        s.next_out = reinterpret_cast<uint8_t*>(out);
+        s.avail_out = room;
+        lzma_ret rc = lzma_code(&s, LZMA_FINISH); // LZMA_BUF_ERROR when the input is cut short
+        if (rc != LZMA_OK && rc != LZMA_STREAM_END) return std::nullopt;
+        return std::pair{room - s.avail_out, rc == LZMA_STREAM_END};
+    });
     lzma_end(&s);
-    if (rc != LZMA_STREAM_END) return std::nullopt;
     return image;
 }
 
-// The GNU build-id of an ELF64 module file (compressed with xz or not), from its
+std::optional<std::string> unzstd(const std::string& file) {
+    std::unique_ptr<ZSTD_DStream, decltype(&ZSTD_freeDStream)> ds(ZSTD_createDStream(), ZSTD_freeDStream);
+    if (!ds) return std::nullopt;
+    ZSTD_inBuffer in{file.data(), file.size(), 0};
+    return decode_all(file.size(), [&](char* out, size_t room) -> std::optional<std::pair<size_t, bool>> {
+        ZSTD_outBuffer o{out, room, 0};
+        size_t rc = ZSTD_decompressStream(ds.get(), &o, &in);
+        if (ZSTD_isError(rc)) return std::nullopt;
+        bool ended = rc == 0 && in.pos == in.size; // every frame decoded and flushed
+        if (!ended && in.pos == in.size && o.pos < o.size) return std::nullopt; // cut short
+        return std::pair{o.pos, ended};
+    });
+}
+
+// A module file's ELF image: the file as it is, or decompressed when the kernel's build
+// compressed its modules with xz (Debian 13's .ko.xz) or zstd (.ko.zst), the two that
+// Debian's libkmod reads. nullopt for a damaged stream or an image past 256 MiB; a gzip file
+// is returned as it is, and no ELF is found in it.
+std::optional<std::string> module_image(std::string file) {
+    static constexpr unsigned char xz_magic[] = {0xFD, '7', 'z', 'X', 'Z', 0x00};
+    static constexpr unsigned char zstd_magic[] = {0x28, 0xB5, 0x2F, 0xFD};
+    auto starts = [&](const auto& magic) {
+        return file.size() >= sizeof magic && std::memcmp(file.data(), magic, sizeof magic) == 0;
+    };
+    if (starts(xz_magic)) return unxz(file);
+    if (starts(zstd_magic)) return unzstd(file);
+    return file;
+}
+
+// The GNU build-id of an ELF64 module file (compressed or not), from its
 // .note.gnu.build-id section: the note the loaded module shows in /sys/module/M/notes.
 std::optional<std::string> file_build_id(const std::string& path) {
     auto image = module_image(bytes_file(path));
