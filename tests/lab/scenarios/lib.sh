@@ -217,13 +217,24 @@ lab_results() {
 
 # --- tracing (trace scenario) ----------------------------------------------
 # lab_trace_start NAME: background tracer writing $TRACE_DIR/NAME.jsonl
+# xs_ls FILE PATH...: `xenstore-ls -f` of each PATH into FILE. A failed xenstore-ls is tried
+# again, up to three times, and logged: Xen 4.20's segfaulted once under TCG (smoke-B-8),
+# and a half-written snapshot would count as vbdctl's error in the checks that use it.
+xs_ls() {
+  local file=$1 try p; shift
+  for try in 1 2 3; do
+    (for p in "$@"; do xenstore-ls -f "$p" || exit 1; done) > "$file" 2>&1 && return 0
+    lab_log "xenstore-ls $* failed (try $try): $(tr '\n' ' ' < "$file" | head -c 200)"
+  done
+  return 1
+}
 lab_trace_start() {
   TRACE_NAME=$1
   TRACE_CTL=/run/trace-$1.fifo
   rm -f "$TRACE_CTL" "$TRACE_DIR/$1.jsonl.ready"
   mkfifo "$TRACE_CTL"
-  xenstore-ls -f /local/domain/0/backend/vbd > "$TRACE_DIR/$1.xenstore-backend.before.txt" 2>&1
-  xenstore-ls -f /local/domain/$DOMID/device/vbd > "$TRACE_DIR/$1.xenstore-frontend.before.txt" 2>&1
+  xs_ls "$TRACE_DIR/$1.xenstore-backend.before.txt" /local/domain/0/backend/vbd
+  xs_ls "$TRACE_DIR/$1.xenstore-frontend.before.txt" /local/domain/$DOMID/device/vbd
   python3 "$LAB/labtrace.py" trace "$TRACE_DIR/$1.jsonl" --domid "$DOMID" --ctl "$TRACE_CTL" --poll-ms 50 &
   TRACE_PID=$!
   local i
@@ -237,8 +248,8 @@ lab_trace_stop() {
   sleep "${1:-3}"
   echo STOP > "$TRACE_CTL"
   wait "$TRACE_PID"
-  xenstore-ls -f /local/domain/0/backend/vbd > "$TRACE_DIR/$TRACE_NAME.xenstore-backend.after.txt" 2>&1
-  xenstore-ls -f /local/domain/$DOMID/device/vbd > "$TRACE_DIR/$TRACE_NAME.xenstore-frontend.after.txt" 2>&1
+  xs_ls "$TRACE_DIR/$TRACE_NAME.xenstore-backend.after.txt" /local/domain/0/backend/vbd
+  xs_ls "$TRACE_DIR/$TRACE_NAME.xenstore-frontend.after.txt" /local/domain/$DOMID/device/vbd
   dmesg > "$TRACE_DIR/$TRACE_NAME.dmesg-after.txt"
   rm -f "$TRACE_CTL"
 }
@@ -309,9 +320,9 @@ vb() {
 # vb_list NAME: list --json between two xenstore snapshots, then compare against them
 vb_list() {
   local f=$VBDCTL_OUT/$1.json
-  { xenstore-ls -f /local/domain/0/backend/vbd; xenstore-ls -f /local/domain/$DOMID/device/vbd; } > "$f.xs-before" 2>&1
+  xs_ls "$f.xs-before" /local/domain/0/backend/vbd /local/domain/$DOMID/device/vbd
   vb "$1" list; ck "$1.exit" "$VB_RC" "exit $VB_RC"
-  { xenstore-ls -f /local/domain/0/backend/vbd; xenstore-ls -f /local/domain/$DOMID/device/vbd; } > "$f.xs-after" 2>&1
+  xs_ls "$f.xs-after" /local/domain/0/backend/vbd /local/domain/$DOMID/device/vbd
   python3 "$LAB/vbdcheck.py" list "$f" "$DOMID" | ck_lines
 }
 # vb_check NAME: check --json with enough samples for TCG
