@@ -22,10 +22,7 @@ std::optional<XenbusState> read_state(Host& h, const std::string& path) {
 std::string state_name(std::optional<XenbusState> s) { return s ? std::string(to_string(*s)) : "absent"; }
 
 // Vbd devices bound to blkback: the links in its driver directory, one read.
-Result<int> bound_vbds(Host& h) {
-    return static_cast<int>(std::ranges::count_if(VBD_TRY(h.bus.bound_to("vbd")),
-                                                  [](const std::string& d) { return d.starts_with("vbd-"); }));
-}
+Result<int> bound_vbds(Host& h) { return static_cast<int>(VBD_TRY(h.bus.bound_to("vbd")).size()); }
 
 // The watches of one wait, removed however it ends.
 class Watches {

@@ -13,26 +13,14 @@
 #include "vbdctl/inventory.hpp"
 #include "vbdctl/sim.hpp"
 
+#include "temp_dir.hpp"
+
 using vbd::Progress;
 using vbd::RingSnapshot;
 
 namespace {
 
 RingSnapshot snap(uint32_t req, uint32_t rsp) { return RingSnapshot{req, req + 1, rsp, rsp + 1}; }
-
-// A temporary directory removed at the end of the test.
-struct TempDir {
-    std::filesystem::path path;
-    TempDir() {
-        std::string tmpl = (std::filesystem::temp_directory_path() / "vbdctl-health-XXXXXX").string();
-        REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-        path = tmpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-};
 
 std::map<std::string, vbd::VbdCheck> by_name(std::vector<vbd::VbdCheck> checks) {
     std::map<std::string, vbd::VbdCheck> out;

@@ -8,10 +8,10 @@
 #include <fstream>
 #include <lzma.h>
 #include <string>
-#include <unistd.h>
 #include <zstd.h>
 
 #include "adapters.hpp"
+#include "temp_dir.hpp"
 
 namespace {
 
@@ -42,12 +42,6 @@ std::string zst(const std::string& in) {
     out.resize(n);
     return out;
 }
-
-struct TempDir {
-    fs::path path = fs::temp_directory_path() / ("vbdctl-kmod-" + std::to_string(::getpid()));
-    TempDir() { fs::create_directories(path); }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 } // namespace
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "prometheus.hpp"
+#include "temp_dir.hpp"
 
 using vbdcli::Exposition;
 
@@ -37,15 +38,6 @@ std::vector<std::string> entries(const fs::path& dir) {
     std::sort(out.begin(), out.end());
     return out;
 }
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string t = (fs::temp_directory_path() / "vbdctl-prom-XXXXXX").string();
-        path = ::mkdtemp(t.data());
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 } // namespace
 
