@@ -8,6 +8,9 @@
   vbdcheck.py get JSONFILE EXPR [JSONFILE EXPR ...]
                                             -> print a value per pair, a line each (EXPR: python on `d`)
   vbdcheck.py checks-json TSV               -> {"vbdctl_checks": {name: bool}, "vbdctl_check_failures": {...}}
+  vbdcheck.py cost REPS CMDLINE [CMDLINE ...]
+                                            -> {CMDLINE: medians of wall time, CPU time, page faults
+                                               and context switches} (the commands in turns)
 
 xenstore is read with `xenstore-ls -f` before and after the list was taken (the
 list file is passed in; the caller runs list between two `xenstore-ls` snapshots
@@ -17,8 +20,11 @@ when it is the same in both snapshots (stable), which makes the comparison
 """
 import json
 import os
+import shlex
+import statistics
 import struct
 import sys
+import time
 
 DEVS = "/sys/bus/xen-backend/devices"
 MOD = "/sys/module/xen_blkback"
@@ -202,6 +208,35 @@ def cmd_check(path):
             and v.get("ok") is True, f"{progs} reasons {[q.get('reason') for q in v.get('queues') or []]}")
 
 
+def cost(reps, cmdlines):
+    """What each command costs, from the kernel's accounting of the child (wait4): under TCG a
+    PV dom0's page faults and context switches are hypercalls, so counts say where wall time
+    goes that a profile of the program cannot. The commands run in turns, each started first in
+    every len(cmdlines)-th round (the host's speed drifts within a run); None for a command that
+    failed once (a figure of a command that did not work means nothing)."""
+    runs = {c: [] for c in cmdlines}
+    for r in range(reps):
+        for i in range(len(cmdlines)):
+            c = cmdlines[(r + i) % len(cmdlines)]
+            if runs[c] is None:
+                continue
+            with open(os.devnull, "wb") as null:
+                t0 = time.monotonic()
+                pid = os.posix_spawnp(shlex.split(c)[0], shlex.split(c), os.environ,
+                                      file_actions=[(os.POSIX_SPAWN_DUP2, null.fileno(), 1),
+                                                    (os.POSIX_SPAWN_DUP2, null.fileno(), 2)])
+                _, status, ru = os.wait4(pid, 0)
+                wall = time.monotonic() - t0
+            if os.waitstatus_to_exitcode(status) != 0:
+                runs[c] = None
+                continue
+            runs[c].append({"wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
+                            "minflt": ru.ru_minflt, "majflt": ru.ru_majflt,
+                            "vcsw": ru.ru_nvcsw, "ivcsw": ru.ru_nivcsw})
+    return {c: None if v is None else
+            {k: round(statistics.median(x[k] for x in v), 4) for k in v[0]} for c, v in runs.items()}
+
+
 def main():
     c = sys.argv[1]
     if c == "list":
@@ -235,6 +270,8 @@ def main():
         except OSError:
             pass
         print(json.dumps({"vbdctl_checks": checks, "vbdctl_check_failures": fails}))
+    elif c == "cost":
+        print(json.dumps(cost(int(sys.argv[2]), sys.argv[3:])))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@
 #  6. list/check again; one more verified fio pass on both disks; stop the guest.
 set -u
 . /lab/lib.sh
-N_UB=0 N_UP=0 LIST_TIMING=null
+N_UB=0 N_UP=0 LIST_TIMING=null LIST_COST=null
 [ -n "${VBDCTL:-}" ] || { lab_fail "smoke needs the vbdctl packages (--debs, or their dpkg -i failed: vbdctl-dpkg.log)"; printf '{"scenario":"smoke","ok":false,"error":"vbdctl is not installed"}\n' > "$OUT/results.json"; exit 1; }
 finish() {
   lab_stop_guest
   local x; x=$(lab_vbdctl_checks_json)
-  lab_results smoke "{\"cycles\":{\"unbind_bind\":$N_UB,\"upgrade\":$N_UP},\"list_timing_s\":$LIST_TIMING,${x#\{}"
+  lab_results smoke "{\"cycles\":{\"unbind_bind\":$N_UB,\"upgrade\":$N_UP},\"list_timing_s\":$LIST_TIMING,\"list_cost\":$LIST_COST,${x#\{}"
 }
 lab_start_guest || lab_abort smoke
 lab_wait_guest_io 300 || { finish; exit 1; }
@@ -68,6 +68,10 @@ list_ratio7() {
 }
 LIST_TIMING="{\"vbdctl_list_over_xl_block_list\":$(list_ratio7),\"vbdctl_list\":$(median5 "$VBDCTL" list),\"xl_block_list\":$(median5 xl block-list guest),\"vbdctl_version\":$(median5 "$VBDCTL" --version),\"vbdctl_list_no_vbds\":$(median5 "$VBDCTL" list 99),\"xl_list\":$(median5 xl list),\"true\":$(median5 /bin/true)}"
 lab_log "list timing (s, medians of 5): $LIST_TIMING"
+# What each costs by the kernel's count (medians of 5, in turns): CPU time, page faults and
+# context switches, each a trip through Xen in a PV dom0 under TCG.
+LIST_COST=$(python3 "$LAB/vbdcheck.py" cost 5 /bin/true "$VBDCTL --version" "$VBDCTL list 99" "$VBDCTL list" "xl block-list guest" "xl list") || LIST_COST=null
+lab_log "list cost (medians of 5): $LIST_COST"
 # Where the time goes ("true" above is the exec floor): one run of each listing under
 # strace -f -ttt -T (every syscall with its time; tests/lab/strace_phases.py splits it into
 # loader, adapters, xenstore, sysfs, grant mapping, output). strace slows every syscall,
