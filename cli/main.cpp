@@ -94,15 +94,18 @@ std::string command_path(const CLI::App& app) {
     }
 }
 
-// Whether --json was on the command line: a usage error may stop parsing before it.
-bool wants_json(int argc, char** argv) {
+// Whether the global flag is on the command line (before any "--"), alone or as --flag=VALUE.
+bool has_flag(int argc, char** argv, std::string_view flag) {
     for (int i = 1; i < argc; ++i) {
         std::string_view a = argv[i];
         if (a == "--") return false;
-        if (a == "--json") return true;
+        if (a == flag || (a.starts_with(flag) && a.substr(flag.size()).starts_with('='))) return true;
     }
     return false;
 }
+
+// Whether --json was on the command line: a usage error may stop parsing before it.
+bool wants_json(int argc, char** argv) { return has_flag(argc, argv, "--json"); }
 
 // The top-level commands in the order --help lists them, each with the function that adds
 // it to the parser (add_lifecycle adds four).
@@ -130,13 +133,15 @@ AddCommand named_command(int argc, char** argv) {
     return nullptr;
 }
 
-// Builds the parser of the named command only, or of every command when the command line
-// names none (--help, --version, a typo: CLI11 then lists them or says which is unknown).
+// Builds the parser of the named command only, none for --version (CLI11 answers it before it
+// looks for a command, whatever else the line holds), or every command when the command line
+// names none (--help, a typo: CLI11 then lists them or says which is unknown).
 // Building all of them was a quarter of what `vbdctl list` executed before it opened the host
 // (tests/bench/start_cost.sh counts it), paid by every run; traced in the lab's dom0 under
 // TCG, its gap was 0.16-0.18 s (tests/lab/README.md, "Where list's time goes").
-void add_commands(CLI::App& app, Command& cmd, AddCommand named) {
-    if (named) return named(app, cmd);
+void add_commands(CLI::App& app, Command& cmd, int argc, char** argv) {
+    if (AddCommand named = named_command(argc, argv)) return named(app, cmd);
+    if (has_flag(argc, argv, "--version")) return;
     AddCommand last = nullptr;
     for (const auto& [name, add] : commands)
         if (add != last) add(app, cmd), last = add;
@@ -175,7 +180,7 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("vbdctl ") + VBDCTL_VERSION);
 
     Command cmd;
-    add_commands(app, cmd, named_command(argc, argv));
+    add_commands(app, cmd, argc, argv);
 
     try {
         app.parse(argc, argv);

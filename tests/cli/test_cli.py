@@ -131,6 +131,21 @@ class ReadOnly(unittest.TestCase):
         p = run("show", "99999", "xvda", host="sim")
         self.assertIn("invalid domid '99999'", p.stderr)
 
+    def test_version_wins_and_help_lists_every_command(self):
+        # --version is answered without building the commands' parsers (cli/main.cpp
+        # add_commands): whatever else the line holds, it prints what CLI11 printed with them.
+        for args in (["--version"], ["--version", "--bogus"], ["--help", "--version"],
+                     ["--host", "sim", "--version"], ["-q", "--version", "--json"], ["--version=1"]):
+            p = run(*args)
+            self.assertEqual(p.returncode, 0, (args, p.stdout, p.stderr))
+            self.assertRegex(p.stdout, r"\Avbdctl \d+\.\d+\.\d+\n\Z", args)
+        p = run("--help", check=0)
+        for c in ("status", "list", "show", "check", "metrics", "watch", "unbind", "bind", "rebind",
+                  "recover", "upgrade-backend", "history", "sim"):
+            self.assertRegex(p.stdout, rf"\n  {c} ", c)
+        p = run("--versio")
+        self.assertEqual(p.returncode, 2, p.stderr)
+
     def test_show_forms_agree(self):
         a = run_json("show", "2", "xvda", host="sim")["vbd"]
         b = run_json("show", "2", "51712", host="sim")["vbd"]
