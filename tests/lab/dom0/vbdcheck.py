@@ -9,8 +9,9 @@
                                             -> print a value per pair, a line each (EXPR: python on `d`)
   vbdcheck.py checks-json TSV               -> {"vbdctl_checks": {name: bool}, "vbdctl_check_failures": {...}}
   vbdcheck.py cost REPS CMDLINE [CMDLINE ...]
-                                            -> {CMDLINE: medians of wall time, CPU time, page faults
-                                               and context switches} (the commands in turns)
+                                            -> medians of each one's wall and CPU time, page faults
+                                               and context switches, and the first one's time over
+                                               each other's, round by round (the commands in turns)
 
 xenstore is read with `xenstore-ls -f` before and after the list was taken (the
 list file is passed in; the caller runs list between two `xenstore-ls` snapshots
@@ -210,31 +211,45 @@ def cmd_check(path):
 
 def cost(reps, cmdlines):
     """What each command costs, from the kernel's accounting of the child (wait4): under TCG a
-    PV dom0's page faults and context switches are hypercalls, so counts say where wall time
-    goes that a profile of the program cannot. The commands run in turns, each started first in
-    every len(cmdlines)-th round (the host's speed drifts within a run); None for a command that
-    failed once (a figure of a command that did not work means nothing)."""
-    runs = {c: [] for c in cmdlines}
+    PV dom0's page faults and context switches are trips through Xen, so counts say where wall
+    time goes that a profile of the program cannot. The commands run in turns, each started
+    first in every len(cmdlines)-th round (the host's speed drifts within a run).
+    "medians": per command; "first_over": per other command, the median over rounds of the
+    first command's wall and CPU (user + system) time over its own in the same round. A command
+    that failed once has None (a figure of a command that did not work means nothing)."""
+    runs = {c: [None] * reps for c in cmdlines}
+    failed = set()
     for r in range(reps):
         for i in range(len(cmdlines)):
             c = cmdlines[(r + i) % len(cmdlines)]
-            if runs[c] is None:
+            if c in failed:
                 continue
+            argv = shlex.split(c)
             with open(os.devnull, "wb") as null:
                 t0 = time.monotonic()
-                pid = os.posix_spawnp(shlex.split(c)[0], shlex.split(c), os.environ,
+                pid = os.posix_spawnp(argv[0], argv, os.environ,
                                       file_actions=[(os.POSIX_SPAWN_DUP2, null.fileno(), 1),
                                                     (os.POSIX_SPAWN_DUP2, null.fileno(), 2)])
                 _, status, ru = os.wait4(pid, 0)
                 wall = time.monotonic() - t0
             if os.waitstatus_to_exitcode(status) != 0:
-                runs[c] = None
+                failed.add(c)
                 continue
-            runs[c].append({"wall_s": wall, "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
-                            "minflt": ru.ru_minflt, "majflt": ru.ru_majflt,
-                            "vcsw": ru.ru_nvcsw, "ivcsw": ru.ru_nivcsw})
-    return {c: None if v is None else
-            {k: round(statistics.median(x[k] for x in v), 4) for k in v[0]} for c, v in runs.items()}
+            runs[c][r] = {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "user_s": ru.ru_utime,
+                          "sys_s": ru.ru_stime, "minflt": ru.ru_minflt, "majflt": ru.ru_majflt,
+                          "vcsw": ru.ru_nvcsw, "ivcsw": ru.ru_nivcsw}
+
+    def median(xs):
+        return round(statistics.median(xs), 4)
+    first = cmdlines[0]
+    return {
+        "medians": {c: None if c in failed else {k: median(x[k] for x in v) for k in v[0]}
+                    for c, v in runs.items()},
+        "first_over": {c: None if failed & {first, c} else
+                       {k: median(a[k + "_s"] / b[k + "_s"] for a, b in zip(runs[first], v)
+                                  if b[k + "_s"] > 0) for k in ("wall", "cpu")}
+                       for c, v in runs.items() if c != first},
+    }
 
 
 def main():

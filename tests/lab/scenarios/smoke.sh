@@ -10,12 +10,12 @@
 #  6. list/check again; one more verified fio pass on both disks; stop the guest.
 set -u
 . /lab/lib.sh
-N_UB=0 N_UP=0 LIST_TIMING=null LIST_COST=null
+N_UB=0 N_UP=0 LIST_PAIRS=null LIST_COST=null
 [ -n "${VBDCTL:-}" ] || { lab_fail "smoke needs the vbdctl packages (--debs, or their dpkg -i failed: vbdctl-dpkg.log)"; printf '{"scenario":"smoke","ok":false,"error":"vbdctl is not installed"}\n' > "$OUT/results.json"; exit 1; }
 finish() {
   lab_stop_guest
   local x; x=$(lab_vbdctl_checks_json)
-  lab_results smoke "{\"cycles\":{\"unbind_bind\":$N_UB,\"upgrade\":$N_UP},\"list_timing_s\":$LIST_TIMING,\"list_cost\":$LIST_COST,${x#\{}"
+  lab_results smoke "{\"cycles\":{\"unbind_bind\":$N_UB,\"upgrade\":$N_UP},\"list_pairs\":$LIST_PAIRS,\"list_cost\":$LIST_COST,${x#\{}"
 }
 lab_start_guest || lab_abort smoke
 lab_wait_guest_io 300 || { finish; exit 1; }
@@ -37,42 +37,18 @@ vb_check check-initial
 vb list-by-name list "$GUEST"; ck list-by-name.exit $VB_RC "exit $VB_RC"
 ck list-by-name.content "$(jget "$VBDCTL_OUT/list-by-name.json" "sorted(v['vdev'] for v in d['vbds'] if v['domid'] == $DOMID) == ['xvdb', 'xvdc'] and all(v['domid'] == $DOMID for v in d['vbds'])")"
 
-# Figures, not checks: `vbdctl list` against `xl block-list` over the same guest, and where
-# vbdctl's time goes (starting: --version; opening the host: a guest with no vbds), medians of 5;
-# null when a run failed (a figure of a command that did not work means nothing).
-median5() {
-  local t0 a=()
-  for _ in 1 2 3 4 5; do
-    t0=$EPOCHREALTIME; "$@" >/dev/null 2>&1 || { echo null; return; }
-    a+=("$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN {printf "%.3f", a - b}')")
-  done
-  printf '%s\n' "${a[@]}" | sort -n | sed -n 3p
-}
-# The same two listings in turns, seven pairs, each started first in every other pair: the
-# median of their ratios (the host's speed drifts under TCG within a run; a pair sees one).
-list_ratio7() {
-  local r=() t0 t1 t2 i
-  for i in 1 2 3 4 5 6 7; do
-    t0=$EPOCHREALTIME
-    if ((i % 2)); then
-      "$VBDCTL" list >/dev/null 2>&1 || { echo null; return; }; t1=$EPOCHREALTIME
-      xl block-list guest >/dev/null 2>&1 || { echo null; return; }; t2=$EPOCHREALTIME
-      r+=("$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {printf "%.3f", (b - a) / (c - b)}')")
-    else
-      xl block-list guest >/dev/null 2>&1 || { echo null; return; }; t1=$EPOCHREALTIME
-      "$VBDCTL" list >/dev/null 2>&1 || { echo null; return; }; t2=$EPOCHREALTIME
-      r+=("$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {printf "%.3f", (c - b) / (b - a)}')")
-    fi
-  done
-  printf '%s\n' "${r[@]}" | sort -n | sed -n 4p
-}
-LIST_TIMING="{\"vbdctl_list_over_xl_block_list\":$(list_ratio7),\"vbdctl_list\":$(median5 "$VBDCTL" list),\"xl_block_list\":$(median5 xl block-list guest),\"vbdctl_version\":$(median5 "$VBDCTL" --version),\"vbdctl_list_no_vbds\":$(median5 "$VBDCTL" list 99),\"xl_list\":$(median5 xl list),\"true\":$(median5 /bin/true)}"
-lab_log "list timing (s, medians of 5): $LIST_TIMING"
-# What each costs by the kernel's count (medians of 5, in turns): CPU time, page faults and
-# context switches, each a trip through Xen in a PV dom0 under TCG.
+# Figures, not checks (vbdcheck.py cost: the commands in turns, each started first in turn, as
+# the host's speed drifts under TCG; wall and CPU time, page faults and context switches by the
+# kernel's count; null when a run failed: a figure of a command that did not work means
+# nothing). `vbdctl list` against `xl block-list` over the same guest, 15 rounds, the median of
+# the rounds' ratios; then where vbdctl's time goes against /bin/true (the exec floor), `xl
+# list`, `vbdctl --version` (starting) and `vbdctl list 99` (opening the host, no vbds),
+# medians of 5.
+LIST_PAIRS=$(python3 "$LAB/vbdcheck.py" cost 15 "$VBDCTL list" "xl block-list guest") || LIST_PAIRS=null
+lab_log "vbdctl list against xl block-list (15 rounds): $LIST_PAIRS"
 LIST_COST=$(python3 "$LAB/vbdcheck.py" cost 5 /bin/true "$VBDCTL --version" "$VBDCTL list 99" "$VBDCTL list" "xl block-list guest" "xl list") || LIST_COST=null
 lab_log "list cost (medians of 5): $LIST_COST"
-# Where the time goes ("true" above is the exec floor): one run of each listing under
+# Where the time goes: one run of each listing under
 # strace -f -ttt -T (every syscall with its time; tests/lab/strace_phases.py splits it into
 # loader, adapters, xenstore, sysfs, grant mapping, output). strace slows every syscall,
 # so these give shares, the medians above the totals.
