@@ -239,8 +239,9 @@ def cost(reps, cmdlines):
                           "sys_s": ru.ru_stime, "minflt": ru.ru_minflt, "majflt": ru.ru_majflt,
                           "vcsw": ru.ru_nvcsw, "ivcsw": ru.ru_nivcsw}
 
-    def median(xs):
-        return round(statistics.median(xs), 4)
+    def median(xs):  # None when no round gave a figure (a CPU time of 0 divides nothing)
+        xs = list(xs)
+        return round(statistics.median(xs), 4) if xs else None
     first = cmdlines[0]
     return {
         "medians": {c: None if c in failed else {k: median(x[k] for x in v) for k in v[0]}

@@ -48,10 +48,10 @@ LIST_PAIRS=$(python3 "$LAB/vbdcheck.py" cost 15 "$VBDCTL list" "xl block-list gu
 lab_log "vbdctl list against xl block-list (15 rounds): $LIST_PAIRS"
 LIST_COST=$(python3 "$LAB/vbdcheck.py" cost 5 /bin/true "$VBDCTL --version" "$VBDCTL list 99" "$VBDCTL list" "xl block-list guest" "xl list") || LIST_COST=null
 lab_log "list cost (medians of 5): $LIST_COST"
-# Where the time goes: one run of each listing under
-# strace -f -ttt -T (every syscall with its time; tests/lab/strace_phases.py splits it into
-# loader, adapters, xenstore, sysfs, grant mapping, output). strace slows every syscall,
-# so these give shares, the medians above the totals.
+# Where the time goes: one run of each listing under strace -f -ttt -T (every syscall with
+# its time; tests/lab/strace_phases.py splits it into loader, adapters, xenstore, sysfs, grant
+# mapping, output). strace slows every syscall, so these give shares, the medians above the
+# totals.
 if command -v strace >/dev/null; then
   mkdir -p "$OUT/profile"
   strace -f -ttt -T -o "$OUT/profile/vbdctl-list.strace" "$VBDCTL" list >/dev/null 2>&1
